@@ -145,8 +145,10 @@ export function decodeTensorBundle(bytes: Uint8Array): TensorBundle {
   for (const s of specs) {
     const count = elementCount(s.shape);
     const start = bytes.byteOffset + offset;
-    const Ctor = s.dtype === "float32" ? Float32Array : Int32Array;
-    const data = start % 4 === 0 ? new Ctor(bytes.buffer, start, count) : new Ctor(bytes.slice(offset, offset + count * 4).buffer);
+    const aligned = start % 4 === 0;
+    const buffer = aligned ? bytes.buffer : bytes.slice(offset, offset + count * 4).buffer;
+    const at = aligned ? start : 0;
+    const data = s.dtype === "float32" ? new Float32Array(buffer, at, count) : new Int32Array(buffer, at, count);
     out.push({ ...s, data });
     offset += count * 4;
   }
