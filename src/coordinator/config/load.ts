@@ -1,0 +1,133 @@
+// Config file → validated, compiled options. Three stages as in Temporal's SDK: the raw
+// YAML, the schema-checked object with defaults, and the compiled options the run uses
+// (absolute paths, camelCase). Every error names the field and, where the YAML has one,
+// the line.
+
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import type { z } from "zod";
+import type { DataSpec } from "../../data/load.js";
+import type { MlpSpec } from "../../model/mlp.js";
+import type { BackendChoice } from "../../worker/backend.js";
+import type { Pairing } from "../sampler.js";
+import { configSchema, type ParsedConfig } from "./schema.js";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: invalid config:\n  ${problems.join("\n  ")}`);
+  }
+}
+
+export type ModelSource = ({ kind: "mlp" } & MlpSpec) | { kind: "layers"; path: string };
+
+export interface RunConfig {
+  file: string;
+  /** The parsed config with defaults, as recorded in results.json. */
+  parsed: ParsedConfig;
+  model: ModelSource;
+  data: DataSpec;
+  pairs: { count: number; batchSize: number; seed: number; pairing: Pairing; perTask: number };
+  workers: { local: number; backend: BackendChoice; leaseMs: number; maxAttempts: number; maxInFlight: number; waitMs: number };
+  nats: { url: string | undefined; prefix: string };
+  outDir: string | undefined;
+}
+
+/** Largest config file read; a config is a few hundred bytes. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+function lineOf(doc: Document, counter: LineCounter, path: readonly PropertyKey[], key?: string): string {
+  const keyPath = path.map((p) => (typeof p === "number" ? p : String(p)));
+  let node: unknown = doc.getIn(keyPath, true);
+  if (key !== undefined && isMap(node)) {
+    node = node.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === key)?.key;
+  }
+  const range = (node as Node | undefined)?.range;
+  if (!range) return "";
+  const { line, col } = counter.linePos(range[0]);
+  return ` (line ${line}, column ${col})`;
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? "(top level)" : path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".").replace(/\.\[/g, "[");
+}
+
+function describe(issue: z.core.$ZodIssue, doc: Document, counter: LineCounter): string[] {
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((k) => `${fieldName([...issue.path, k])}${lineOf(doc, counter, issue.path, k)}: unknown key`);
+  }
+  return [`${fieldName(issue.path)}${lineOf(doc, counter, issue.path)}: ${issue.message}`];
+}
+
+export function parseConfigText(text: string, file: string): ParsedConfig {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: true, merge: false });
+  if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => `YAML: ${e.message.split("\n")[0]}`));
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError(file, [`YAML: ${(err as Error).message}`]);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(file, ["the config must be a YAML mapping (model:, data:, pairs:, ...)"]);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(file, result.error.issues.flatMap((i) => describe(i, doc, counter)));
+  return result.data;
+}
+
+function requireFile(problems: string[], field: string, path: string): void {
+  if (!existsSync(path)) problems.push(`${field}: file not found: ${path}`);
+  else if (!statSync(path).isFile()) problems.push(`${field}: not a file: ${path}`);
+}
+
+/** Resolves paths against the config's folder and checks that named files exist. */
+export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
+  const base = dirname(resolve(file));
+  const problems: string[] = [];
+  let model: ModelSource;
+  if (parsed.model.kind === "mlp") {
+    model = { kind: "mlp", layers: parsed.model.layers, activation: parsed.model.activation, seed: parsed.model.seed, init: parsed.model.init };
+  } else {
+    model = { kind: "layers", path: resolve(base, parsed.model.path) };
+    requireFile(problems, "model.path", model.path);
+  }
+  let data: DataSpec;
+  const d = parsed.data;
+  if (d.kind === "idx") {
+    data = { kind: "idx", images: resolve(base, d.images), labels: resolve(base, d.labels), limit: d.limit, classes: d.classes };
+    requireFile(problems, "data.images", data.images);
+    requireFile(problems, "data.labels", data.labels);
+  } else if (d.kind === "synthetic") {
+    data = { kind: "synthetic", n: d.n, features: d.features, classes: d.classes, seed: d.seed, teacherHidden: d.teacher_hidden, labelNoise: d.label_noise };
+  } else {
+    data = { kind: "mnist", limit: d.limit };
+  }
+  if (model.kind === "mlp" && d.kind === "synthetic") {
+    if (model.layers[0] !== d.features) problems.push(`model.layers[0]: the input size ${model.layers[0]} differs from data.features ${d.features}`);
+    if (model.layers.at(-1) !== d.classes) problems.push(`model.layers: the output size ${model.layers.at(-1)} differs from data.classes ${d.classes}`);
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  const w = parsed.workers;
+  return {
+    file: resolve(file),
+    parsed,
+    model,
+    data,
+    pairs: { count: parsed.pairs.count, batchSize: parsed.pairs.batch_size, seed: parsed.pairs.seed, pairing: parsed.pairs.pairing, perTask: parsed.pairs.per_task },
+    workers: { local: w.local, backend: w.backend, leaseMs: w.lease_s * 1000, maxAttempts: w.max_attempts, maxInFlight: w.max_in_flight, waitMs: w.wait_s * 1000 },
+    nats: { url: parsed.nats.url, prefix: parsed.nats.prefix },
+    outDir: parsed.output.dir === undefined ? undefined : resolve(base, parsed.output.dir),
+  };
+}
+
+export function loadConfig(file: string): RunConfig {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new ConfigError(file, ["file not found"]);
+  const size = statSync(path).size;
+  if (size > MAX_CONFIG_BYTES) throw new ConfigError(file, [`the file is ${size} bytes; a config is at most ${MAX_CONFIG_BYTES}`]);
+  return compileConfig(parseConfigText(readFileSync(path, "utf8"), file), file);
+}

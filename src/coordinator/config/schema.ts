@@ -1,0 +1,77 @@
+// The config file's schema: what a user may write, with defaults. Unknown keys are
+// errors (strict objects), so a typo never silently falls back to a default.
+
+import { z } from "zod";
+import { MLP_ACTIVATIONS, MLP_INITS } from "../../model/mlp.js";
+import { BACKEND_CHOICES } from "../../worker/backend.js";
+
+const positiveInt = z.int().min(1);
+const seed = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+const path = z.string().min(1);
+
+const mlpModel = z.strictObject({
+  kind: z.literal("mlp"),
+  layers: z.array(positiveInt.max(1_000_000)).min(2).max(64),
+  activation: z.enum(MLP_ACTIVATIONS).default("relu"),
+  seed: seed.default(0),
+  init: z.enum(MLP_INITS).default("glorot_uniform"),
+});
+
+const layersModel = z.strictObject({
+  kind: z.literal("layers"),
+  /** model.json of a TensorFlow.js layers model; weight files beside it. */
+  path,
+});
+
+const mnistData = z.strictObject({ kind: z.literal("mnist"), limit: positiveInt.optional() });
+const idxData = z.strictObject({
+  kind: z.literal("idx"),
+  images: path,
+  labels: path,
+  limit: positiveInt.optional(),
+  classes: positiveInt.max(1_000_000).optional(),
+});
+const syntheticData = z.strictObject({
+  kind: z.literal("synthetic"),
+  n: positiveInt.max(10_000_000),
+  features: positiveInt.max(1_000_000),
+  classes: z.int().min(2).max(100_000),
+  seed: seed.default(0),
+  teacher_hidden: positiveInt.max(100_000).optional(),
+  label_noise: z.number().min(0).max(1).optional(),
+});
+
+export const configSchema = z.strictObject({
+  model: z.discriminatedUnion("kind", [mlpModel, layersModel]),
+  data: z.discriminatedUnion("kind", [mnistData, idxData, syntheticData]),
+  pairs: z.strictObject({
+    count: positiveInt.max(100_000_000),
+    batch_size: positiveInt.max(1_048_576),
+    seed: seed.default(0),
+    /** independent: the two minibatches of a pair are drawn independently (may overlap). */
+    pairing: z.enum(["independent", "disjoint"]).default("independent"),
+    per_task: positiveInt.max(65_536).default(8),
+  }),
+  workers: z
+    .strictObject({
+      /** Worker processes started by the embedded default (ignored with a NATS URL). */
+      local: z.int().min(0).max(256).default(2),
+      backend: z.enum(BACKEND_CHOICES).default("auto"),
+      lease_s: z.number().positive().max(86_400).default(60),
+      max_attempts: positiveInt.max(1000).default(5),
+      max_in_flight: positiveInt.max(100_000).default(256),
+      /** How long to wait for a worker to appear (at the start, or after all have gone). */
+      wait_s: z.number().positive().max(604_800).default(300),
+    })
+    .prefault({}),
+  nats: z
+    .strictObject({
+      url: z.string().min(1).optional(),
+      prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "dot-separated tokens of letters, digits, _ and -").max(128).default("gradswarm"),
+    })
+    .prefault({}),
+  output: z.strictObject({ dir: path.optional() }).prefault({}),
+});
+
+export type RawConfig = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;

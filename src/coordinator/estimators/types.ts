@@ -1,0 +1,58 @@
+// Shared types of the estimators. The coordinator feeds every estimator the same three
+// scalars per pair of minibatches, for the whole network and for each layer alike.
+
+/** Statistics of one pair of minibatch gradients: a = ‖g1‖, b = ‖g2‖, c = g1·g2. */
+export interface PairStats {
+  a: number;
+  b: number;
+  c: number;
+}
+
+/**
+ * How the pairs were drawn. Each minibatch is B examples without replacement from N;
+ * "independent": the two minibatches are drawn independently (they may overlap);
+ * "disjoint": b2 is drawn from the N − B examples not in b1.
+ */
+export interface Sampling {
+  datasetSize: number;
+  batchSize: number;
+  pairing: "independent" | "disjoint";
+}
+
+/**
+ * One measure's estimate. Invariant: resolved ⇔ mean, stderr and ci95 are all finite
+ * numbers; otherwise they are all null and `reason` says why in words.
+ */
+export interface Estimate {
+  mean: number | null;
+  stderr: number | null;
+  ci95: [number, number] | null;
+  /** Number of pairs the estimate is based on. */
+  n: number;
+  resolved: boolean;
+  reason?: string;
+}
+
+/** The measures, in report order. */
+export const MEASURE_NAMES = [
+  "regret",
+  "regret_sym",
+  "cos_disagreement",
+  "grad_norm_mean",
+  "grad_sq_norm_mean",
+  "jensen_ratio",
+  "mean_grad_sq_norm",
+  "fisher_trace_per_example",
+  "noise_scale",
+  "contrastive_flatness",
+] as const;
+
+export type MeasureName = (typeof MEASURE_NAMES)[number];
+
+export interface Estimator {
+  readonly name: MeasureName;
+  add(p: PairStats): void;
+  /** Folds another estimator of the same measure and sampling into this one. */
+  merge(other: Estimator): void;
+  result(): Estimate;
+}

@@ -1,0 +1,106 @@
+// Messages to bytes and back. msgpackr with safe options: no record definitions and no
+// structured clone on either side. Decoding untrusted bytes can still yield extension
+// values (Error, Set, RegExp, Date, typed arrays), so every decode validates the result
+// exactly (messages.ts) and every failure, msgpackr's own included, is a ProtocolError.
+
+import { Packr, Unpackr } from "msgpackr";
+import { ProtocolError } from "./errors.js";
+import {
+  MAX_MESSAGE_BYTES,
+  type AckMessage,
+  type ErrorMessage,
+  type Message,
+  type MessageOf,
+  type MessageType,
+  type TaskErrorMessage,
+  type TaskMessage,
+  type TaskNoneMessage,
+  type TaskPullMessage,
+  type TaskResultMessage,
+  type WorkerAnnounceMessage,
+  type WorkerHeartbeatMessage,
+  type WorkerListMessage,
+  validateMessage,
+} from "./messages.js";
+import { ROOT_FIELD, describe } from "./validate.js";
+
+const packr = new Packr({
+  useRecords: false,
+  structuredClone: false,
+  moreTypes: false,
+  bundleStrings: false,
+});
+
+const unpackr = new Unpackr({
+  useRecords: false,
+  mapsAsObjects: true,
+  structuredClone: false,
+  int64AsType: "number",
+});
+
+/** Validates a message (a bug on the sending side surfaces here, naming the field) and encodes it. */
+export function encodeMessage(msg: Message): Uint8Array {
+  validateMessage(msg);
+  return packr.pack(msg);
+}
+
+function unpack(bytes: Uint8Array): unknown {
+  if (!(bytes instanceof Uint8Array)) throw new ProtocolError(ROOT_FIELD, `expected bytes, got ${describe(bytes)}`);
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    throw new ProtocolError(ROOT_FIELD, `${bytes.length} bytes exceeds the limit of ${MAX_MESSAGE_BYTES}`);
+  }
+  try {
+    return unpackr.unpack(bytes);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ProtocolError(ROOT_FIELD, `not valid msgpack: ${why.slice(0, 200)}`, { cause: err });
+  }
+}
+
+/**
+ * Decodes and validates a message of any type, or of one of `allowedTypes`. A reply the
+ * peer may refuse should allow "error" so that the refusal can be reported.
+ */
+export function decodeMessage<T extends MessageType = MessageType>(bytes: Uint8Array, allowedTypes?: readonly T[]): MessageOf<T> {
+  return validateMessage(unpack(bytes), allowedTypes);
+}
+
+export function decodeWorkerAnnounce(bytes: Uint8Array): WorkerAnnounceMessage {
+  return decodeMessage(bytes, ["worker.announce"]);
+}
+
+export function decodeWorkerHeartbeat(bytes: Uint8Array): WorkerHeartbeatMessage {
+  return decodeMessage(bytes, ["worker.heartbeat"]);
+}
+
+export function decodeWorkerList(bytes: Uint8Array): WorkerListMessage {
+  return decodeMessage(bytes, ["worker.list"]);
+}
+
+export function decodeTaskPull(bytes: Uint8Array): TaskPullMessage {
+  return decodeMessage(bytes, ["task.pull"]);
+}
+
+export function decodeTask(bytes: Uint8Array): TaskMessage {
+  return decodeMessage(bytes, ["task"]);
+}
+
+export function decodeTaskNone(bytes: Uint8Array): TaskNoneMessage {
+  return decodeMessage(bytes, ["task.none"]);
+}
+
+export function decodeTaskResult(bytes: Uint8Array): TaskResultMessage {
+  return decodeMessage(bytes, ["task.result"]);
+}
+
+export function decodeTaskError(bytes: Uint8Array): TaskErrorMessage {
+  return decodeMessage(bytes, ["task.error"]);
+}
+
+export function decodeAck(bytes: Uint8Array): AckMessage {
+  return decodeMessage(bytes, ["ack"]);
+}
+
+export function decodeErrorMessage(bytes: Uint8Array): ErrorMessage {
+  return decodeMessage(bytes, ["error"]);
+}

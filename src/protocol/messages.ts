@@ -1,0 +1,397 @@
+// The messages of the wire contract: their types, their limits, and the schema that
+// checks each one exactly. Every message carries the protocol version `v` and a `type`.
+//
+// Validation order matters to the peer that receives an error: the value must be a plain
+// object, then `v` must be this side's version (so a v2 message with other fields still
+// reports a version mismatch, not an unknown key), then `type` must be known and allowed,
+// then every field.
+
+import { ProtocolVersionError } from "./errors.js";
+import { PROTOCOL_VERSION } from "./version.js";
+import {
+  type Checked,
+  type Checker,
+  type Exact,
+  arrayOf,
+  boolean,
+  describe,
+  fail,
+  isPlainObject,
+  literal,
+  nullable,
+  number,
+  numberArray,
+  object,
+  oneOf,
+  string,
+  tuple,
+} from "./validate.js";
+
+// ---- limits ------------------------------------------------------------------------
+
+/** Ids (runId, taskId, leaseId, workerId) and names (host, backend, layer, dataset, code). */
+export const MAX_ID_LENGTH = 256;
+/** Free text: error messages and ack reasons. */
+export const MAX_TEXT_LENGTH = 4096;
+export const MAX_PAIRS_PER_TASK = 65_536;
+export const MAX_BATCH_SIZE = 1_048_576;
+/** Batch indices are < 2^31 (they index Int32 tensors on the worker). */
+export const MAX_BATCH_INDEX = 2 ** 31 - 1;
+export const MAX_LAYERS = 4096;
+/** Durations in ms stay within what setTimeout accepts. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+/** A message this large is refused before msgpack parses it. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+// ---- types -------------------------------------------------------------------------
+
+export const WORKER_STATES = ["idle", "busy", "draining"] as const;
+export type WorkerState = (typeof WORKER_STATES)[number];
+
+/** What a worker returns for a task. Only per-pair statistics so far. */
+export type TaskReturns = "stats";
+
+/** Sent by a worker on start, and as its reply to a worker.list request. */
+export interface WorkerAnnounceMessage {
+  v: number;
+  type: "worker.announce";
+  workerId: string;
+  host: string;
+  pid: number;
+  backend: string;
+  device: string;
+  /** The worker's package version. */
+  version: string;
+  state: WorkerState;
+  taskId: string | null;
+}
+
+/** Published every second; one naming a task's current lease renews that lease. */
+export interface WorkerHeartbeatMessage {
+  v: number;
+  type: "worker.heartbeat";
+  workerId: string;
+  state: WorkerState;
+  taskId: string | null;
+  leaseId: string | null;
+  backend: string;
+  device: string;
+}
+
+/** A request every worker answers with its announce. */
+export interface WorkerListMessage {
+  v: number;
+  type: "worker.list";
+  runId: string;
+}
+
+/** A worker asks the coordinator for work (request/reply). */
+export interface TaskPullMessage {
+  v: number;
+  type: "task.pull";
+  workerId: string;
+  backend: string;
+}
+
+/** A content-addressed blob in the object store. */
+export interface BlobRef {
+  /** sha256 of the blob, 64 lower-case hex characters. */
+  hash: string;
+  /** Size of the blob in bytes. */
+  bytes: number;
+}
+
+export interface DatasetRef extends BlobRef {
+  name: string;
+}
+
+export interface TaskPair {
+  id: number;
+  /** Two minibatches of example indices. */
+  batches: [number[], number[]];
+}
+
+/** The coordinator's reply to task.pull carrying work. */
+export interface TaskMessage {
+  v: number;
+  type: "task";
+  runId: string;
+  taskId: string;
+  leaseId: string;
+  leaseMs: number;
+  snapshot: BlobRef;
+  dataset: DatasetRef;
+  returns: TaskReturns;
+  pairs: TaskPair[];
+}
+
+/** No work now (retry after retryMs), or the run is over (done). */
+export interface TaskNoneMessage {
+  v: number;
+  type: "task.none";
+  runId: string;
+  retryMs: number;
+  done: boolean;
+}
+
+/** Statistics of one pair: for minibatch gradients g1, g2, norm = [‖g1‖, ‖g2‖], dot = g1·g2. */
+export interface PairStats {
+  id: number;
+  loss: [number, number];
+  norm: [number, number];
+  dot: number;
+  /** Per layer, in the order of TaskResultMessage.layers. */
+  layerNorm: [number[], number[]];
+  layerDot: number[];
+}
+
+export interface TaskResultMessage {
+  v: number;
+  type: "task.result";
+  runId: string;
+  taskId: string;
+  leaseId: string;
+  workerId: string;
+  computeMs: number;
+  /** Layer names in model order. */
+  layers: string[];
+  pairs: PairStats[];
+}
+
+/** The worker could not do the task. */
+export interface TaskErrorMessage {
+  v: number;
+  type: "task.error";
+  runId: string;
+  taskId: string;
+  leaseId: string;
+  workerId: string;
+  /** e.g. "dataset_hash_mismatch", "snapshot_missing", "compute_failed", "draining". */
+  code: string;
+  message: string;
+}
+
+/** The coordinator's reply to task.result and task.error. */
+export interface AckMessage {
+  v: number;
+  type: "ack";
+  accepted: boolean;
+  reason: string | null;
+}
+
+/** A reply saying the request was refused (e.g. a protocol version mismatch). */
+export interface ErrorMessage {
+  v: number;
+  type: "error";
+  code: string;
+  message: string;
+}
+
+export type Message =
+  | WorkerAnnounceMessage
+  | WorkerHeartbeatMessage
+  | WorkerListMessage
+  | TaskPullMessage
+  | TaskMessage
+  | TaskNoneMessage
+  | TaskResultMessage
+  | TaskErrorMessage
+  | AckMessage
+  | ErrorMessage;
+
+export type MessageType = Message["type"];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+/** A message without its envelope (`v` and `type`). */
+export type MessageBody<T extends MessageType> = Omit<MessageOf<T>, "v" | "type">;
+
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  "worker.announce",
+  "worker.heartbeat",
+  "worker.list",
+  "task.pull",
+  "task",
+  "task.none",
+  "task.result",
+  "task.error",
+  "ack",
+  "error",
+];
+
+/** Builds a message of this protocol version. */
+export function createMessage<T extends MessageType>(type: T, body: MessageBody<T>): MessageOf<T> {
+  return { v: PROTOCOL_VERSION, type, ...body } as unknown as MessageOf<T>;
+}
+
+// ---- schemas -----------------------------------------------------------------------
+
+const id = string({ min: 1, max: MAX_ID_LENGTH });
+const name = string({ min: 1, max: MAX_ID_LENGTH });
+/** Descriptive strings a worker reports about itself; may be empty when unknown. */
+const label = string({ max: MAX_ID_LENGTH });
+const text = string({ max: MAX_TEXT_LENGTH });
+const sha256 = string({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, patternName: "64 lower-case hex characters (sha256)" });
+const count = number({ integer: true, min: 0 });
+const workerState = oneOf(WORKER_STATES);
+const finite = number();
+const nonNegative = number({ min: 0 });
+
+const version: Checker<number> = (value) => {
+  if (value !== PROTOCOL_VERSION) throw new ProtocolVersionError(PROTOCOL_VERSION, versionForError(value));
+  return value;
+};
+
+/** What the peer sent as `v`, short enough to put in an error message. */
+function versionForError(value: unknown): unknown {
+  if (typeof value === "number" || typeof value === "boolean" || value === null || value === undefined) return value;
+  if (typeof value === "string" && value.length <= 40) return JSON.stringify(value);
+  return `(${describe(value)})`;
+}
+
+function envelope<T extends MessageType>(type: T) {
+  return { v: version, type: literal(type) };
+}
+
+const workerAnnounce = object({
+  ...envelope("worker.announce"),
+  workerId: id,
+  host: label,
+  pid: count,
+  backend: label,
+  device: label,
+  version: label,
+  state: workerState,
+  taskId: nullable(id),
+});
+
+const workerHeartbeat = object({
+  ...envelope("worker.heartbeat"),
+  workerId: id,
+  state: workerState,
+  taskId: nullable(id),
+  leaseId: nullable(id),
+  backend: label,
+  device: label,
+});
+
+const workerList = object({ ...envelope("worker.list"), runId: id });
+
+const taskPull = object({ ...envelope("task.pull"), workerId: id, backend: label });
+
+const batch = numberArray({ integer: true, min: 0, max: MAX_BATCH_INDEX, minLength: 1, maxLength: MAX_BATCH_SIZE });
+
+const task = object({
+  ...envelope("task"),
+  runId: id,
+  taskId: id,
+  leaseId: id,
+  leaseMs: number({ integer: true, min: 1, max: MAX_DURATION_MS }),
+  snapshot: object({ hash: sha256, bytes: count }),
+  dataset: object({ name, hash: sha256, bytes: count }),
+  returns: literal("stats"),
+  pairs: arrayOf(object({ id: count, batches: tuple<[number[], number[]]>(batch, batch) }), {
+    minLength: 1,
+    maxLength: MAX_PAIRS_PER_TASK,
+  }),
+});
+
+const taskNone = object({
+  ...envelope("task.none"),
+  runId: id,
+  retryMs: number({ integer: true, min: 0, max: MAX_DURATION_MS }),
+  done: boolean,
+});
+
+const layerValues = numberArray({ maxLength: MAX_LAYERS });
+const layerNorms = numberArray({ min: 0, maxLength: MAX_LAYERS });
+
+const pairStats = object({
+  id: count,
+  loss: tuple<[number, number]>(finite, finite),
+  norm: tuple<[number, number]>(nonNegative, nonNegative),
+  dot: finite,
+  layerNorm: tuple<[number[], number[]]>(layerNorms, layerNorms),
+  layerDot: layerValues,
+});
+
+const taskResultShape = object({
+  ...envelope("task.result"),
+  runId: id,
+  taskId: id,
+  leaseId: id,
+  workerId: id,
+  computeMs: nonNegative,
+  layers: arrayOf(name, { maxLength: MAX_LAYERS }),
+  pairs: arrayOf(pairStats, { minLength: 1, maxLength: MAX_PAIRS_PER_TASK }),
+});
+
+/** The shape, then every per-layer array against the number of layers. */
+const taskResult: typeof taskResultShape = (value, path) => {
+  const msg = taskResultShape(value, path);
+  const n = msg.layers.length;
+  for (let i = 0; i < msg.pairs.length; i++) {
+    const p = msg.pairs[i]!;
+    for (let k = 0; k < 2; k++) {
+      const len = p.layerNorm[k]!.length;
+      if (len !== n) fail(`pairs[${i}].layerNorm[${k}]`, `has ${len} values, layers names ${n}`);
+    }
+    if (p.layerDot.length !== n) fail(`pairs[${i}].layerDot`, `has ${p.layerDot.length} values, layers names ${n}`);
+  }
+  return msg;
+};
+
+const taskError = object({
+  ...envelope("task.error"),
+  runId: id,
+  taskId: id,
+  leaseId: id,
+  workerId: id,
+  code: name,
+  message: text,
+});
+
+const ack = object({ ...envelope("ack"), accepted: boolean, reason: nullable(text) });
+
+const errorReply = object({ ...envelope("error"), code: name, message: text });
+
+const SCHEMAS = {
+  "worker.announce": workerAnnounce,
+  "worker.heartbeat": workerHeartbeat,
+  "worker.list": workerList,
+  "task.pull": taskPull,
+  task,
+  "task.none": taskNone,
+  "task.result": taskResult,
+  "task.error": taskError,
+  ack,
+  error: errorReply,
+} satisfies { [T in MessageType]: Checker<MessageOf<T>> };
+
+// Compile-time: each schema checks exactly the fields its interface declares.
+type SchemaMatches = { [T in MessageType]: Exact<Checked<(typeof SCHEMAS)[T]>, MessageOf<T>> }[MessageType];
+const schemasMatchTypes: SchemaMatches extends true ? true : never = true;
+void schemasMatchTypes;
+
+const KNOWN_TYPES = new Set<string>(MESSAGE_TYPES);
+
+function listTypes(types: readonly string[]): string {
+  return types.map((t) => JSON.stringify(t)).join(", ");
+}
+
+/**
+ * Checks that a decoded value is exactly a message of this protocol version, of one of
+ * `allowedTypes` (default: any). Returns it, typed; throws ProtocolVersionError for a
+ * version mismatch and ProtocolError naming the field for anything else.
+ */
+export function validateMessage<T extends MessageType = MessageType>(value: unknown, allowedTypes?: readonly T[]): MessageOf<T> {
+  if (!isPlainObject(value)) fail("", `expected a message object, got ${describe(value)}`);
+  if (!Object.prototype.hasOwnProperty.call(value, "v")) fail("v", "missing protocol version");
+  version(value.v, "v");
+  const type = value.type;
+  if (typeof type !== "string") fail("type", `expected a message type string, got ${describe(type)}`);
+  if (!KNOWN_TYPES.has(type)) fail("type", `unknown message type ${describe(type)}`);
+  if (allowedTypes && !(allowedTypes as readonly string[]).includes(type)) {
+    fail("type", `expected ${allowedTypes.length === 1 ? "" : "one of "}${listTypes(allowedTypes)}, got ${describe(type)}`);
+  }
+  SCHEMAS[type as MessageType](value, "");
+  return value as unknown as MessageOf<T>;
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// `worker --nats URL`: serve a gradswarm prefix until SIGTERM/SIGINT, which drains it.
+
+import { hostname } from "node:os";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { DEFAULT_PREFIX, validatePrefix } from "../protocol/index.js";
+import { PACKAGE_VERSION } from "../util/package-root.js";
+import { BACKEND_CHOICES, type BackendChoice } from "./backend.js";
+import { DEFAULT_DRAIN_TIMEOUT_MS, Worker } from "./serve.js";
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number of seconds");
+  return n;
+}
+
+function prefix(value: string): string {
+  try {
+    return validatePrefix(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+const program = new Command()
+  .name("worker")
+  .description("Computes minibatch gradients for gradswarm coordinators over NATS.")
+  .version(PACKAGE_VERSION)
+  .requiredOption("--nats <url>", "NATS server URL(s), comma-separated (e.g. nats://host:4222)")
+  .addOption(new Option("--backend <name>", "TensorFlow.js backend").choices(BACKEND_CHOICES).default("auto"))
+  .option("--id <name>", "worker id shown by the coordinator", `${hostname()}-${process.pid}`)
+  .option("--prefix <prefix>", "subject prefix of the runs to serve", prefix, DEFAULT_PREFIX)
+  .option("--drain-timeout <seconds>", "on SIGTERM, how long to finish the task in hand before handing it back", seconds, DEFAULT_DRAIN_TIMEOUT_MS / 1000)
+  .action(async (opts: { nats: string; backend: BackendChoice; id: string; prefix: string; drainTimeout: number }) => {
+    const worker = new Worker({ natsUrl: opts.nats, id: opts.id, backend: opts.backend, prefix: opts.prefix, drainTimeoutMs: opts.drainTimeout * 1000 });
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`[worker ${opts.id}] ${signal}: draining\n`);
+      worker.drain().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    await worker.start();
+    try {
+      await worker.finished();
+    } catch {
+      await worker.close();
+      process.exit(1);
+    }
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`worker: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,110 @@
+// The NATS side's handle on the compute thread: starts it, sends it tasks, and remembers
+// which blobs it already holds so that θ and the dataset cross the thread boundary once.
+
+import { Worker } from "node:worker_threads";
+import { distFile } from "../util/package-root.js";
+import type { BackendChoice, BackendInfo } from "./backend.js";
+import type { BlobRef, ComputeFailure, FromCompute, ToCompute } from "./compute-messages.js";
+import type { PairInput, PairStats } from "./gradients.js";
+
+export interface ComputeResult {
+  layers: string[];
+  pairs: PairStats[];
+  computeMs: number;
+}
+
+export class ComputeError extends Error {
+  override name = "ComputeError";
+  constructor(
+    readonly code: ComputeFailure | "thread_died",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class ComputeThread {
+  private readonly thread: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (r: ComputeResult) => void; reject: (e: Error) => void }>();
+  private heldSnapshot: string | null = null;
+  private heldDataset: string | null = null;
+  private ready: Promise<BackendInfo>;
+  private died: Error | null = null;
+
+  constructor(backend: BackendChoice) {
+    this.thread = new Worker(distFile("worker/compute-thread.js"));
+    this.ready = new Promise((resolve, reject) => {
+      const onMessage = (msg: FromCompute) => {
+        if (msg.kind === "ready") resolve(msg.info);
+        else if (msg.kind === "init-failed") reject(new ComputeError("compute_failed", msg.message));
+        else this.settle(msg);
+      };
+      this.thread.on("message", onMessage);
+      this.thread.on("error", (err) => this.fail(err, reject));
+      this.thread.on("exit", (code) => this.fail(new Error(`compute thread exited with code ${code}`), reject));
+    });
+    this.post({ kind: "init", backend });
+  }
+
+  /** Resolves with the backend the thread selected. */
+  backend(): Promise<BackendInfo> {
+    return this.ready;
+  }
+
+  private post(msg: ToCompute): void {
+    // Blobs are copied, not transferred: the worker's blob cache keeps its own bytes.
+    this.thread.postMessage(msg);
+  }
+
+  private fail(err: Error, rejectReady: (e: Error) => void): void {
+    if (this.died) return;
+    this.died = err;
+    rejectReady(err);
+    for (const p of this.pending.values()) p.reject(new ComputeError("thread_died", err.message));
+    this.pending.clear();
+  }
+
+  private settle(msg: Extract<FromCompute, { kind: "result" | "task-failed" }>): void {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if (msg.kind === "result") p.resolve({ layers: msg.layers, pairs: msg.pairs, computeMs: msg.computeMs });
+    else p.reject(new ComputeError(msg.code, msg.message));
+  }
+
+  /**
+   * Computes the pairs. `getSnapshot`/`getDataset` are called only when the thread does
+   * not hold that blob yet.
+   */
+  async run(
+    snapshot: { hash: string; get: () => Promise<Uint8Array> },
+    dataset: { hash: string; name: string; get: () => Promise<Uint8Array> },
+    pairs: PairInput[],
+  ): Promise<ComputeResult> {
+    await this.ready;
+    if (this.died) throw new ComputeError("thread_died", this.died.message);
+    const snap: BlobRef = { hash: snapshot.hash };
+    if (this.heldSnapshot !== snapshot.hash) snap.bytes = await snapshot.get();
+    const data: BlobRef & { name: string } = { hash: dataset.hash, name: dataset.name };
+    if (this.heldDataset !== dataset.hash) data.bytes = await dataset.get();
+    const id = this.nextId++;
+    const result = new Promise<ComputeResult>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.post({ kind: "task", id, snapshot: snap, dataset: data, pairs });
+    try {
+      const r = await result;
+      this.heldSnapshot = snapshot.hash;
+      this.heldDataset = dataset.hash;
+      return r;
+    } catch (err) {
+      // After a failure we do not know what the thread kept: send both again next time.
+      this.heldSnapshot = null;
+      this.heldDataset = null;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.thread.terminate();
+  }
+}

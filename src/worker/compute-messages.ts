@@ -1,0 +1,24 @@
+// Messages between a worker's NATS thread and its compute thread (structured clone over
+// a MessagePort, never on the wire). The compute thread holds TensorFlow.js; the main
+// thread keeps heartbeats and NATS pings flowing while a step runs for seconds.
+
+import type { BackendChoice, BackendInfo } from "./backend.js";
+import type { PairInput, PairStats } from "./gradients.js";
+
+export interface BlobRef {
+  hash: string;
+  /** Present only when the compute thread does not hold this blob yet. */
+  bytes?: Uint8Array;
+}
+
+export type ToCompute =
+  | { kind: "init"; backend: BackendChoice }
+  | { kind: "task"; id: number; snapshot: BlobRef; dataset: BlobRef & { name: string }; pairs: PairInput[] };
+
+export type FromCompute =
+  | { kind: "ready"; info: BackendInfo }
+  | { kind: "init-failed"; message: string }
+  | { kind: "result"; id: number; layers: string[]; pairs: PairStats[]; computeMs: number }
+  | { kind: "task-failed"; id: number; code: ComputeFailure; message: string };
+
+export type ComputeFailure = "blob_missing" | "bad_snapshot" | "bad_dataset" | "model_mismatch" | "compute_failed";

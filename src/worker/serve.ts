@@ -1,0 +1,292 @@
+// A worker's life: connect, announce, pull tasks from whichever coordinator serves the
+// prefix, compute them on the compute thread, return the results, and heartbeat all the
+// while. Lifecycle: starting → running → draining → stopped (or failed).
+
+import { hostname } from "node:os";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { BlobError, BlobStore } from "../nats/blob-store.js";
+import { connectNats, isNoAnswer } from "../nats/connect.js";
+import {
+  createMessage,
+  decodeAck,
+  decodeMessage,
+  encodeMessage,
+  objectBucket,
+  ProtocolError,
+  ProtocolVersionError,
+  subjects,
+  type Subjects,
+  type TaskMessage,
+  type WorkerState,
+} from "../protocol/index.js";
+import { PACKAGE_VERSION } from "../util/package-root.js";
+import type { BackendChoice, BackendInfo } from "./backend.js";
+import { BlobCache } from "./blob-cache.js";
+import { ComputeError, ComputeThread } from "./compute-client.js";
+
+export const DEFAULT_HEARTBEAT_MS = 1000;
+export const DEFAULT_DRAIN_TIMEOUT_MS = 120_000;
+const PULL_TIMEOUT_MS = 5000;
+const REPLY_TIMEOUT_MS = 10_000;
+const NO_COORDINATOR_RETRY_MS = 1000;
+
+export interface WorkerOptions {
+  natsUrl: string;
+  id: string;
+  backend: BackendChoice;
+  prefix: string;
+  heartbeatMs?: number;
+  /** How long a draining worker may finish its task before handing it back. */
+  drainTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export type Lifecycle = "starting" | "running" | "draining" | "stopped" | "failed";
+
+export class WorkerFailure extends Error {
+  override name = "WorkerFailure";
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+export class Worker {
+  lifecycle: Lifecycle = "starting";
+  backend: BackendInfo | null = null;
+  tasksDone = 0;
+  private nc!: NatsConnection;
+  private subjects: Subjects;
+  private compute: ComputeThread | null = null;
+  private blobs: BlobStore | null = null;
+  private readonly cache = new BlobCache(4);
+  private current: { taskId: string; leaseId: string; runId: string } | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private listSub: Subscription | null = null;
+  private readonly stopPulling = new AbortController();
+  private loopDone: Promise<void> = Promise.resolve();
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.subjects = subjects(options.prefix);
+    this.log = options.log ?? ((line) => process.stderr.write(`[worker ${options.id}] ${line}\n`));
+  }
+
+  get state(): WorkerState {
+    if (this.lifecycle === "draining") return "draining";
+    return this.current ? "busy" : "idle";
+  }
+
+  /** Connects, selects the backend, announces, and starts pulling. Resolves once running. */
+  async start(): Promise<void> {
+    this.compute = new ComputeThread(this.options.backend);
+    try {
+      this.backend = await this.compute.backend();
+    } catch (err) {
+      this.lifecycle = "failed";
+      await this.compute.close();
+      throw new WorkerFailure(`no compute backend: ${(err as Error).message}`, { cause: err });
+    }
+    for (const s of this.backend.skipped) this.log(`backend passed over: ${s}`);
+    this.log(`backend ${this.backend.backend} on ${this.backend.device}`);
+    try {
+      this.nc = await connectNats(this.options.natsUrl, `gradswarm-worker-${this.options.id}`);
+    } catch (err) {
+      this.lifecycle = "failed";
+      await this.compute.close();
+      throw err;
+    }
+    this.listSub = this.nc.subscribe(this.subjects.list, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          decodeMessage(msg.data, ["worker.list"]);
+          msg.respond(this.announcement());
+        } catch (e) {
+          this.log(`ignored a bad worker.list request: ${(e as Error).message}`);
+        }
+      },
+    });
+    this.nc.publish(this.subjects.announce, this.announcement());
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    this.lifecycle = "running";
+    this.loopDone = this.loop().catch((err) => {
+      this.lifecycle = "failed";
+      this.log(`failed: ${(err as Error).message}`);
+      throw err;
+    });
+  }
+
+  /** Resolves when the pull loop ends (after drain), rejects if the worker failed. */
+  finished(): Promise<void> {
+    return this.loopDone;
+  }
+
+  private announcement(): Uint8Array {
+    return encodeMessage(
+      createMessage("worker.announce", {
+        workerId: this.options.id,
+        host: hostname(),
+        pid: process.pid,
+        backend: this.backend?.backend ?? "",
+        device: this.backend?.device ?? "",
+        version: PACKAGE_VERSION,
+        state: this.state,
+        taskId: this.current?.taskId ?? null,
+      }),
+    );
+  }
+
+  private heartbeat(): void {
+    if (this.nc.isClosed()) return;
+    this.nc.publish(
+      this.subjects.heartbeat,
+      encodeMessage(
+        createMessage("worker.heartbeat", {
+          workerId: this.options.id,
+          state: this.state,
+          taskId: this.current?.taskId ?? null,
+          leaseId: this.current?.leaseId ?? null,
+          backend: this.backend?.backend ?? "",
+          device: this.backend?.device ?? "",
+        }),
+      ),
+    );
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.stopPulling.signal;
+    let waitingSaid = false;
+    while (!signal.aborted) {
+      let reply;
+      try {
+        const msg = await this.nc.request(this.subjects.pull, encodeMessage(createMessage("task.pull", { workerId: this.options.id, backend: this.backend!.backend })), { timeout: PULL_TIMEOUT_MS });
+        reply = decodeMessage(msg.data, ["task", "task.none", "error"]);
+      } catch (err) {
+        if (isNoAnswer(err)) {
+          if (!waitingSaid) this.log(`waiting for a coordinator on ${this.subjects.pull}`);
+          waitingSaid = true;
+          await sleep(NO_COORDINATOR_RETRY_MS, signal);
+          continue;
+        }
+        if (err instanceof ProtocolVersionError) throw new WorkerFailure(`the coordinator speaks another protocol: ${err.message}`);
+        if (err instanceof ProtocolError) {
+          this.log(`ignored a malformed reply to task.pull: ${err.message}`);
+          await sleep(NO_COORDINATOR_RETRY_MS, signal);
+          continue;
+        }
+        if (signal.aborted || this.nc.isClosed()) break;
+        this.log(`task.pull failed: ${(err as Error).message}`);
+        await sleep(NO_COORDINATOR_RETRY_MS, signal);
+        continue;
+      }
+      waitingSaid = false;
+      if (reply.type === "error") throw new WorkerFailure(`the coordinator refused this worker: ${reply.code}: ${reply.message}`);
+      if (reply.type === "task.none") {
+        await sleep(reply.retryMs, signal);
+        continue;
+      }
+      await this.runTask(reply);
+    }
+  }
+
+  private async runTask(task: TaskMessage): Promise<void> {
+    this.current = { taskId: task.taskId, leaseId: task.leaseId, runId: task.runId };
+    this.heartbeat();
+    try {
+      const blobs = (this.blobs ??= await BlobStore.open(this.nc, objectBucket(this.options.prefix), false));
+      const result = await this.compute!.run(
+        { hash: task.snapshot.hash, get: () => this.cache.get(task.snapshot.hash, () => blobs.get(task.snapshot.hash)) },
+        { hash: task.dataset.hash, name: task.dataset.name, get: () => this.cache.get(task.dataset.hash, () => blobs.get(task.dataset.hash)) },
+        task.pairs,
+      );
+      const body = createMessage("task.result", {
+        runId: task.runId,
+        taskId: task.taskId,
+        leaseId: task.leaseId,
+        workerId: this.options.id,
+        computeMs: Math.round(result.computeMs),
+        layers: result.layers,
+        pairs: result.pairs,
+      });
+      if (await this.send(this.subjects.result, encodeMessage(body), task)) this.tasksDone++;
+    } catch (err) {
+      const code = err instanceof ComputeError ? err.code : err instanceof BlobError ? "blob_unavailable" : "worker_failed";
+      const message = (err as Error).message ?? String(err);
+      this.log(`task ${task.taskId} failed (${code}): ${message}`);
+      const body = createMessage("task.error", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id, code, message: message.slice(0, 4000) });
+      await this.send(this.subjects.error, encodeMessage(body), task);
+    } finally {
+      this.current = null;
+    }
+  }
+
+  /** Request with retries while the lease lasts; the coordinator dedupes by lease. */
+  private async send(subject: string, data: Uint8Array, task: TaskMessage): Promise<boolean> {
+    const giveUp = Date.now() + task.leaseMs;
+    while (Date.now() < giveUp && !this.nc.isClosed()) {
+      try {
+        const ack = decodeAck((await this.nc.request(subject, data, { timeout: REPLY_TIMEOUT_MS })).data);
+        if (!ack.accepted) this.log(`task ${task.taskId}: the coordinator did not take the reply (${ack.reason ?? "no reason"})`);
+        return ack.accepted;
+      } catch (err) {
+        if (!isNoAnswer(err)) {
+          this.log(`task ${task.taskId}: reply failed: ${(err as Error).message}`);
+          return false;
+        }
+        await new Promise((r) => setTimeout(r, NO_COORDINATOR_RETRY_MS));
+      }
+    }
+    this.log(`task ${task.taskId}: gave up returning the reply; the lease will expire and the task be redone`);
+    return false;
+  }
+
+  /**
+   * Stops pulling, lets the task in hand finish (or hands it back after the drain
+   * timeout), then leaves NATS. Nothing is lost: a task not returned is redone elsewhere.
+   */
+  async drain(): Promise<void> {
+    if (this.lifecycle === "stopped" || this.lifecycle === "draining") return this.loopDone.catch(() => undefined);
+    if (this.lifecycle === "running") this.lifecycle = "draining";
+    this.log("draining: finishing the task in hand, taking no new ones");
+    this.stopPulling.abort();
+    const timeout = this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    const timedOut = await Promise.race([
+      this.loopDone.then(() => false, () => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), timeout).unref()),
+    ]);
+    if (timedOut && this.current) {
+      const { taskId, leaseId, runId } = this.current;
+      this.log(`drain timeout: handing task ${taskId} back`);
+      const body = createMessage("task.error", { runId, taskId, leaseId, workerId: this.options.id, code: "draining", message: "the worker is shutting down" });
+      try {
+        await this.nc.request(this.subjects.error, encodeMessage(body), { timeout: REPLY_TIMEOUT_MS });
+      } catch {
+        // the lease will expire instead
+      }
+    }
+    await this.shutdown();
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    this.listSub?.unsubscribe();
+    if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => undefined);
+    await this.compute?.close();
+    if (this.lifecycle !== "failed") this.lifecycle = "stopped";
+  }
+
+  /** Stops at once (after a failure). */
+  async close(): Promise<void> {
+    this.stopPulling.abort();
+    await this.shutdown();
+  }
+}

@@ -1,0 +1,568 @@
+import { Packr } from "msgpackr";
+import { describe, expect, it } from "vitest";
+import {
+  type Message,
+  type MessageType,
+  type TaskMessage,
+  type TaskResultMessage,
+  MAX_BATCH_SIZE,
+  MESSAGE_TYPES,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  ProtocolVersionError,
+  createMessage,
+  decodeAck,
+  decodeErrorMessage,
+  decodeMessage,
+  decodeTask,
+  decodeTaskError,
+  decodeTaskNone,
+  decodeTaskPull,
+  decodeTaskResult,
+  decodeWorkerAnnounce,
+  decodeWorkerHeartbeat,
+  decodeWorkerList,
+  encodeMessage,
+  validateMessage,
+} from "../../src/protocol/index.js";
+
+const HASH_A = "a".repeat(64);
+const HASH_B = "0123456789abcdef".repeat(4);
+
+/** Packs anything, unvalidated, as a peer (or an attacker) might. */
+const rawPackr = new Packr({ useRecords: false, structuredClone: false });
+const raw = (value: unknown): Uint8Array => rawPackr.pack(value);
+/** Packs extension types (typed arrays, Error, RegExp, Set, Date) too. */
+const extPackr = new Packr({ useRecords: false, moreTypes: true });
+
+function taskResult(pairs: number, layers: number): TaskResultMessage {
+  const names = Array.from({ length: layers }, (_, k) => `dense_${k}`);
+  return createMessage("task.result", {
+    runId: "run-1",
+    taskId: "task-7",
+    leaseId: "lease-7-1",
+    workerId: "worker-a",
+    computeMs: 12.625,
+    layers: names,
+    pairs: Array.from({ length: pairs }, (_, i) => ({
+      id: i,
+      loss: [0.5 + i * 1e-3, 0.25] as [number, number],
+      norm: [1.5, 2.25] as [number, number],
+      dot: 0.125 - 0.25 * i,
+      layerNorm: [names.map((_, k) => 0.1 * k + 0.01), names.map((_, k) => 0.2 * k)] as [number[], number[]],
+      layerDot: names.map((_, k) => -0.3 * k + 1e-9),
+    })),
+  });
+}
+
+function task(): TaskMessage {
+  return createMessage("task", {
+    runId: "run-1",
+    taskId: "task-7",
+    leaseId: "lease-7-1",
+    leaseMs: 30_000,
+    snapshot: { hash: HASH_A, bytes: 1_234_567 },
+    dataset: { name: "mnist-10k", hash: HASH_B, bytes: 0 },
+    returns: "stats",
+    pairs: [
+      { id: 0, batches: [[0, 5, 9], [2 ** 31 - 1, 3, 4]] },
+      { id: 2 ** 40, batches: [[7], [8]] },
+    ],
+  });
+}
+
+const SAMPLES: Message[] = [
+  createMessage("worker.announce", {
+    workerId: "w-1",
+    host: "gpu-host-3",
+    pid: 4242,
+    backend: "webgpu",
+    device: "NVIDIA H200",
+    version: "0.1.0",
+    state: "idle",
+    taskId: null,
+  }),
+  createMessage("worker.announce", {
+    workerId: "w-2",
+    host: "",
+    pid: 0,
+    backend: "cpu",
+    device: "",
+    version: "0.1.0",
+    state: "busy",
+    taskId: "task-1",
+  }),
+  createMessage("worker.heartbeat", {
+    workerId: "w-1",
+    state: "busy",
+    taskId: "task-1",
+    leaseId: "lease-1",
+    backend: "wasm",
+    device: "cpu x2",
+  }),
+  createMessage("worker.heartbeat", { workerId: "w-1", state: "draining", taskId: null, leaseId: null, backend: "wasm", device: "" }),
+  createMessage("worker.list", { runId: "run-1" }),
+  createMessage("task.pull", { workerId: "w-1", backend: "webgpu" }),
+  task(),
+  createMessage("task.none", { runId: "run-1", retryMs: 250, done: false }),
+  createMessage("task.none", { runId: "run-1", retryMs: 0, done: true }),
+  taskResult(3, 2),
+  taskResult(1, 0),
+  createMessage("task.error", {
+    runId: "run-1",
+    taskId: "task-7",
+    leaseId: "lease-7-1",
+    workerId: "w-1",
+    code: "dataset_hash_mismatch",
+    message: "expected sha256 aaaa…, have bbbb…",
+  }),
+  createMessage("ack", { accepted: true, reason: null }),
+  createMessage("ack", { accepted: false, reason: "lease expired" }),
+  createMessage("error", { code: "protocol_version", message: "this side speaks v1, the peer sent v2" }),
+];
+
+const DECODERS: Record<MessageType, (bytes: Uint8Array) => Message> = {
+  "worker.announce": decodeWorkerAnnounce,
+  "worker.heartbeat": decodeWorkerHeartbeat,
+  "worker.list": decodeWorkerList,
+  "task.pull": decodeTaskPull,
+  task: decodeTask,
+  "task.none": decodeTaskNone,
+  "task.result": decodeTaskResult,
+  "task.error": decodeTaskError,
+  ack: decodeAck,
+  error: decodeErrorMessage,
+};
+
+/** Runs fn and returns the ProtocolError it throws (failing if it throws anything else or nothing). */
+function protocolError(fn: () => unknown): ProtocolError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ProtocolError) return err;
+    throw new Error(`expected a ProtocolError, got ${String(err)}`, { cause: err });
+  }
+  throw new Error("expected a ProtocolError, nothing was thrown");
+}
+
+function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+describe("round trips", () => {
+  it("covers every message type", () => {
+    expect(new Set(SAMPLES.map((m) => m.type))).toEqual(new Set(MESSAGE_TYPES));
+  });
+
+  for (const msg of SAMPLES) {
+    it(`${msg.type} survives encode/decode`, () => {
+      const bytes = encodeMessage(msg);
+      expect(bytes).toBeInstanceOf(Uint8Array);
+      expect(decodeMessage(bytes)).toEqual(msg);
+      expect(DECODERS[msg.type](bytes)).toEqual(msg);
+      expect(decodeMessage(bytes, [msg.type, "error"])).toEqual(msg);
+    });
+  }
+
+  it("keeps float64 values and large integer ids exactly", () => {
+    const msg = taskResult(2, 3);
+    msg.pairs[0]!.dot = Math.PI * 1e-300;
+    msg.pairs[1]!.id = Number.MAX_SAFE_INTEGER;
+    msg.pairs[1]!.loss = [-Number.MAX_VALUE, Number.MIN_VALUE];
+    const back = decodeTaskResult(encodeMessage(msg));
+    expect(back.pairs[0]!.dot).toBe(Math.PI * 1e-300);
+    expect(back.pairs[1]!.id).toBe(Number.MAX_SAFE_INTEGER);
+    expect(back.pairs[1]!.loss).toEqual([-Number.MAX_VALUE, Number.MIN_VALUE]);
+  });
+
+  it("negative zero arrives as zero (msgpackr packs it as the integer 0)", () => {
+    const msg = taskResult(1, 1);
+    msg.pairs[0]!.dot = -0;
+    expect(Object.is(decodeTaskResult(encodeMessage(msg)).pairs[0]!.dot, 0)).toBe(true);
+  });
+
+  it("createMessage stamps the protocol version", () => {
+    expect(createMessage("worker.list", { runId: "r" })).toEqual({ v: PROTOCOL_VERSION, type: "worker.list", runId: "r" });
+  });
+
+  it("a decoder for one type refuses another type, naming the field", () => {
+    const bytes = encodeMessage(createMessage("task.none", { runId: "r", retryMs: 5, done: false }));
+    const err = protocolError(() => decodeTask(bytes));
+    expect(err.field).toBe("type");
+    expect(err.message).toContain('"task.none"');
+    expect(protocolError(() => decodeMessage(bytes, ["task", "error"])).field).toBe("type");
+  });
+
+  it("refuses an unknown type", () => {
+    const err = protocolError(() => decodeMessage(raw({ v: PROTOCOL_VERSION, type: "task.steal" })));
+    expect(err.field).toBe("type");
+    expect(protocolError(() => decodeMessage(raw({ v: PROTOCOL_VERSION }))).field).toBe("type");
+    expect(protocolError(() => decodeMessage(raw({ v: PROTOCOL_VERSION, type: 7 }))).field).toBe("type");
+  });
+
+  it("encodeMessage validates what it sends", () => {
+    const bad = taskResult(2, 2);
+    bad.pairs[1]!.norm[0] = Number.NaN;
+    expect(protocolError(() => encodeMessage(bad)).field).toBe("pairs[1].norm[0]");
+    const extra = { ...createMessage("ack", { accepted: true, reason: null }), extra: 1 } as unknown as Message;
+    expect(protocolError(() => encodeMessage(extra)).field).toBe("extra");
+  });
+});
+
+describe("malformed bytes", () => {
+  for (const msg of SAMPLES) {
+    it(`every truncation of ${msg.type} is a ProtocolError naming "message"`, () => {
+      const bytes = encodeMessage(msg);
+      for (let n = 0; n < bytes.length; n++) {
+        const err = protocolError(() => decodeMessage(bytes.slice(0, n)));
+        expect(err.field).toBe("message");
+      }
+    });
+  }
+
+  it("trailing bytes are refused", () => {
+    const bytes = encodeMessage(SAMPLES[0]!);
+    const longer = new Uint8Array(bytes.length + 1);
+    longer.set(bytes);
+    expect(protocolError(() => decodeMessage(longer)).field).toBe("message");
+  });
+
+  it("non-object messages are refused", () => {
+    for (const value of [null, 1, "task", [1, 2], true, []]) {
+      expect(protocolError(() => decodeMessage(raw(value))).field).toBe("message");
+    }
+    expect(protocolError(() => decodeMessage("not bytes" as unknown as Uint8Array)).field).toBe("message");
+  });
+
+  it("a msgpack 0xc1 byte (never used) is refused", () => {
+    expect(protocolError(() => decodeMessage(new Uint8Array([0xc1]))).field).toBe("message");
+  });
+});
+
+describe("protocol version", () => {
+  const expectVersionError = (v: unknown, named: string) => {
+    const msg = { ...task(), v, futureField: { anything: [1, 2, 3] }, pairs: "changed in v2" };
+    const err = protocolError(() => decodeMessage(raw(msg)));
+    expect(err).toBeInstanceOf(ProtocolVersionError);
+    const verr = err as ProtocolVersionError;
+    expect(verr.field).toBe("v");
+    expect(verr.expected).toBe(PROTOCOL_VERSION);
+    expect(verr.message).toContain(`v${PROTOCOL_VERSION}`);
+    expect(verr.message).toContain(named);
+  };
+
+  it("another number is a ProtocolVersionError naming both, checked before anything else", () => {
+    expectVersionError(2, "v2");
+    expectVersionError(0, "v0");
+    expectVersionError(1.5, "v1.5");
+    const err = protocolError(() => decodeTask(raw({ v: 2, type: "task.v2-only" }))) as ProtocolVersionError;
+    expect(err).toBeInstanceOf(ProtocolVersionError);
+    expect(err.received).toBe(2);
+  });
+
+  it("a non-number is a ProtocolVersionError naming both", () => {
+    expectVersionError("1", '"1"');
+    expectVersionError(null, "null");
+    expectVersionError(true, "true");
+    expectVersionError({ major: 1 }, "an object");
+    expectVersionError("x".repeat(10_000), "a string of 10000 characters");
+  });
+
+  it("a message without v is refused naming v", () => {
+    const { v: _v, ...rest } = createMessage("worker.list", { runId: "r" });
+    expect(protocolError(() => decodeMessage(raw(rest))).field).toBe("v");
+  });
+
+  it("the version is checked before the type is", () => {
+    expect(protocolError(() => decodeAck(raw({ v: 3, type: "task" })))).toBeInstanceOf(ProtocolVersionError);
+  });
+});
+
+describe("field validation", () => {
+  const fieldOf = (value: unknown) => protocolError(() => decodeMessage(raw(value))).field;
+
+  it("names a missing field", () => {
+    const { leaseId: _l, ...msg } = task();
+    expect(fieldOf(msg)).toBe("leaseId");
+    const bad = clone(task()) as unknown as Record<string, Record<string, unknown>>;
+    delete bad.snapshot!.bytes;
+    expect(fieldOf(bad)).toBe("snapshot.bytes");
+  });
+
+  it("names an unknown key at any depth", () => {
+    expect(fieldOf({ ...task(), extra: 1 })).toBe("extra");
+    const nested = clone(task()) as unknown as { snapshot: Record<string, unknown>; pairs: Record<string, unknown>[] };
+    nested.snapshot.url = "http://example";
+    expect(fieldOf(nested)).toBe("snapshot.url");
+    const inPair = clone(taskResult(3, 2)) as unknown as { pairs: Record<string, unknown>[] };
+    inPair.pairs[2]!.grad = [1, 2];
+    expect(fieldOf(inPair)).toBe("pairs[2].grad");
+  });
+
+  it("checks string types, bounds and patterns", () => {
+    expect(fieldOf({ ...task(), runId: 5 })).toBe("runId");
+    expect(fieldOf({ ...task(), runId: "" })).toBe("runId");
+    expect(fieldOf({ ...task(), taskId: "t".repeat(257) })).toBe("taskId");
+    expect(decodeTask(raw({ ...task(), taskId: "t".repeat(256) })).taskId).toHaveLength(256);
+    expect(fieldOf({ ...task(), snapshot: { hash: HASH_A.toUpperCase(), bytes: 1 } })).toBe("snapshot.hash");
+    expect(fieldOf({ ...task(), snapshot: { hash: HASH_A.slice(1), bytes: 1 } })).toBe("snapshot.hash");
+    expect(fieldOf({ ...task(), dataset: { name: "d", hash: `${HASH_B.slice(1)}g`, bytes: 1 } })).toBe("dataset.hash");
+    const err = createMessage("task.error", { runId: "r", taskId: "t", leaseId: "l", workerId: "w", code: "x", message: "m" });
+    expect(fieldOf({ ...err, message: "m".repeat(4097) })).toBe("message");
+    expect(decodeTaskError(raw({ ...err, message: "m".repeat(4096) })).message).toHaveLength(4096);
+    expect(fieldOf({ ...SAMPLES[0]!, state: "sleeping" })).toBe("state");
+    expect(fieldOf({ ...SAMPLES[0]!, taskId: 3 })).toBe("taskId");
+    expect(fieldOf({ ...task(), returns: "vectors" })).toBe("returns");
+  });
+
+  it("checks integers and ranges", () => {
+    expect(fieldOf({ ...task(), leaseMs: 0 })).toBe("leaseMs");
+    expect(fieldOf({ ...task(), leaseMs: 1.5 })).toBe("leaseMs");
+    expect(fieldOf({ ...task(), leaseMs: 2 ** 31 })).toBe("leaseMs");
+    expect(fieldOf({ ...task(), snapshot: { hash: HASH_A, bytes: -1 } })).toBe("snapshot.bytes");
+    expect(fieldOf({ ...task(), snapshot: { hash: HASH_A, bytes: 2 ** 53 } })).toBe("snapshot.bytes");
+    expect(fieldOf({ ...SAMPLES[0]!, pid: -3 })).toBe("pid");
+    expect(fieldOf({ ...SAMPLES[7]!, retryMs: -1 })).toBe("retryMs");
+    expect(fieldOf({ ...SAMPLES[7]!, done: 1 })).toBe("done");
+  });
+
+  it("checks batches: non-empty, integer indices in [0, 2^31), at most the cap", () => {
+    const withBatch = (b: unknown, i = 1) => {
+      const t = clone(task()) as unknown as { pairs: { batches: unknown[] }[] };
+      t.pairs[i]!.batches[1] = b;
+      return t;
+    };
+    expect(fieldOf(withBatch([]))).toBe("pairs[1].batches[1]");
+    expect(fieldOf(withBatch([1, -1]))).toBe("pairs[1].batches[1][1]");
+    expect(fieldOf(withBatch([1, 2 ** 31]))).toBe("pairs[1].batches[1][1]");
+    expect(fieldOf(withBatch([0.5]))).toBe("pairs[1].batches[1][0]");
+    expect(fieldOf(withBatch(["3"]))).toBe("pairs[1].batches[1][0]");
+    expect(fieldOf(withBatch(null, 0))).toBe("pairs[0].batches[1]");
+    const t = clone(task()) as unknown as { pairs: { batches: unknown[] }[] };
+    t.pairs[0]!.batches = [[1]];
+    expect(fieldOf(t)).toBe("pairs[0].batches");
+    expect(fieldOf({ ...task(), pairs: [] })).toBe("pairs");
+    expect(fieldOf({ ...task(), pairs: [{ id: -1, batches: [[1], [2]] }] })).toBe("pairs[0].id");
+  });
+
+  it("refuses a batch over the cap and accepts one at it", () => {
+    const atCap = Array.from({ length: MAX_BATCH_SIZE }, (_, i) => i);
+    const ok = { ...task(), pairs: [{ id: 0, batches: [atCap, [1]] }] };
+    expect(decodeTask(raw(ok)).pairs[0]!.batches[0]).toHaveLength(MAX_BATCH_SIZE);
+    atCap.push(0);
+    expect(fieldOf(ok)).toBe("pairs[0].batches[0]");
+  });
+
+  it("refuses a task with too many pairs", () => {
+    const pairs = Array.from({ length: 65_537 }, (_, i) => ({ id: i, batches: [[0], [1]] }));
+    expect(fieldOf({ ...task(), pairs })).toBe("pairs");
+  });
+
+  it("checks per-layer lengths against layers", () => {
+    const short = clone(taskResult(3, 2));
+    short.pairs[2]!.layerNorm[1] = [0.5];
+    expect(fieldOf(short)).toBe("pairs[2].layerNorm[1]");
+    const long = clone(taskResult(3, 2));
+    long.pairs[1]!.layerDot.push(0);
+    expect(fieldOf(long)).toBe("pairs[1].layerDot");
+    const three = clone(taskResult(1, 2)) as unknown as { pairs: { layerNorm: unknown[] }[] };
+    three.pairs[0]!.layerNorm.push([0, 0]);
+    expect(fieldOf(three)).toBe("pairs[0].layerNorm");
+    expect(fieldOf({ ...taskResult(1, 2), layers: ["a", 3] })).toBe("layers[1]");
+  });
+
+  const NUMERIC_PATHS: [string, (m: TaskResultMessage, x: number) => void][] = [
+    ["computeMs", (m, x) => (m.computeMs = x)],
+    ["pairs[1].id", (m, x) => (m.pairs[1]!.id = x)],
+    ["pairs[1].loss[0]", (m, x) => (m.pairs[1]!.loss[0] = x)],
+    ["pairs[1].loss[1]", (m, x) => (m.pairs[1]!.loss[1] = x)],
+    ["pairs[1].norm[0]", (m, x) => (m.pairs[1]!.norm[0] = x)],
+    ["pairs[1].norm[1]", (m, x) => (m.pairs[1]!.norm[1] = x)],
+    ["pairs[1].dot", (m, x) => (m.pairs[1]!.dot = x)],
+    ["pairs[1].layerNorm[0][0]", (m, x) => (m.pairs[1]!.layerNorm[0][0] = x)],
+    ["pairs[1].layerNorm[1][1]", (m, x) => (m.pairs[1]!.layerNorm[1][1] = x)],
+    ["pairs[1].layerDot[0]", (m, x) => (m.pairs[1]!.layerDot[0] = x)],
+    ["pairs[1].layerDot[1]", (m, x) => (m.pairs[1]!.layerDot[1] = x)],
+  ];
+
+  for (const [path, set] of NUMERIC_PATHS) {
+    it(`refuses NaN and ±Infinity in ${path}`, () => {
+      for (const x of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+        const msg = taskResult(3, 2);
+        set(msg, x);
+        const err = protocolError(() => decodeTaskResult(raw(msg)));
+        expect(err.field).toBe(path);
+        expect(protocolError(() => encodeMessage(msg)).field).toBe(path);
+      }
+    });
+  }
+
+  it("refuses negative norms", () => {
+    const a = taskResult(2, 2);
+    a.pairs[0]!.norm[1] = -1e-12;
+    expect(fieldOf(a)).toBe("pairs[0].norm[1]");
+    const b = taskResult(2, 2);
+    b.pairs[1]!.layerNorm[0][1] = -0.5;
+    expect(fieldOf(b)).toBe("pairs[1].layerNorm[0][1]");
+    const c = taskResult(2, 2);
+    c.computeMs = -1;
+    expect(fieldOf(c)).toBe("computeMs");
+  });
+});
+
+describe("hostile input", () => {
+  it("a __proto__ key fails as an unknown key and pollutes nothing", () => {
+    const top = JSON.parse(`{"__proto__": {"polluted": true}, ${JSON.stringify(task()).slice(1)}`) as unknown;
+    expect(Object.prototype.hasOwnProperty.call(top, "__proto__")).toBe(true);
+    const err = protocolError(() => decodeMessage(raw(top)));
+    expect(err.field).toMatch(/^__proto_/);
+    expect(err.message).toContain("unknown key");
+
+    const inner = clone(taskResult(2, 1)) as unknown as { pairs: unknown[] };
+    inner.pairs[1] = JSON.parse(`{"__proto__": {"polluted": true}, ${JSON.stringify(inner.pairs[1]).slice(1)}`);
+    expect(protocolError(() => decodeMessage(raw(inner))).field).toMatch(/^pairs\[1\]\.__proto_/);
+
+    const alone = JSON.parse('{"__proto__": {"polluted": true}}') as unknown;
+    expect(protocolError(() => decodeMessage(raw(alone))).field).toBe("v");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype.hasOwnProperty.call(Object.prototype, "polluted")).toBe(false);
+  });
+
+  const hugeHeaders: [string, number[]][] = [
+    ["array32 of 2^32-1", [0xdd, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02]],
+    ["array16 of 65535", [0xdc, 0xff, 0xff, 0x01]],
+    ["map32 of 2^32-1", [0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 0x76, 0x01]],
+    ["map16 of 65535", [0xde, 0xff, 0xff, 0xa1, 0x76, 0x01]],
+    ["str32 of 2^32-1", [0xdb, 0xff, 0xff, 0xff, 0xff, 0x61, 0x62]],
+    ["str16 of 65535", [0xda, 0xff, 0xff, 0x61]],
+    ["bin32 of 2^32-1", [0xc6, 0xff, 0xff, 0xff, 0xff, 0x00]],
+    ["ext32 of 2^32-1", [0xc9, 0xff, 0xff, 0xff, 0xff, 0x74, 0x00]],
+    ["ext32 typed array", [0xc9, 0xff, 0xff, 0xff, 0xf0, 0x74, 0x08, 0x00]],
+  ];
+
+  /** {v: 1, type: "task", pairs: <header>} so the bomb sits inside a plausible message. */
+  function nested(header: number[]): Uint8Array {
+    const prefix = raw({ v: PROTOCOL_VERSION, type: "task" });
+    const out = [...prefix];
+    out[0] = 0x83; // fixmap of 3 instead of 2
+    out.push(0xa5, ...Buffer.from("pairs"), ...header);
+    return new Uint8Array(out);
+  }
+
+  for (const [name, header] of hugeHeaders) {
+    it(`a declared ${name} with few bytes following fails quickly`, () => {
+      for (const bytes of [new Uint8Array(header), nested(header)]) {
+        const t0 = performance.now();
+        expect(protocolError(() => decodeMessage(bytes)).field).toBe("message");
+        expect(performance.now() - t0).toBeLessThan(100);
+      }
+    });
+  }
+
+  it("nested huge arrays cannot add up to a huge allocation", () => {
+    // 64 nested array32 headers each declaring 2^32-1 elements.
+    const bytes: number[] = [];
+    for (let i = 0; i < 64; i++) bytes.push(0xdd, 0xff, 0xff, 0xff, 0xff);
+    const t0 = performance.now();
+    expect(protocolError(() => decodeMessage(new Uint8Array(bytes))).field).toBe("message");
+    // Many small arrays that together declare more elements than there are bytes.
+    const wide: number[] = [0xdc, 0x00, 0x40];
+    for (let i = 0; i < 64; i++) wide.push(0xdc, 0x10, 0x00);
+    expect(protocolError(() => decodeMessage(new Uint8Array(wide))).field).toBe("message");
+    expect(performance.now() - t0).toBeLessThan(100);
+  });
+
+  it("deep nesting is a ProtocolError, not a stack overflow escaping", () => {
+    const depth = 200_000;
+    const bytes = new Uint8Array(depth + 1).fill(0x91);
+    bytes[depth] = 0x01;
+    expect(protocolError(() => decodeMessage(bytes)).field).toBe("message");
+  });
+
+  const EXTENSIONS: [string, unknown][] = [
+    ["Error", new Error("boom")],
+    ["TypeError", new TypeError("boom")],
+    ["Set", new Set([1, 2])],
+    ["RegExp", /a+/g],
+    ["Date", new Date(0)],
+    ["Float32Array", new Float32Array([1, 2])],
+    ["Float64Array", new Float64Array([1, 2])],
+    ["Int32Array", new Int32Array([1, 2])],
+    ["Uint8Array (bin)", new Uint8Array([1, 2])],
+    ["Map", new Map<unknown, unknown>([["a", 1]])],
+    ["bigint", 2n ** 70n],
+    ["undefined", undefined],
+  ];
+
+  for (const [name, ext] of EXTENSIONS) {
+    it(`a ${name} where an object, array, number or string is expected is a ProtocolError`, () => {
+      const fields: [string, (m: Record<string, unknown>) => void][] = [
+        ["computeMs", (m) => (m.computeMs = ext)],
+        ["runId", (m) => (m.runId = ext)],
+        ["layers", (m) => (m.layers = ext)],
+        ["pairs", (m) => (m.pairs = ext)],
+        ["pairs[0]", (m) => ((m.pairs as unknown[])[0] = ext)],
+        ["pairs[0].layerDot", (m) => ((m.pairs as Record<string, unknown>[])[0]!.layerDot = ext)],
+        ["pairs[0].loss[1]", (m) => (((m.pairs as Record<string, unknown>[])[0]!.loss as unknown[])[1] = ext)],
+      ];
+      for (const [path, set] of fields) {
+        const msg = clone(taskResult(2, 2)) as unknown as Record<string, unknown>;
+        set(msg);
+        const bytes = extPackr.pack(msg);
+        const err = protocolError(() => decodeTaskResult(bytes));
+        // A Map decodes as an object (mapsAsObjects), so it fails on its first key.
+        if (ext instanceof Map && path === "pairs[0]") expect(err.field).toBe("pairs[0].a");
+        else expect(err.field).toBe(path);
+      }
+    });
+  }
+
+  it("extensions as the whole message are refused", () => {
+    for (const [name, ext] of EXTENSIONS) {
+      if (name === "Map") continue; // a Map of string keys is a msgpack map: an object on the wire
+      expect(protocolError(() => decodeMessage(extPackr.pack(ext))).field).toBe("message");
+    }
+    // A Map holding a valid message is a msgpack map like any other.
+    const m = new Map(Object.entries(SAMPLES[4]!));
+    expect(decodeMessage(extPackr.pack(m))).toEqual(SAMPLES[4]);
+  });
+
+  it("structured-clone references are refused", () => {
+    const cyclic: Record<string, unknown> = { v: 1, type: "worker.list" };
+    cyclic.runId = cyclic;
+    const bytes = new Packr({ structuredClone: true, useRecords: false }).pack(cyclic);
+    expect(protocolError(() => decodeMessage(bytes)).field).toBe("message");
+  });
+
+  it("records defined inside one message decode as plain objects and are validated as such", () => {
+    const recordPackr = new Packr({ useRecords: true });
+    const msg = taskResult(8, 2);
+    expect(decodeTaskResult(recordPackr.pack(msg))).toEqual(msg);
+    const bad = clone(msg) as unknown as { pairs: Record<string, unknown>[] };
+    // Own "__proto__" keys in every pair: msgpackr compiles a reader for a record used often.
+    for (const p of bad.pairs) {
+      Object.defineProperty(p, "__proto__", { value: { polluted: true }, enumerable: true, writable: true, configurable: true });
+    }
+    expect(protocolError(() => decodeTaskResult(recordPackr.pack(bad))).field).toMatch(/^pairs\[\d\]\./);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it("validateMessage refuses objects with another prototype", () => {
+    const msg = Object.assign(Object.create({ inherited: 1 }) as object, SAMPLES[4]);
+    expect(protocolError(() => validateMessage(msg)).field).toBe("message");
+    expect(validateMessage(Object.assign(Object.create(null) as object, SAMPLES[4]))).toEqual(SAMPLES[4]);
+  });
+});
+
+describe("speed", () => {
+  it("decodes a task.result of 64 pairs × 20 layers in well under a millisecond", () => {
+    const bytes = encodeMessage(taskResult(64, 20));
+    for (let i = 0; i < 300; i++) decodeTaskResult(bytes);
+    const n = 2000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) decodeTaskResult(bytes);
+    const perDecode = (performance.now() - t0) / n;
+    console.log(`task.result 64×20 (${bytes.length} bytes): ${(perDecode * 1000).toFixed(1)} µs per decode`);
+    expect(perDecode).toBeLessThan(0.5);
+  });
+});
