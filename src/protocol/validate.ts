@@ -39,6 +39,11 @@ export function indexPath(path: string, index: number): string {
   return `${path === "" ? ROOT_FIELD : path}[${index}]`;
 }
 
+/** Keys are the one peer-chosen string that lands in a field path; keep error messages short. */
+function shortKey(key: string): string {
+  return key.length <= 64 ? key : `${key.slice(0, 64)}…`;
+}
+
 /** A short description of a value for error messages; never echoes large content. */
 export function describe(value: unknown): string {
   switch (typeof value) {
@@ -87,7 +92,7 @@ export function object<S extends Shape>(shape: S): Checker<ShapeType<S>> {
     const obj = plainObject(value, path);
     let count = 0;
     for (const key in obj) {
-      if (!known.has(key) || !Object.prototype.hasOwnProperty.call(obj, key)) fail(fieldPath(path, key), "unknown key");
+      if (!known.has(key) || !Object.prototype.hasOwnProperty.call(obj, key)) fail(fieldPath(path, shortKey(key)), "unknown key");
       count++;
     }
     if (count !== keys.length) {

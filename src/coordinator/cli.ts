@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// `coordinator run CONFIG`: measure, print the table, write the outputs. The only place
+// that sets the exit code: 0 done, 1 the run failed, 2 bad config or arguments, 130
+// interrupted.
+
+import { Command, InvalidArgumentError } from "commander";
+import { PACKAGE_VERSION } from "../util/package-root.js";
+import { ConfigError } from "./config/load.js";
+import { measureTable } from "./report/table.js";
+import { RunAborted, runJob } from "./run.js";
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("expected a positive integer");
+  return n;
+}
+
+const program = new Command().name("coordinator").description("gradswarm: generalization measures from minibatch gradient agreement.").version(PACKAGE_VERSION);
+
+program
+  .command("run")
+  .description("run the measurement a config file describes")
+  .argument("<config>", "YAML config file")
+  .option("--out <dir>", "output folder (default: output.dir of the config, else runs/<config>-<time>)")
+  .option("--workers <n>", "embedded default: number of local workers (overrides workers.local)", count)
+  .option("--nats <url>", "connect to this NATS server and use its workers instead of starting local ones")
+  .action(async (config: string, opts: { out?: string; workers?: number; nats?: string }) => {
+    const abort = new AbortController();
+    let interrupts = 0;
+    process.on("SIGINT", () => {
+      interrupts++;
+      if (interrupts > 1) process.exit(130);
+      process.stderr.write("\ninterrupted: stopping workers and the embedded server (Ctrl-C again to quit at once)\n");
+      abort.abort();
+    });
+    process.on("SIGTERM", () => abort.abort());
+    try {
+      const result = await runJob({ configPath: config, outDir: opts.out, workers: opts.workers, natsUrl: opts.nats, signal: abort.signal });
+      process.stdout.write(measureTable(result.reduction.measures) + "\n");
+      process.stdout.write(`\nresults: ${result.outDir}/results.json (per layer too), pairs.jsonl, model.json\n`);
+      process.exitCode = 0;
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`coordinator: ${err.message}\n`);
+        process.exitCode = 2;
+      } else if (err instanceof RunAborted) {
+        process.stderr.write(`coordinator: ${err.message}\n`);
+        process.exitCode = 130;
+      } else {
+        process.stderr.write(`coordinator: ${(err as Error).message}\n`);
+        process.exitCode = 1;
+      }
+    }
+  });
+
+program.parseAsync().then(
+  // Open handles (a NATS socket closing, a child's pipe) must not keep a finished run alive.
+  () => setTimeout(() => process.exit(), 100).unref(),
+  (err: unknown) => {
+    process.stderr.write(`coordinator: ${(err as Error).message}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,281 @@
+// The coordinator's NATS side: answers task.pull with leased tasks, takes results and
+// errors (each counted once, under its live lease), renews leases from heartbeats,
+// requeues expired leases, and keeps the list of workers. The truth about tasks lives in
+// TaskTable; this file only translates between it and the wire.
+
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import {
+  createMessage,
+  decodeMessage,
+  encodeMessage,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  ProtocolVersionError,
+  subjects,
+  type BlobRef,
+  type DatasetRef,
+  type MessageType,
+  type MessageOf,
+  type TaskPair,
+  type TaskResultMessage,
+} from "../protocol/index.js";
+import { TaskTable, type TaskExhaustedError } from "./task-table.js";
+
+export const SWEEP_INTERVAL_MS = 250;
+/** How soon an idle worker asks again while others hold the remaining tasks. */
+export const RETRY_MS = 200;
+/** A worker not heard from for this long is taken for gone. */
+export const WORKER_SILENT_MS = 10_000;
+const WAITING_NOTICE_MS = 3000;
+
+export interface WorkerRecord {
+  id: string;
+  host: string;
+  backend: string;
+  device: string;
+  version: string;
+  firstSeen: number;
+  lastSeen: number;
+  pairsDone: number;
+  tasksDone: number;
+}
+
+export interface DispatcherOptions {
+  nc: NatsConnection;
+  prefix: string;
+  runId: string;
+  table: TaskTable;
+  /** The pairs of a task, with their minibatch indices. */
+  pairsOf: (taskId: string) => TaskPair[];
+  snapshot: BlobRef;
+  dataset: DatasetRef;
+  leaseMs: number;
+  /** How long to go without any live worker before giving up. */
+  waitMs: number;
+  /**
+   * Checks a result beyond the wire contract (pair ids, layers) and records it; returns
+   * null when taken, or why it was refused. Called only for a live lease.
+   */
+  accept: (result: TaskResultMessage) => string | null;
+  log: (line: string) => void;
+  now?: () => number;
+}
+
+export class RunFailure extends Error {
+  override name = "RunFailure";
+}
+
+export class Dispatcher {
+  readonly workers = new Map<string, WorkerRecord>();
+  private readonly subs: Subscription[] = [];
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private settle!: { resolve: () => void; reject: (err: Error) => void };
+  readonly finished: Promise<void>;
+  private over = false;
+  private lastWorkerSeen: number;
+  private waitingSaid = false;
+  private readonly refusedPeers = new Set<string>();
+  private readonly now: () => number;
+  /** Faults seen, for the run record. */
+  readonly counts = { expiredLeases: 0, taskErrors: 0, rejectedResults: 0, duplicateResults: 0, staleResults: 0 };
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.now = o.now ?? Date.now;
+    this.lastWorkerSeen = this.now();
+    this.finished = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    // A run that fails before anyone awaits `finished` must not crash the process.
+    this.finished.catch(() => undefined);
+  }
+
+  start(): void {
+    const s = subjects(this.o.prefix);
+    this.listen(s.pull, (m) => this.onPull(m));
+    this.listen(s.result, (m) => this.onResult(m));
+    this.listen(s.error, (m) => this.onError(m));
+    this.listen(s.heartbeat, (m) => this.onHeartbeat(m));
+    this.listen(s.announce, (m) => this.onAnnounce(m));
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    if (this.o.table.isFinished()) this.finish();
+  }
+
+  stop(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    for (const sub of this.subs) sub.unsubscribe();
+    this.subs.length = 0;
+  }
+
+  private listen(subject: string, handler: (msg: Msg) => void): void {
+    this.subs.push(
+      this.o.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) return;
+          try {
+            handler(msg);
+          } catch (e) {
+            // A handler bug must not take the subscription down; report it and go on.
+            this.o.log(`internal error handling ${subject}: ${(e as Error).stack ?? String(e)}`);
+          }
+        },
+      }),
+    );
+  }
+
+  /** Decodes a request; on a bad message replies with an error (if it can) and returns null. */
+  private decode<T extends MessageType>(msg: Msg, types: readonly T[]): MessageOf<T> | null {
+    try {
+      return decodeMessage(msg.data, types);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      const code = err instanceof ProtocolVersionError ? "protocol_version" : "bad_message";
+      const key = `${code}:${msg.subject}`;
+      if (!this.refusedPeers.has(key) || code !== "protocol_version") {
+        this.o.log(`refused a message on ${msg.subject}: ${err.message}`);
+        this.refusedPeers.add(key);
+      }
+      if (msg.reply) {
+        msg.respond(encodeMessage(createMessage("error", { code, message: `coordinator (protocol v${PROTOCOL_VERSION}) refused the message: ${err.message}` })));
+      }
+      return null;
+    }
+  }
+
+  private ack(msg: Msg, accepted: boolean, reason: string | null): void {
+    if (msg.reply) msg.respond(encodeMessage(createMessage("ack", { accepted, reason })));
+  }
+
+  private seen(id: string, info?: Partial<WorkerRecord>): WorkerRecord {
+    const t = this.now();
+    this.lastWorkerSeen = t;
+    let w = this.workers.get(id);
+    if (!w) {
+      w = { id, host: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0 };
+      this.workers.set(id, w);
+    }
+    w.lastSeen = t;
+    for (const [k, v] of Object.entries(info ?? {})) if (v !== undefined && v !== "") (w as unknown as Record<string, unknown>)[k] = v;
+    return w;
+  }
+
+  private onPull(msg: Msg): void {
+    const pull = this.decode(msg, ["task.pull"]);
+    if (!pull) return;
+    this.seen(pull.workerId, { backend: pull.backend });
+    const table = this.o.table;
+    const none = (done: boolean): void => void msg.respond(encodeMessage(createMessage("task.none", { runId: this.o.runId, retryMs: done ? 1000 : RETRY_MS, done })));
+    if (this.over || table.isFinished()) return none(true);
+    const lease = table.lease(pull.workerId);
+    if (!lease) return none(false);
+    msg.respond(
+      encodeMessage(
+        createMessage("task", {
+          runId: this.o.runId,
+          taskId: lease.task.id,
+          leaseId: lease.leaseId,
+          leaseMs: this.o.leaseMs,
+          snapshot: this.o.snapshot,
+          dataset: this.o.dataset,
+          returns: "stats",
+          pairs: this.o.pairsOf(lease.task.id),
+        }),
+      ),
+    );
+  }
+
+  private onResult(msg: Msg): void {
+    const result = this.decode(msg, ["task.result"]);
+    if (!result) return;
+    const worker = this.seen(result.workerId);
+    if (result.runId !== this.o.runId) return this.ack(msg, false, `result for run ${result.runId}, this is run ${this.o.runId}`);
+    const table = this.o.table;
+    const live = table.current(result.taskId, result.leaseId);
+    if (!live) {
+      const outcome = table.complete(result.taskId, result.leaseId); // classifies only: the lease is not live
+      if (outcome === "duplicate") this.counts.duplicateResults++;
+      else this.counts.staleResults++;
+      return this.ack(msg, false, outcome === "duplicate" ? "task already done" : "lease no longer valid (expired and reassigned)");
+    }
+    const refusal = this.o.accept(result);
+    if (refusal) {
+      this.counts.rejectedResults++;
+      table.release(result.taskId, result.leaseId, `bad result from ${result.workerId}: ${refusal}`, true);
+      this.o.log(`rejected task ${result.taskId} from ${result.workerId}: ${refusal}`);
+      this.ack(msg, false, refusal);
+      return this.checkExhausted();
+    }
+    table.complete(result.taskId, result.leaseId);
+    worker.tasksDone++;
+    worker.pairsDone += result.pairs.length;
+    this.ack(msg, true, null);
+    if (table.isFinished()) this.finish();
+  }
+
+  private onError(msg: Msg): void {
+    const error = this.decode(msg, ["task.error"]);
+    if (!error) return;
+    this.seen(error.workerId);
+    const handBack = error.code === "draining";
+    if (!this.o.table.release(error.taskId, error.leaseId, `${error.code}: ${error.message}`, !handBack)) {
+      return this.ack(msg, false, "lease no longer valid");
+    }
+    if (!handBack) {
+      this.counts.taskErrors++;
+      this.o.log(`task ${error.taskId} failed on ${error.workerId} (${error.code}): ${error.message}`);
+    }
+    this.ack(msg, true, null);
+    this.checkExhausted();
+  }
+
+  private onHeartbeat(msg: Msg): void {
+    const hb = this.decode(msg, ["worker.heartbeat"]);
+    if (!hb) return;
+    this.seen(hb.workerId, { backend: hb.backend, device: hb.device });
+    if (hb.taskId && hb.leaseId) this.o.table.renew(hb.taskId, hb.leaseId);
+  }
+
+  private onAnnounce(msg: Msg): void {
+    const a = this.decode(msg, ["worker.announce"]);
+    if (!a) return;
+    this.seen(a.workerId, { host: a.host, backend: a.backend, device: a.device, version: a.version });
+  }
+
+  private sweep(): void {
+    if (this.over) return;
+    for (const lease of this.o.table.expire()) {
+      this.counts.expiredLeases++;
+      this.o.log(`lease of task ${lease.task.id} on worker ${lease.workerId} expired; the task goes back to the queue`);
+    }
+    this.checkExhausted();
+    const t = this.now();
+    const live = [...this.workers.values()].some((w) => t - w.lastSeen < WORKER_SILENT_MS);
+    if (!live && !this.over) {
+      // Workers take a few seconds to start; say we wait only when it is worth saying.
+      if (!this.waitingSaid && t - this.lastWorkerSeen > WAITING_NOTICE_MS) {
+        this.o.log(`waiting for workers on ${subjects(this.o.prefix).pull} (giving up after ${Math.round(this.o.waitMs / 1000)} s)`);
+        this.waitingSaid = true;
+      }
+      if (t - this.lastWorkerSeen > this.o.waitMs) {
+        this.fail(new RunFailure(`no worker was seen for ${Math.round(this.o.waitMs / 1000)} s (workers.wait_s); ${this.o.table.done} of ${this.o.table.total} tasks done`));
+      }
+    } else {
+      this.waitingSaid = false;
+    }
+  }
+
+  private checkExhausted(): void {
+    const ex: TaskExhaustedError | null = this.o.table.exhausted;
+    if (ex) this.fail(new RunFailure(`the run stops: ${ex.message}`, { cause: ex }));
+  }
+
+  private finish(): void {
+    if (this.over) return;
+    this.over = true;
+    this.settle.resolve();
+  }
+
+  fail(err: Error): void {
+    if (this.over) return;
+    this.over = true;
+    this.settle.reject(err);
+  }
+}

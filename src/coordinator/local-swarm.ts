@@ -1,0 +1,95 @@
+// Worker processes started by the embedded default. They are separate programs
+// (dist/worker/cli.js), exactly what a user starts on another machine; the coordinator
+// never imports worker code. Their logs go to files in the output folder.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { distFile } from "../util/package-root.js";
+
+export interface LocalWorker {
+  id: string;
+  process: ChildProcess;
+  logFile: string;
+}
+
+export interface LocalSwarmOptions {
+  count: number;
+  natsUrl: string;
+  prefix: string;
+  backend: string;
+  logDir: string;
+  /** Passed to each worker; a short one for tests. */
+  drainTimeoutS?: number;
+}
+
+const STOP_GRACE_MS = 5000;
+
+function exited(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+export class LocalSwarm {
+  readonly workers: LocalWorker[] = [];
+  private readonly logs: WriteStream[] = [];
+
+  constructor(private readonly options: LocalSwarmOptions) {}
+
+  start(): void {
+    const cli = distFile("worker/cli.js");
+    mkdirSync(this.options.logDir, { recursive: true });
+    for (let i = 1; i <= this.options.count; i++) this.spawnOne(cli, `local-${i}`);
+  }
+
+  private spawnOne(cli: string, id: string): void {
+    const o = this.options;
+    const logFile = join(o.logDir, `worker-${id}.log`);
+    const log = createWriteStream(logFile, { flags: "a" });
+    this.logs.push(log);
+    const args = [cli, "--nats", o.natsUrl, "--prefix", o.prefix, "--backend", o.backend, "--id", id];
+    if (o.drainTimeoutS !== undefined) args.push("--drain-timeout", String(o.drainTimeoutS));
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout!.pipe(log, { end: false });
+    child.stderr!.pipe(log, { end: false });
+    this.workers.push({ id, process: child, logFile });
+  }
+
+  /** The last lines of each worker's log, to show when a run fails. */
+  logTails(lines = 5): string {
+    return this.workers
+      .map((w) => {
+        let text = "";
+        try {
+          text = readFileSync(w.logFile, "utf8");
+        } catch {
+          // no log yet
+        }
+        const tail = text.trimEnd().split("\n").slice(-lines).join("\n    ");
+        return `  ${w.id} (${w.logFile}):\n    ${tail || "(empty)"}`;
+      })
+      .join("\n");
+  }
+
+  /** SIGTERM (workers drain), then SIGKILL after a grace period. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.workers.map(async (w) => {
+        if (w.process.exitCode !== null || w.process.signalCode !== null) return;
+        w.process.kill("SIGTERM");
+        if (!(await exited(w.process, STOP_GRACE_MS))) {
+          w.process.kill("SIGKILL");
+          await exited(w.process, STOP_GRACE_MS);
+        }
+      }),
+    );
+    for (const log of this.logs) log.end();
+  }
+}
