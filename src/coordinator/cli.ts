@@ -8,6 +8,7 @@ import { PACKAGE_VERSION } from "../util/package-root.js";
 import { ConfigError } from "./config/load.js";
 import { measureTable } from "./report/table.js";
 import { RunAborted, runJob } from "./run.js";
+import { verifyRun } from "./verify.js";
 
 function count(value: string): number {
   const n = Number(value);
@@ -50,6 +51,25 @@ program
         process.stderr.write(`coordinator: ${(err as Error).message}\n`);
         process.exitCode = 1;
       }
+    }
+  });
+
+program
+  .command("verify")
+  .description("recompute a finished run in float64 (without TensorFlow.js) and compare; MLP models only")
+  .argument("<dir>", "the run's output folder")
+  .option("--tolerance <rel>", "largest relative difference accepted", Number, 1e-4)
+  .action(async (dir: string, opts: { tolerance: number }) => {
+    try {
+      const report = await verifyRun(dir, opts.tolerance, (line) => process.stderr.write(line + "\n"));
+      process.stdout.write(`pairs recomputed: ${report.pairsChecked}\n`);
+      for (const [k, v] of Object.entries(report.maxRelError)) process.stdout.write(`  max relative difference, ${k.padEnd(10)} ${v.toExponential(2)}\n`);
+      for (const p of report.problems) process.stdout.write(`  problem: ${p}\n`);
+      process.stdout.write(report.ok ? `agrees with float64 to ${opts.tolerance}\n` : "DOES NOT AGREE\n");
+      process.exitCode = report.ok ? 0 : 1;
+    } catch (err) {
+      process.stderr.write(`coordinator verify: ${(err as Error).message}\n`);
+      process.exitCode = 2;
     }
   });
 

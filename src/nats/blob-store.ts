@@ -11,6 +11,14 @@ setSha256Backend("native");
 
 export class BlobError extends Error {
   override name = "BlobError";
+  constructor(
+    /** "blob_missing", "blob_hash_mismatch" or "blob_store_unavailable": what a worker reports. */
+    readonly code: "blob_missing" | "blob_hash_mismatch" | "blob_store_unavailable",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }
 
 export class BlobStore {
@@ -22,7 +30,7 @@ export class BlobStore {
     try {
       return new BlobStore(create ? await objm.create(bucket) : await objm.open(bucket));
     } catch (err) {
-      throw new BlobError(`object store bucket ${bucket} cannot be ${create ? "created" : "opened"} (is JetStream enabled on the server?): ${(err as Error).message}`, { cause: err });
+      throw new BlobError("blob_store_unavailable", `object store bucket ${bucket} cannot be ${create ? "created" : "opened"} (is JetStream enabled on the server?): ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -37,9 +45,9 @@ export class BlobStore {
 
   async get(hash: string): Promise<Uint8Array> {
     const bytes = await this.store.getBlob(hash);
-    if (!bytes) throw new BlobError(`blob ${hash} is not in the object store`);
+    if (!bytes) throw new BlobError("blob_missing", `blob ${hash} is not in the object store`);
     const actual = sha256Hex(bytes);
-    if (actual !== hash) throw new BlobError(`blob ${hash} has sha256 ${actual}: refusing a content mismatch`);
+    if (actual !== hash) throw new BlobError("blob_hash_mismatch", `blob ${hash} has sha256 ${actual}: refusing a content mismatch`);
     return bytes;
   }
 }

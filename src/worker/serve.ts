@@ -218,7 +218,7 @@ export class Worker {
       });
       if (await this.send(this.subjects.result, encodeMessage(body), task)) this.tasksDone++;
     } catch (err) {
-      const code = err instanceof ComputeError ? err.code : err instanceof BlobError ? "blob_unavailable" : "worker_failed";
+      const code = err instanceof ComputeError ? err.code : err instanceof BlobError ? err.code : "worker_failed";
       const message = (err as Error).message ?? String(err);
       this.log(`task ${task.taskId} failed (${code}): ${message}`);
       const body = createMessage("task.error", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id, code, message: message.slice(0, 4000) });
