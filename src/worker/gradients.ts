@@ -70,6 +70,7 @@ export class GradientEngine {
 
   async minibatchGradient(indices: readonly number[]): Promise<MinibatchGradient> {
     const tf = this.tf;
+    if (indices.length === 0) throw new GradientError("a minibatch needs at least one example index");
     for (const i of indices) {
       if (!Number.isInteger(i) || i < 0 || i >= this.datasetSize) {
         throw new GradientError(`example index ${i} is outside the dataset (size ${this.datasetSize})`);
