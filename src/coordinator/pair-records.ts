@@ -33,9 +33,13 @@ export class PairRecords {
 
   /** All records in pair order; throws if any is missing. */
   all(): PairRecord[] {
-    return this.slots.map((r, i) => {
+    // A plain loop: map() would skip the holes of a sparse array, i.e. the missing pairs.
+    const out: PairRecord[] = [];
+    for (let i = 0; i < this.count; i++) {
+      const r = this.slots[i];
       if (!r) throw new Error(`pair ${i} has no result`);
-      return r;
-    });
+      out.push(r);
+    }
+    return out;
   }
 }

@@ -19,7 +19,8 @@ export type PairBatches = [number[], number[]];
 
 export function checkPlan(plan: PairPlan): void {
   const { count, datasetSize: n, batchSize: b } = plan;
-  if (!Number.isSafeInteger(plan.seed)) throw new RangeError(`pairs.seed must be an integer, got ${plan.seed}`);
+  if (!Number.isSafeInteger(plan.seed) || plan.seed < 0) throw new RangeError(`pairs.seed must be a non-negative integer, got ${plan.seed}`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`the dataset size must be a positive integer, got ${n}`);
   if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`pairs.count must be a positive integer, got ${count}`);
   if (!Number.isSafeInteger(b) || b < 1) throw new RangeError(`pairs.batch_size must be a positive integer, got ${b}`);
   const needed = plan.pairing === "disjoint" ? 2 * b : b;

@@ -15,10 +15,14 @@ export const NATS_INSTALL_HINT =
   "others: https://docs.nats.io/running-a-nats-service/introduction/installation), " +
   "set GRADSWARM_NATS_SERVER to its path, or give a running server with --nats URL.";
 
-/** The nats-server binary: $GRADSWARM_NATS_SERVER, then PATH, then the sbin folders Debian installs to. */
+/**
+ * The nats-server binary: $GRADSWARM_NATS_SERVER when set (and nothing else), else PATH,
+ * then the sbin folders Debian's package installs to (not on a normal user's PATH).
+ */
 export function findNatsServer(): string | null {
-  const candidates = [process.env.GRADSWARM_NATS_SERVER];
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
+  const override = process.env.GRADSWARM_NATS_SERVER;
+  const candidates: (string | undefined)[] = [override];
+  const dirs = override ? [] : [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
   for (const d of dirs) if (d) candidates.push(join(d, "nats-server"));
   for (const c of candidates) {
     if (!c) continue;

@@ -2,14 +2,14 @@
 // plans, initial weights and synthetic data depend on the seed alone. Math.random and
 // tf.random* are neither seedable across processes nor stable across backends.
 
-/** splitmix32: turns (seed, stream) into well-mixed 32-bit words for state init. */
-function splitmix32(state: number): [number, number] {
-  state = (state + 0x9e3779b9) | 0;
-  let z = state;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  z ^= z >>> 16;
-  return [state, z >>> 0];
+/** murmur3's 32-bit finalizer: a bijection on 32-bit words with full avalanche. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 /**
@@ -26,21 +26,18 @@ export class Rng {
   private spareNormal: number | null = null;
 
   constructor(seed: number, stream = 0) {
-    if (!Number.isInteger(seed) || !Number.isInteger(stream)) {
-      throw new RangeError(`Rng seed and stream must be integers, got ${seed} and ${stream}`);
+    if (!Number.isSafeInteger(seed) || seed < 0 || !Number.isInteger(stream) || stream < 0 || stream > 0xffffffff) {
+      throw new RangeError(`Rng seed must be a non-negative safe integer and stream a 32-bit unsigned integer, got ${seed} and ${stream}`);
     }
-    let s = (seed ^ Math.imul(stream | 0, 0x27d4eb2d)) | 0;
-    // Mix the high bits of seeds above 2^32 in, so that large seeds are not truncated.
-    s = (s ^ Math.floor(seed / 4294967296)) | 0;
-    let w: number;
-    [s, w] = splitmix32(s);
-    this.a = w;
-    [s, w] = splitmix32(s ^ stream);
-    this.b = w;
-    [s, w] = splitmix32(s);
-    this.c = w;
-    [s, w] = splitmix32(s);
-    this.d = w;
+    // Every state word depends on all 53 bits of the seed and on the stream, each through
+    // its own constant, so that different (seed, stream) never share a sequence by design.
+    const lo = seed >>> 0;
+    const hi = Math.floor(seed / 4294967296) >>> 0;
+    const word = (k: number) => fmix32(fmix32(fmix32(lo ^ Math.imul(k, 0x9e3779b9)) ^ hi ^ Math.imul(k, 0x7f4a7c15)) ^ stream ^ Math.imul(k, 0x2545f491));
+    this.a = word(1);
+    this.b = word(2);
+    this.c = word(3);
+    this.d = word(4);
     for (let i = 0; i < 12; i++) this.nextUint32();
   }
 
@@ -93,6 +90,10 @@ export class Rng {
    * independent of n).
    */
   sampleWithoutReplacement(n: number, k: number, exclude?: ReadonlySet<number>): number[] {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`cannot draw from ${n} values: n must be a non-negative integer`);
+    for (const e of exclude ?? []) {
+      if (!Number.isInteger(e) || e < 0 || e >= n) throw new RangeError(`excluded value ${e} is not in [0, ${n})`);
+    }
     const excluded = exclude?.size ?? 0;
     if (!Number.isInteger(k) || k < 0 || k > n - excluded) {
       throw new RangeError(`cannot draw ${k} distinct values from ${n - excluded} available`);

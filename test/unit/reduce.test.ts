@@ -127,19 +127,16 @@ describe("PairRecords", () => {
     expect(recs.all()).toEqual(records);
   });
 
-  // KNOWN SRC BUG (pair-records.ts): `slots` is `new Array(count)`, a sparse array, and
-  // Array.prototype.map skips holes, so the "pair i has no result" throw in all() never
-  // runs: all() returns a holey array and reducePairs then fails with "Cannot read
-  // properties of undefined (reading 'norm')". `it.fails` keeps the suite green while the
-  // bug is there; once all() throws as documented this turns red: drop the `.fails`.
-  it.fails("all() throws while a pair is missing (documented contract; currently broken)", () => {
+  // Regression: `slots` is a sparse array and map() skips holes, so all() once returned a
+  // holey array instead of naming the missing pair.
+  it("all() throws while a pair is missing", () => {
     const records = makeRecords(5, 6);
     const recs = new PairRecords(5);
     for (const i of [3, 0, 4, 1]) recs.set(records[i]!);
     expect(() => recs.all()).toThrow(/pair 2 has no result/);
   });
 
-  it.fails("all() on records with none set throws (documented contract; currently broken)", () => {
+  it("all() on records with none set throws", () => {
     expect(() => new PairRecords(3).all()).toThrow(/pair 0 has no result/);
   });
 

@@ -192,13 +192,9 @@ describe("Rng", () => {
     }
   });
 
-  // KNOWN SRC BUG (rng.ts): the high 32 bits of a seed are folded in by XOR with the low
-  // 32 bits, so seed hi·2^32 + lo collides with seed (hi ^ lo): Rng(1) ≡ Rng(2^32),
-  // Rng(0) ≡ Rng(2^32 + 1), Rng(3) ≡ Rng(2^33 + 1), and pairs.seed 4294967296 plans the same
-  // pairs as pairs.seed 1 (the schema allows seeds up to 2^53 − 1). `it.fails` keeps the
-  // suite green while the bug is there; drop the `.fails` once large seeds are mixed in
-  // injectively.
-  it.fails("seeds above 2^32 do not collide with small seeds (currently broken)", () => {
+  // Regression: the high 32 bits of a seed were once folded in by XOR with the low ones,
+  // so Rng(1) ≡ Rng(2^32) and pairs.seed 4294967296 planned the pairs of pairs.seed 1.
+  it("seeds above 2^32 do not collide with small seeds", () => {
     const draw = (seed: number): number[] => {
       const r = new Rng(seed);
       return Array.from({ length: 4 }, () => r.nextUint32());
