@@ -34,3 +34,4 @@ fi
 
 echo "setup: compiling (tsc)" >&2
 npx tsc -p tsconfig.json
+chmod +x dist/coordinator/cli.js dist/worker/cli.js
