@@ -74,10 +74,10 @@ export class Dispatcher {
   private over = false;
   private lastWorkerSeen: number;
   private waitingSaid = false;
-  private readonly refusedPeers = new Set<string>();
+  private readonly refusedKinds = new Set<string>();
   private readonly now: () => number;
   /** Faults seen, for the run record. */
-  readonly counts = { expiredLeases: 0, taskErrors: 0, rejectedResults: 0, duplicateResults: 0, staleResults: 0 };
+  readonly counts = { expiredLeases: 0, taskErrors: 0, rejectedResults: 0, duplicateResults: 0, staleResults: 0, refusedMessages: 0 };
 
   constructor(private readonly o: DispatcherOptions) {
     this.now = o.now ?? Date.now;
@@ -128,10 +128,12 @@ export class Dispatcher {
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       const code = err instanceof ProtocolVersionError ? "protocol_version" : "bad_message";
+      this.counts.refusedMessages++;
+      // One line per kind of refusal and subject: a misbehaving peer must not flood the log.
       const key = `${code}:${msg.subject}`;
-      if (!this.refusedPeers.has(key) || code !== "protocol_version") {
-        this.o.log(`refused a message on ${msg.subject}: ${err.message}`);
-        this.refusedPeers.add(key);
+      if (!this.refusedKinds.has(key)) {
+        this.refusedKinds.add(key);
+        this.o.log(`refused a message on ${msg.subject} (further ones of this kind are only counted): ${err.message}`);
       }
       if (msg.reply) {
         msg.respond(encodeMessage(createMessage("error", { code, message: `coordinator (protocol v${PROTOCOL_VERSION}) refused the message: ${err.message}` })));

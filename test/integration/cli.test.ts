@@ -58,6 +58,23 @@ describe("coordinator run on the embedded default", () => {
     expect(r.stdout).toContain("pairs recomputed: 256");
     expect(r.stdout).toContain("agrees with float64");
   });
+
+  it("measures a TensorFlow.js layers model given by path: the saved θ gives the same numbers", () => {
+    const cfg = join(tmp, "layers.yaml");
+    writeFileSync(
+      cfg,
+      readFileSync(resolve("examples/quickstart.yaml"), "utf8")
+        .replace(/model:[\s\S]*?data:/, `model:\n  kind: layers\n  path: ${join(out, "model.json")}\ndata:`)
+        .replace(/data\//g, `${resolve("examples/data")}/`),
+    );
+    const r = coordinator(["run", cfg, "--out", join(tmp, "layers-out")]);
+    expect(r.status, r.stderr).toBe(0);
+    const a = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    const b = JSON.parse(readFileSync(join(tmp, "layers-out", "results.json"), "utf8"));
+    expect(b.run.snapshot.hash).toBe(a.run.snapshot.hash);
+    expect(b.measures).toEqual(a.measures);
+    expect(b.layers).toEqual(a.layers);
+  });
 });
 
 describe("coordinator run stops cleanly", () => {

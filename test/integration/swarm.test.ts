@@ -4,9 +4,11 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Packr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runJob } from "../../src/coordinator/run.js";
 import { decodeWorkerHeartbeat, subjects } from "../../src/protocol/index.js";
+import { Rng } from "../../src/util/rng.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
 import { spawnWorker, stopWorkers, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
 
@@ -44,7 +46,7 @@ describe("a run on a real NATS swarm", () => {
     await nats?.close();
   });
 
-  async function runWith(label: string, workerCount: number, killOne: boolean): Promise<Outcome> {
+  async function runWith(label: string, workerCount: number, killOne: boolean, hostile = false): Promise<Outcome> {
     const prefix = uniquePrefix(label);
     const workers: TestWorker[] = [];
     for (let i = 0; i < workerCount; i++) workers.push(spawnWorker(nats.server.url, prefix, `${label}-w${i}`));
@@ -64,6 +66,9 @@ describe("a run on a real NATS swarm", () => {
         },
       });
     }
+    const replies: string[] = [];
+    let stopHostile = () => {};
+    if (hostile) stopHostile = sendHostileMessages(prefix, replies);
     try {
       const out = join(dir, label);
       await runJob({ configPath: writeConfig(dir, prefix), natsUrl: nats.server.url, outDir: out, stream: quiet });
@@ -75,10 +80,42 @@ describe("a run on a real NATS swarm", () => {
         console.log(`[kill test] tasks 12, faults injected 1 (SIGKILL during task ${killed}), leases expired ${f.expiredLeases}, results lost 0 (${pairs.trim().split("\n").length}/60 pairs), counted twice 0 (duplicates refused: ${f.duplicateResults + f.staleResults})`);
         expect(f.expiredLeases).toBeGreaterThanOrEqual(1);
       }
+      if (hostile) {
+        stopHostile();
+        expect(replies.some((r) => r.includes("bad_message"))).toBe(true);
+        expect(replies.some((r) => r.includes("protocol_version") && r.includes("v1") && r.includes("v2"))).toBe(true);
+      }
       return { results, pairs };
     } finally {
+      stopHostile();
       await stopWorkers(workers);
     }
+  }
+
+  /**
+   * Garbage, a foreign protocol version and a prototype-pollution attempt on every subject
+   * the coordinator listens on, while the run goes on. Replies are collected as text.
+   */
+  function sendHostileMessages(prefix: string, replies: string[]): () => void {
+    const s = subjects(prefix);
+    const packr = new Packr({ useRecords: false });
+    const rng = new Rng(1);
+    const payloads = [
+      () => Uint8Array.from({ length: 1 + rng.nextInt(64) }, () => rng.nextInt(256)),
+      () => packr.pack({ v: 2, type: "task.pull", workerId: "intruder", backend: "cpu" }),
+      () => packr.pack(JSON.parse('{"v": 1, "type": "task.pull", "workerId": "x", "backend": "cpu", "__proto__": {"polluted": 1}}')),
+      () => packr.pack({ v: 1, type: "task.result", runId: "r", taskId: "t0", leaseId: "t0.1", workerId: "x", computeMs: 1, layers: ["a"], pairs: [{ id: 0, loss: [NaN, 1], norm: [1, 1], dot: 0, layerNorm: [[1], [1]], layerDot: [0] }] }),
+    ];
+    const timer = setInterval(() => {
+      for (const subject of [s.pull, s.result, s.error, s.heartbeat, s.announce]) {
+        const data = payloads[rng.nextInt(payloads.length)]!();
+        nats.nc.request(subject, data, { timeout: 500 }).then(
+          (m) => replies.push(new TextDecoder().decode(m.data)),
+          () => undefined,
+        );
+      }
+    }, 20);
+    return () => clearInterval(timer);
   }
 
   it("with 1 worker", async () => {
@@ -92,6 +129,13 @@ describe("a run on a real NATS swarm", () => {
     expect(outcomes.three.results.measures).toEqual(outcomes.one!.results.measures);
     expect(outcomes.three.results.layers).toEqual(outcomes.one!.results.layers);
     expect(outcomes.three.pairs).toBe(outcomes.one!.pairs);
+  });
+
+  it("with 2 workers and hostile messages on every subject: the run goes on, identical", async () => {
+    outcomes.hostile = await runWith("hostile", 2, false, true);
+    expect(outcomes.hostile.results.measures).toEqual(outcomes.one!.results.measures);
+    expect(outcomes.hostile.pairs).toBe(outcomes.one!.pairs);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it("with 3 workers and one SIGKILLed mid-task: identical measures and pairs", async () => {
