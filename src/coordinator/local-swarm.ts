@@ -41,7 +41,13 @@ export class LocalSwarm {
   readonly workers: LocalWorker[] = [];
   private readonly logs: WriteStream[] = [];
 
-  constructor(private readonly options: LocalSwarmOptions) {}
+  private stopping = false;
+
+  /** `onAllExited` is called if every worker exits while the run still needs them. */
+  constructor(
+    private readonly options: LocalSwarmOptions,
+    private readonly onAllExited: (summary: string) => void = () => undefined,
+  ) {}
 
   start(): void {
     const cli = distFile("worker/cli.js");
@@ -60,6 +66,13 @@ export class LocalSwarm {
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     this.workers.push({ id, process: child, logFile });
+    child.once("exit", () => {
+      if (this.stopping) return;
+      if (this.workers.every((w) => w.process.exitCode !== null || w.process.signalCode !== null)) {
+        // Let the log streams flush before reading their tails.
+        setTimeout(() => this.onAllExited(`all ${this.workers.length} local workers exited:\n${this.logTails()}`), 200);
+      }
+    });
   }
 
   /** The last lines of each worker's log, to show when a run fails. */
@@ -80,6 +93,7 @@ export class LocalSwarm {
 
   /** SIGTERM (workers drain), then SIGKILL after a grace period. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(
       this.workers.map(async (w) => {
         if (w.process.exitCode !== null || w.process.signalCode !== null) return;

@@ -179,7 +179,10 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     if (!server) {
       // with a URL, workers may already be waiting; nothing to start
     } else {
-      swarm = new LocalSwarm({ count: localCount, natsUrl: url, prefix: cfg.nats.prefix, backend: cfg.workers.backend, logDir: join(outDir, "logs") });
+      const d = dispatcher;
+      swarm = new LocalSwarm({ count: localCount, natsUrl: url, prefix: cfg.nats.prefix, backend: cfg.workers.backend, logDir: join(outDir, "logs") }, (summary) =>
+        d.fail(new RunFailure(summary)),
+      );
       swarm.start();
     }
     const d = dispatcher;
@@ -189,7 +192,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     try {
       await dispatcher.finished;
     } catch (err) {
-      if (swarm && !(err instanceof RunAborted)) log(`local worker logs:\n${swarm.logTails()}`);
+      if (swarm && !(err instanceof RunAborted) && !/local workers exited/.test((err as Error).message)) log(`local worker logs:\n${swarm.logTails()}`);
       throw err;
     } finally {
       clearInterval(progressTimer);

@@ -59,7 +59,7 @@ async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt
   let adapterOptions: object = { powerPreference: "high-performance" };
   if (!adapter && allowSoftware) {
     // Dawn's OpenGL ES path on Mesa's llvmpipe: slow, but lets tests run WebGPU on a CPU box.
-    process.env.EGL_PLATFORM ??= "surfaceless";
+    // It needs EGL_PLATFORM=surfaceless in the C environment (set by the caller's main thread).
     gpu = webgpu.create(["backend=opengles"]);
     adapterOptions = { featureLevel: "compatibility" };
     adapter = await gpu.requestAdapter(adapterOptions).catch(() => null);

@@ -33,6 +33,10 @@ export class ComputeThread {
   private died: Error | null = null;
 
   constructor(backend: BackendChoice) {
+    // Dawn's OpenGL ES path (a software adapter, for tests) needs a surfaceless EGL. It
+    // reads the C environment, which a worker thread's process.env does not reach: set it
+    // here, in the main thread, before the thread starts.
+    if (backend === "webgpu") process.env.EGL_PLATFORM ??= "surfaceless";
     this.thread = new Worker(distFile("worker/compute-thread.js"));
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (msg: FromCompute) => {

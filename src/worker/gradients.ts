@@ -5,7 +5,7 @@
 // how a backend orders its float32 sums.
 
 import type * as TF from "@tensorflow/tfjs";
-import type { Dataset } from "../data/dataset.js";
+import { featureSize, type Dataset } from "../data/dataset.js";
 import { layerNames, layerOfWeight, type Snapshot } from "../model/snapshot.js";
 import { logitsTopology } from "../model/logits-topology.js";
 import type { PairStats } from "../protocol/index.js";
@@ -36,10 +36,32 @@ export class GradientEngine {
     private readonly weightLayer: number[],
     readonly layers: string[],
     readonly weightNames: string[],
-    private readonly x: TF.Tensor,
-    private readonly yOneHot: TF.Tensor2D,
-    private readonly datasetSize: number,
-  ) {}
+    private readonly dataset: Dataset,
+  ) {
+    this.exampleSize = featureSize(dataset);
+  }
+
+  private readonly exampleSize: number;
+
+  /**
+   * The minibatch's inputs and one-hot labels, gathered here and uploaded: the dataset
+   * never has to fit on the device, and tf.gather/tf.oneHot on Dawn's GL backend hung or
+   * crashed on a dataset-sized tensor.
+   */
+  private batchTensors(indices: readonly number[]): { xb: TF.Tensor; yb: TF.Tensor2D } {
+    const d = this.dataset;
+    const size = this.exampleSize;
+    const x = new Float32Array(indices.length * size);
+    const y = new Float32Array(indices.length * d.numClasses);
+    indices.forEach((i, row) => {
+      x.set(d.x.subarray(i * size, (i + 1) * size), row * size);
+      y[row * d.numClasses + d.y[i]!] = 1;
+    });
+    return {
+      xb: this.tf.tensor(x, [indices.length, ...d.featureShape], "float32"),
+      yb: this.tf.tensor2d(y, [indices.length, d.numClasses], "float32"),
+    };
+  }
 
   static async create(tf: typeof TF, snapshot: Snapshot, dataset: Dataset): Promise<GradientEngine> {
     const artifacts: TF.io.ModelArtifacts = {
@@ -63,26 +85,22 @@ export class GradientEngine {
     const layers = layerNames(weightNames.map((name) => ({ name, shape: [] })));
     const weightLayer = weightNames.map((n) => layers.indexOf(layerOfWeight(n)));
     const variables = trainable.map((w) => w.read() as TF.Variable);
-    const x = tf.tensor(dataset.x, [dataset.n, ...dataset.featureShape], "float32");
-    const yOneHot = tf.tidy(() => tf.oneHot(tf.tensor1d(dataset.y, "int32"), dataset.numClasses).toFloat() as TF.Tensor2D);
-    return new GradientEngine(tf, model, variables, weightLayer, layers, weightNames, x, yOneHot, dataset.n);
+    return new GradientEngine(tf, model, variables, weightLayer, layers, weightNames, dataset);
   }
 
   async minibatchGradient(indices: readonly number[]): Promise<MinibatchGradient> {
     const tf = this.tf;
     if (indices.length === 0) throw new GradientError("a minibatch needs at least one example index");
     for (const i of indices) {
-      if (!Number.isInteger(i) || i < 0 || i >= this.datasetSize) {
-        throw new GradientError(`example index ${i} is outside the dataset (size ${this.datasetSize})`);
+      if (!Number.isInteger(i) || i < 0 || i >= this.dataset.n) {
+        throw new GradientError(`example index ${i} is outside the dataset (size ${this.dataset.n})`);
       }
     }
-    const idx = tf.tensor1d(Array.from(indices), "int32");
+    const { xb, yb } = this.batchTensors(indices);
     let value: TF.Scalar | undefined;
     let grads: TF.NamedTensorMap | undefined;
     try {
       ({ value, grads } = tf.variableGrads(() => {
-        const xb = tf.gather(this.x, idx);
-        const yb = tf.gather(this.yOneHot, idx);
         const logits = this.model.apply(xb, { training: false }) as TF.Tensor;
         return tf.neg(tf.mean(tf.sum(tf.mul(yb, tf.logSoftmax(logits)), -1))) as TF.Scalar;
       }, this.variables));
@@ -91,7 +109,8 @@ export class GradientEngine {
       const loss = (await value.data())[0]!;
       return { loss, grads: arrays };
     } finally {
-      idx.dispose();
+      xb.dispose();
+      yb.dispose();
       value?.dispose();
       if (grads) tf.dispose(Object.values(grads));
     }
@@ -146,7 +165,5 @@ export class GradientEngine {
 
   dispose(): void {
     this.model.dispose();
-    this.x.dispose();
-    this.yOneHot.dispose();
   }
 }
