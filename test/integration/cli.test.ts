@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { MEASURE_NAMES } from "../../src/coordinator/estimators/index.js";
 import { distFile } from "../../src/util/package-root.js";
@@ -92,6 +93,26 @@ describe("coordinator run stops cleanly", () => {
     const r = coordinator(["run", "examples/quickstart.yaml", "--out", join(tmp, "no-server")], { GRADSWARM_NATS_SERVER: join(tmp, "no-such-binary") });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("apt-get install -y nats-server");
+  });
+
+  // Local workers asked for libtensorflow, which is not installed here, all exit at start.
+  const hasLibtensorflow = ["@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu"].some((p) => {
+    try {
+      createRequire(import.meta.url).resolve(p);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  it.skipIf(hasLibtensorflow)("when every local worker exits: exit 1 at once, with their logs", () => {
+    const cfg = join(tmp, "no-backend.yaml");
+    writeFileSync(cfg, readFileSync(resolve("examples/quickstart.yaml"), "utf8").replace("local: 2", "local: 2\n  backend: tensorflow").replace(/data\//g, `${resolve("examples/data")}/`));
+    // workers.wait_s is 300 s and spawnSync gives up after 120 s: a status of 1 means the
+    // coordinator noticed the exits instead of waiting.
+    const r = coordinator(["run", cfg, "--out", join(tmp, "no-backend")]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("all 2 local workers exited");
+    expect(r.stderr).toContain('backend "tensorflow" is not available');
   });
 
   it("on Ctrl-C: exit 130, and the embedded server and workers are gone", async () => {
