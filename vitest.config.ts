@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    benchmark: { include: ["bench/**/*.bench.ts"] },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Integration tests spawn nats-server and worker processes; two cores do not

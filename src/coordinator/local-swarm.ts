@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { hasExited, terminate } from "../util/child-process.js";
 import { distFile } from "../util/package-root.js";
 
 export interface LocalWorker {
@@ -25,17 +26,6 @@ export interface LocalSwarmOptions {
 }
 
 const STOP_GRACE_MS = 5000;
-
-function exited(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
 
 export class LocalSwarm {
   readonly workers: LocalWorker[] = [];
@@ -68,7 +58,7 @@ export class LocalSwarm {
     this.workers.push({ id, process: child, logFile });
     child.once("exit", () => {
       if (this.stopping) return;
-      if (this.workers.every((w) => w.process.exitCode !== null || w.process.signalCode !== null)) {
+      if (this.workers.every((w) => hasExited(w.process))) {
         // Let the log streams flush before reading their tails.
         setTimeout(() => this.onAllExited(`all ${this.workers.length} local workers exited:\n${this.logTails()}`), 200);
       }
@@ -94,16 +84,7 @@ export class LocalSwarm {
   /** SIGTERM (workers drain), then SIGKILL after a grace period. */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(
-      this.workers.map(async (w) => {
-        if (w.process.exitCode !== null || w.process.signalCode !== null) return;
-        w.process.kill("SIGTERM");
-        if (!(await exited(w.process, STOP_GRACE_MS))) {
-          w.process.kill("SIGKILL");
-          await exited(w.process, STOP_GRACE_MS);
-        }
-      }),
-    );
+    await Promise.all(this.workers.map((w) => terminate(w.process, STOP_GRACE_MS)));
     for (const log of this.logs) log.end();
   }
 }

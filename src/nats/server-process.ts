@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { terminate } from "../util/child-process.js";
 
 export class NatsServerError extends Error {
   override name = "NatsServerError";
@@ -57,17 +58,6 @@ export interface NatsServerHandle {
   kill(): Promise<void>;
 }
 
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const bin = findNatsServer();
   if (!bin) throw new NatsServerError(NATS_INSTALL_HINT);
@@ -112,16 +102,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     storeDir,
     process: child,
     async stop() {
-      child.kill("SIGTERM");
-      if (!(await waitExit(child, 5000))) {
-        child.kill("SIGKILL");
-        await waitExit(child, 5000);
-      }
+      await terminate(child, 5000);
       cleanup();
     },
     async kill() {
-      child.kill("SIGKILL");
-      await waitExit(child, 5000);
+      await terminate(child, 5000, "SIGKILL");
     },
   };
 }

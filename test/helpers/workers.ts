@@ -2,6 +2,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { decodeWorkerHeartbeat } from "../../src/protocol/index.js";
+import { terminate } from "../../src/util/child-process.js";
 import { distFile } from "../../src/util/package-root.js";
 
 export interface TestWorker {
@@ -23,15 +24,7 @@ export function spawnWorker(natsUrl: string, prefix: string, id: string, extra: 
 }
 
 export async function stopWorkers(workers: TestWorker[]): Promise<void> {
-  await Promise.all(
-    workers.map(async (w) => {
-      if (w.process.exitCode !== null || w.process.signalCode !== null) return;
-      w.process.kill("SIGTERM");
-      const timer = setTimeout(() => w.process.kill("SIGKILL"), 5000);
-      await w.exited;
-      clearTimeout(timer);
-    }),
-  );
+  await Promise.all(workers.map((w) => terminate(w.process, 5000)));
 }
 
 /** Resolves once every listed worker has sent a heartbeat (it has a backend and is pulling). */

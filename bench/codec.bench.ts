@@ -1,0 +1,41 @@
+// What exact validation costs on the coordinator's hottest message: decoding a
+// task.result (64 pairs × 20 layers) with gradswarm's decoder (msgpackr + exact checks)
+// vs msgpackr alone (the naive way: trust the peer) and JSON. vitest prints the ratios.
+// Run: npx vitest bench --run bench/codec.bench.ts
+
+import { Unpackr } from "msgpackr";
+import { bench, describe } from "vitest";
+import { createMessage, decodeTaskResult, encodeMessage } from "../src/protocol/index.js";
+
+const layers = Array.from({ length: 20 }, (_, l) => `layer_${l}`);
+const message = createMessage("task.result", {
+  runId: "run",
+  taskId: "t0001",
+  leaseId: "t0001.1",
+  workerId: "w1",
+  computeMs: 12,
+  layers,
+  pairs: Array.from({ length: 64 }, (_, id) => ({
+    id,
+    loss: [2.3 + id * 1e-3, 2.2],
+    norm: [1.5, 1.7],
+    dot: 0.8,
+    layerNorm: [layers.map((_, l) => 0.1 + l), layers.map((_, l) => 0.2 + l)] as [number[], number[]],
+    layerDot: layers.map((_, l) => 0.01 * l),
+  })),
+});
+const bytes = encodeMessage(message);
+const json = JSON.stringify(message);
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false, int64AsType: "number" });
+
+describe(`decode a task.result of 64 pairs × 20 layers (${bytes.length} bytes msgpack)`, () => {
+  bench("gradswarm decodeTaskResult (msgpackr + exact validation)", () => {
+    decodeTaskResult(bytes);
+  });
+  bench("msgpackr unpack alone (no validation)", () => {
+    unpackr.unpack(bytes);
+  });
+  bench("JSON.parse of the same message", () => {
+    JSON.parse(json);
+  });
+});
