@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { ConfigError } from "./config/load.js";
+import { JournalError } from "./journal.js";
 import { measureTable } from "./report/table.js";
 import { RunAborted, runJob } from "./run.js";
 import { verifyRun } from "./verify.js";
@@ -25,7 +26,8 @@ program
   .option("--out <dir>", "output folder (default: output.dir of the config, else runs/<config>-<time>)")
   .option("--workers <n>", "embedded default: number of local workers (overrides workers.local)", count)
   .option("--nats <url>", "connect to this NATS server and use its workers instead of starting local ones")
-  .action(async (config: string, opts: { out?: string; workers?: number; nats?: string }) => {
+  .option("--resume <dir>", "continue the unfinished run recorded in DIR (a killed coordinator's --out)")
+  .action(async (config: string, opts: { out?: string; workers?: number; nats?: string; resume?: string }) => {
     const abort = new AbortController();
     let interrupts = 0;
     process.on("SIGINT", () => {
@@ -36,12 +38,12 @@ program
     });
     process.on("SIGTERM", () => abort.abort());
     try {
-      const result = await runJob({ configPath: config, outDir: opts.out, workers: opts.workers, natsUrl: opts.nats, signal: abort.signal });
+      const result = await runJob({ configPath: config, outDir: opts.out, resume: opts.resume, workers: opts.workers, natsUrl: opts.nats, signal: abort.signal });
       process.stdout.write(measureTable(result.reduction.measures) + "\n");
       process.stdout.write(`\nresults: ${result.outDir}/results.json (per layer too), pairs.jsonl, model.json\n`);
       process.exitCode = 0;
     } catch (err) {
-      if (err instanceof ConfigError) {
+      if (err instanceof ConfigError || err instanceof JournalError) {
         process.stderr.write(`coordinator: ${err.message}\n`);
         process.exitCode = 2;
       } else if (err instanceof RunAborted) {

@@ -50,9 +50,10 @@ export class LocalSwarm {
     const logFile = join(o.logDir, `worker-${id}.log`);
     const log = createWriteStream(logFile, { flags: "a" });
     this.logs.push(log);
-    const args = [cli, "--nats", o.natsUrl, "--prefix", o.prefix, "--backend", o.backend, "--id", id];
+    const args = [cli, "--nats", o.natsUrl, "--prefix", o.prefix, "--backend", o.backend, "--id", id, "--exit-with-parent"];
     if (o.drainTimeoutS !== undefined) args.push("--drain-timeout", String(o.drainTimeoutS));
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // stdin is a pipe from us: the worker leaves when it closes, i.e. if we die (--exit-with-parent).
+    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     this.workers.push({ id, process: child, logFile });

@@ -4,31 +4,30 @@
 // success, on error and on abort.
 
 import { randomUUID } from "node:crypto";
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { basename, extname, join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { datasetHash, datasetToBundleBytes } from "../data/bundle.js";
-import { featureSize, type Dataset } from "../data/dataset.js";
-import { loadDataset } from "../data/load.js";
-import { readLayersModel } from "../model/layers-model-files.js";
-import { mlpSnapshot } from "../model/mlp.js";
-import { encodeSnapshot, layerNames, parameterCount, type Snapshot } from "../model/snapshot.js";
+import { layerNames, parameterCount } from "../model/snapshot.js";
 import { BlobStore } from "../nats/blob-store.js";
 import { connectNats } from "../nats/connect.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
 import { objectBucket, PROTOCOL_VERSION, type TaskPair, type TaskResultMessage } from "../protocol/index.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
-import { loadConfig, type RunConfig } from "./config/load.js";
+import { loadConfig } from "./config/load.js";
 import { Dispatcher, RunFailure, WORKER_SILENT_MS } from "./dispatcher.js";
 import { LocalSwarm } from "./local-swarm.js";
 import { PairRecords } from "./pair-records.js";
 import { reducePairs, type Reduction } from "./reduce.js";
 import { writeModel, writePairsJsonl, writeResultsJson } from "./report/outputs.js";
 import { ProgressLine } from "./report/progress.js";
-import { checkPlan, planPair, type PairPlan } from "./sampler.js";
-import { TaskTable, type TaskSpec } from "./task-table.js";
+import { Journal, JournalError, type RecoveredJournal } from "./journal.js";
+import { planTasks, prepareRun } from "./prepare.js";
+import { planPair, type PairPlan } from "./sampler.js";
+import { TaskTable } from "./task-table.js";
 
 export interface RunOptions {
   configPath: string;
+  /** Continue the unfinished run recorded in this folder (it is also the output folder). */
+  resume?: string;
   /** Overrides output.dir of the config. */
   outDir?: string;
   /** Embedded default: the number of local workers (overrides workers.local). */
@@ -55,41 +54,8 @@ function defaultOutDir(configPath: string): string {
   return resolve("runs", `${basename(configPath, extname(configPath))}-${stamp}`);
 }
 
-async function buildSnapshot(cfg: RunConfig): Promise<Snapshot> {
-  return cfg.model.kind === "mlp" ? mlpSnapshot(cfg.model) : readLayersModel(cfg.model.path);
-}
-
-/** Checks what can be checked before anything starts: sizes of model vs data. */
-function checkModelFitsData(cfg: RunConfig, dataset: Dataset): void {
-  if (cfg.model.kind !== "mlp") return;
-  const inputs = cfg.model.layers[0]!;
-  const outputs = cfg.model.layers.at(-1)!;
-  const problems: string[] = [];
-  if (inputs !== featureSize(dataset)) problems.push(`model.layers[0] is ${inputs} but the examples of ${dataset.name} have ${featureSize(dataset)} features`);
-  if (outputs !== dataset.numClasses) problems.push(`the last of model.layers is ${outputs} but ${dataset.name} has ${dataset.numClasses} classes`);
-  if (problems.length > 0) throw new RunFailure(`${cfg.file}: ${problems.join("; ")}`);
-}
-
-function planTasks(plan: PairPlan, perTask: number): { tasks: TaskSpec[]; pairs: Map<string, TaskPair[]> } {
-  const tasks: TaskSpec[] = [];
-  const pairs = new Map<string, TaskPair[]>();
-  const width = String(Math.ceil(plan.count / perTask) - 1).length;
-  for (let start = 0, k = 0; start < plan.count; start += perTask, k++) {
-    const id = `t${String(k).padStart(width, "0")}`;
-    const ids: number[] = [];
-    const taskPairs: TaskPair[] = [];
-    for (let i = start; i < Math.min(plan.count, start + perTask); i++) {
-      ids.push(i);
-      taskPairs.push({ id: i, batches: planPair(plan, i) });
-    }
-    tasks.push({ id, pairIds: ids });
-    pairs.set(id, taskPairs);
-  }
-  return { tasks, pairs };
-}
-
 /** What a result must satisfy beyond the wire contract; records it if so. */
-function resultAcceptor(records: PairRecords, pairsOf: Map<string, TaskPair[]>) {
+function resultAcceptor(records: PairRecords, pairsOf: Map<string, TaskPair[]>, journal: Journal) {
   return (result: TaskResultMessage): string | null => {
     const expected = pairsOf.get(result.taskId);
     if (!expected) return `unknown task ${result.taskId}`;
@@ -105,36 +71,63 @@ function resultAcceptor(records: PairRecords, pairsOf: Map<string, TaskPair[]>) 
       if (Math.abs(p.dot) > p.norm[0] * p.norm[1] * (1 + 1e-3)) return `pair ${p.id}: |g1·g2| = ${Math.abs(p.dot)} exceeds ‖g1‖‖g2‖ = ${p.norm[0] * p.norm[1]}`;
     }
     records.layers ??= result.layers;
-    result.pairs.forEach((p, i) => records.set({ ...p, batches: expected[i]!.batches }));
+    const taken = result.pairs.map((p, i) => ({ ...p, batches: expected[i]!.batches }));
+    // Durable before the worker hears "accepted": a coordinator killed now resumes with it.
+    journal.append(result.layers, taken);
+    for (const r of taken) records.set(r);
     return null;
   };
+}
+
+/** Pairs recorded by an earlier coordinator, checked against the plan; the rest to do. */
+function recover(journal: RecoveredJournal, plan: PairPlan, records: PairRecords, log: (line: string) => void): number[] {
+  for (const r of journal.records) {
+    if (!Number.isSafeInteger(r.id) || r.id < 0 || r.id >= plan.count) throw new JournalError(`the journal holds pair ${r.id}, outside the plan of ${plan.count}`);
+    const [b1, b2] = planPair(plan, r.id);
+    if (JSON.stringify(r.batches) !== JSON.stringify([b1, b2])) throw new JournalError(`the journal's pair ${r.id} has other minibatches than the plan`);
+    records.set(r);
+  }
+  records.layers = journal.layers;
+  if (journal.droppedLines > 0) log(`resume: dropped ${journal.droppedLines} incomplete journal line (a write cut short); its pairs are computed again`);
+  const todo: number[] = [];
+  for (let i = 0; i < plan.count; i++) if (!records.has(i)) todo.push(i);
+  log(`resume: ${records.size} of ${plan.count} pairs recorded earlier; ${todo.length} to compute`);
+  return todo;
 }
 
 export async function runJob(options: RunOptions): Promise<RunResult> {
   const stream = options.stream ?? process.stderr;
   const started = Date.now();
   const cfg = loadConfig(options.configPath);
-  const outDir = resolve(options.outDir ?? cfg.outDir ?? defaultOutDir(options.configPath));
+  if (options.resume && options.outDir && resolve(options.outDir) !== resolve(options.resume)) {
+    throw new RunFailure(`--resume ${options.resume} and --out ${options.outDir} name different folders; a resumed run writes where it started`);
+  }
+  const outDir = resolve(options.resume ?? options.outDir ?? cfg.outDir ?? defaultOutDir(options.configPath));
   const natsUrl = options.natsUrl ?? cfg.nats.url;
   const localCount = options.workers ?? cfg.workers.local;
   if (!natsUrl && localCount < 1) throw new RunFailure("no NATS URL is given and workers.local is 0: nobody would compute anything");
 
-  const dataset = await loadDataset(cfg.data, dirname(cfg.file));
-  checkModelFitsData(cfg, dataset);
-  const plan: PairPlan = { seed: cfg.pairs.seed, count: cfg.pairs.count, datasetSize: dataset.n, batchSize: cfg.pairs.batchSize, pairing: cfg.pairs.pairing };
-  try {
-    checkPlan(plan);
-  } catch (err) {
-    throw new RunFailure(`${cfg.file}: ${(err as Error).message}`);
-  }
-  const snapshot = await buildSnapshot(cfg);
-  const snapshotBytes = encodeSnapshot(snapshot);
-  const datasetBytes = datasetToBundleBytes(dataset);
-  const { tasks, pairs: pairsOf } = planTasks(plan, cfg.pairs.perTask);
-  const loadedMs = Date.now() - started;
-
+  const prep = await prepareRun(cfg);
+  const { dataset, plan, snapshot } = prep;
+  const records = new PairRecords(plan.count);
   const progress = new ProgressLine(plan.count, stream);
   const log = (line: string) => progress.log(line);
+  let journal: Journal;
+  let todo: number[];
+  let resumedPairs = 0;
+  if (options.resume) {
+    const r = Journal.resume(outDir, prep.identity);
+    journal = r.journal;
+    todo = recover(r.recovered, plan, records, log);
+    resumedPairs = records.size;
+    progress.already = resumedPairs;
+  } else {
+    journal = Journal.create(outDir, prep.identity, cfg.file);
+    todo = Array.from({ length: plan.count }, (_, i) => i);
+  }
+  const { tasks, pairs: pairsOf } = planTasks(plan, todo, cfg.pairs.perTask);
+  const loadedMs = Date.now() - started;
+
   let server: NatsServerHandle | null = null;
   let swarm: LocalSwarm | null = null;
   let nc: NatsConnection | null = null;
@@ -146,19 +139,18 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     if (options.signal?.aborted) throw new RunAborted("the run was interrupted");
     let url = natsUrl;
     if (!url) {
-      server = await startNatsServer();
+      server = await startNatsServer({ exitWithParent: true });
       url = server.url;
       log(`embedded nats-server on ${url}; starting ${localCount} local worker${localCount === 1 ? "" : "s"} (logs in ${join(outDir, "logs")})`);
     }
     nc = await connectNats(url, "gradswarm-coordinator");
     const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true);
     const putStarted = Date.now();
-    const snapPut = await blobs.put(snapshotBytes, "gradswarm parameter snapshot");
-    const dataPut = await blobs.put(datasetBytes, `gradswarm dataset ${dataset.name}`);
+    const snapPut = await blobs.put(prep.snapshotBytes, "gradswarm parameter snapshot", prep.snapshotHash);
+    const dataPut = await blobs.put(prep.datasetBytes, `gradswarm dataset ${dataset.name}`, prep.datasetHash);
     const putMs = Date.now() - putStarted;
     if (!server) log(`using the workers on ${url} (subject prefix ${cfg.nats.prefix})`);
 
-    const records = new PairRecords(plan.count);
     const table = new TaskTable(tasks, { leaseMs: cfg.workers.leaseMs, maxAttempts: cfg.workers.maxAttempts, maxInFlight: cfg.workers.maxInFlight });
     const runId = randomUUID();
     dispatcher = new Dispatcher({
@@ -167,11 +159,11 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       runId,
       table,
       pairsOf: (id) => pairsOf.get(id)!,
-      snapshot: { hash: snapPut.hash, bytes: snapshotBytes.length },
-      dataset: { hash: dataPut.hash, bytes: datasetBytes.length, name: dataset.name },
+      snapshot: { hash: snapPut.hash, bytes: prep.snapshotBytes.length },
+      dataset: { hash: dataPut.hash, bytes: prep.datasetBytes.length, name: dataset.name },
       leaseMs: cfg.workers.leaseMs,
       waitMs: cfg.workers.waitMs,
-      accept: resultAcceptor(records, pairsOf),
+      accept: resultAcceptor(records, pairsOf, journal),
       log,
     });
     dispatcher.start();
@@ -211,9 +203,9 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       config_file: cfg.file,
       config: cfg.parsed,
       seed: plan.seed,
-      pairs: { count: plan.count, batch_size: plan.batchSize, pairing: plan.pairing, per_task: cfg.pairs.perTask, tasks: tasks.length },
-      dataset: { name: dataset.name, hash: dataPut.hash, bytes: datasetBytes.length, n: dataset.n, feature_shape: dataset.featureShape, classes: dataset.numClasses },
-      snapshot: { hash: snapPut.hash, bytes: snapshotBytes.length, parameters: parameterCount(snapshot.weights), weight_layers: layerNames(snapshot.weights), gradient_layers: layers },
+      pairs: { count: plan.count, batch_size: plan.batchSize, pairing: plan.pairing, per_task: cfg.pairs.perTask, tasks: tasks.length, resumed: resumedPairs, computed: plan.count - resumedPairs },
+      dataset: { name: dataset.name, hash: dataPut.hash, bytes: prep.datasetBytes.length, n: dataset.n, feature_shape: dataset.featureShape, classes: dataset.numClasses },
+      snapshot: { hash: snapPut.hash, bytes: prep.snapshotBytes.length, parameters: parameterCount(snapshot.weights), weight_layers: layerNames(snapshot.weights), gradient_layers: layers },
       nats: { url: server ? "embedded" : url, prefix: cfg.nats.prefix },
       workers: [...dispatcher.workers.values()].map((w) => ({ id: w.id, host: w.host, backend: w.backend, device: w.device, version: w.version, tasks: w.tasksDone, pairs: w.pairsDone })),
       faults: dispatcher.counts,
@@ -224,14 +216,16 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
         blob_put_s: putMs / 1000,
         dispatch_s: dispatchMs / 1000,
         total_s: (Date.now() - started) / 1000,
-        pairs_per_s: plan.count / Math.max(dispatchMs / 1000, 1e-9),
+        pairs_per_s: (plan.count - resumedPairs) / Math.max(dispatchMs / 1000, 1e-9),
       },
     };
     await writeResultsJson(outDir, reduction, run);
     await writePairsJsonl(outDir, all, layers);
     await writeModel(outDir, snapshot);
+    journal.remove();
     return { outDir, reduction, run };
   } finally {
+    journal.close();
     options.signal?.removeEventListener("abort", onAbort);
     if (progressTimer) clearInterval(progressTimer);
     // Workers first, while the coordinator still answers their last pulls.

@@ -35,8 +35,8 @@ export class BlobStore {
   }
 
   /** Stores `bytes` under their hash unless a blob of that name and size is there already. */
-  async put(bytes: Uint8Array, description: string): Promise<{ hash: string; uploaded: boolean }> {
-    const hash = sha256Hex(bytes);
+  async put(bytes: Uint8Array, description: string, knownHash?: string): Promise<{ hash: string; uploaded: boolean }> {
+    const hash = knownHash ?? sha256Hex(bytes);
     const info = await this.store.info(hash);
     if (info && !info.deleted && info.size === bytes.length) return { hash, uploaded: false };
     await this.store.putBlob({ name: hash, description }, bytes);

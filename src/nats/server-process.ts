@@ -45,7 +45,29 @@ export interface NatsServerOptions {
   /** Extra command-line arguments (e.g. a cluster config). */
   args?: string[];
   startTimeoutMs?: number;
+  /**
+   * Stop the server (and remove its temporary store) when this process dies, even by
+   * SIGKILL: the embedded default must not leave an orphaned server behind.
+   */
+  exitWithParent?: boolean;
 }
+
+/**
+ * A POSIX sh wrapper that runs the server and kills it when its stdin (a pipe from us)
+ * closes, i.e. when we are gone, however we died. Background jobs of a non-interactive
+ * shell read /dev/null, hence the copy of stdin on fd 3.
+ */
+const PARENT_WATCH_SCRIPT = [
+  'exec 3<&0',
+  '"$0" "$@" </dev/null & p=$!',
+  'trap \'kill -TERM $p 2>/dev/null\' TERM INT',
+  '( cat <&3 >/dev/null; kill -TERM $p 2>/dev/null ) &',
+  'wait $p; s=$?',
+  // a trapped signal interrupts `wait`: wait again for the server's own exit
+  '[ $s -gt 128 ] && { wait $p; s=$?; }',
+  '[ -n "$GRADSWARM_NATS_WORK" ] && rm -rf "$GRADSWARM_NATS_WORK"',
+  'exit $s',
+].join("\n");
 
 export interface NatsServerHandle {
   url: string;
@@ -64,7 +86,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const work = mkdtempSync(join(tmpdir(), "gradswarm-nats-"));
   const storeDir = options.storeDir ?? join(work, "jetstream");
   const args = ["-a", "127.0.0.1", "-p", String(options.port ?? -1), "-js", "-sd", storeDir, "--ports_file_dir", work, ...(options.args ?? [])];
-  const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const child = options.exitWithParent
+    ? spawn("sh", ["-c", PARENT_WATCH_SCRIPT, bin, ...args], {
+        stdio: ["pipe", "ignore", "pipe"],
+        env: { ...process.env, GRADSWARM_NATS_WORK: options.storeDir ? "" : work },
+      })
+    : spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

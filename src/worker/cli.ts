@@ -30,8 +30,9 @@ const program = new Command()
   .addOption(new Option("--backend <name>", "TensorFlow.js backend").choices(BACKEND_CHOICES).default("auto"))
   .option("--id <name>", "worker id shown by the coordinator", `${hostname()}-${process.pid}`)
   .option("--prefix <prefix>", "subject prefix of the runs to serve", prefix, DEFAULT_PREFIX)
+  .option("--exit-with-parent", "leave at once when stdin closes (how a coordinator's local workers follow it)")
   .option("--drain-timeout <seconds>", "on SIGTERM, how long to finish the task in hand before handing it back", seconds, DEFAULT_DRAIN_TIMEOUT_MS / 1000)
-  .action(async (opts: { nats: string; backend: BackendChoice; id: string; prefix: string; drainTimeout: number }) => {
+  .action(async (opts: { nats: string; backend: BackendChoice; id: string; prefix: string; drainTimeout: number; exitWithParent?: boolean }) => {
     const worker = new Worker({ natsUrl: opts.nats, id: opts.id, backend: opts.backend, prefix: opts.prefix, drainTimeoutMs: opts.drainTimeout * 1000 });
     let stopping = false;
     const stop = (signal: string) => {
@@ -45,6 +46,11 @@ const program = new Command()
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    if (opts.exitWithParent) {
+      // The coordinator that started us is gone: nobody will take a result, leave now.
+      process.stdin.on("end", () => void worker.close().finally(() => process.exit(0)));
+      process.stdin.resume();
+    }
     await worker.start();
     try {
       await worker.finished();

@@ -8,6 +8,9 @@ export class ProgressLine {
   private lastPlain = 0;
   private shown = false;
 
+  /** Pairs done before this process started (a resumed run); they do not count in the rate. */
+  already = 0;
+
   constructor(
     private readonly total: number,
     private readonly stream: NodeJS.WriteStream = process.stderr,
@@ -15,7 +18,7 @@ export class ProgressLine {
 
   update(done: number, workers: number): void {
     const elapsed = (Date.now() - this.started) / 1000;
-    const rate = elapsed > 0 ? done / elapsed : 0;
+    const rate = elapsed > 0 ? (done - this.already) / elapsed : 0;
     const eta = rate > 0 ? Math.ceil((this.total - done) / rate) : null;
     const text = `pairs ${done}/${this.total} (${Math.floor((100 * done) / this.total)}%) · ${workers} worker${workers === 1 ? "" : "s"} · ${rate.toFixed(1)} pairs/s${eta !== null && done < this.total ? ` · eta ${eta}s` : ""}`;
     if (this.stream.isTTY) {

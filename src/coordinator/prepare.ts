@@ -1,0 +1,83 @@
+// Everything a run needs before it talks to anyone: the config checked against the data,
+// θ and the dataset as content-addressed bundles, and the pair plan. Errors here stop a
+// run before anything is started.
+
+import { dirname } from "node:path";
+import { datasetToBundleBytes } from "../data/bundle.js";
+import { featureSize, type Dataset } from "../data/dataset.js";
+import { loadDataset } from "../data/load.js";
+import { readLayersModel } from "../model/layers-model-files.js";
+import { mlpSnapshot } from "../model/mlp.js";
+import { encodeSnapshot, sha256Hex, type Snapshot } from "../model/snapshot.js";
+import type { TaskPair } from "../protocol/index.js";
+import type { RunConfig } from "./config/load.js";
+import { RunFailure } from "./dispatcher.js";
+import type { RunIdentity } from "./journal.js";
+import { checkPlan, planPair, type PairPlan } from "./sampler.js";
+import type { TaskSpec } from "./task-table.js";
+
+export interface PreparedRun {
+  dataset: Dataset;
+  datasetBytes: Uint8Array;
+  datasetHash: string;
+  snapshot: Snapshot;
+  snapshotBytes: Uint8Array;
+  snapshotHash: string;
+  plan: PairPlan;
+  identity: RunIdentity;
+}
+
+/** Checks what can be checked before anything starts: sizes of model vs data. */
+function checkModelFitsData(cfg: RunConfig, dataset: Dataset): void {
+  if (cfg.model.kind !== "mlp") return;
+  const inputs = cfg.model.layers[0]!;
+  const outputs = cfg.model.layers.at(-1)!;
+  const problems: string[] = [];
+  if (inputs !== featureSize(dataset)) problems.push(`model.layers[0] is ${inputs} but the examples of ${dataset.name} have ${featureSize(dataset)} features`);
+  if (outputs !== dataset.numClasses) problems.push(`the last of model.layers is ${outputs} but ${dataset.name} has ${dataset.numClasses} classes`);
+  if (problems.length > 0) throw new RunFailure(`${cfg.file}: ${problems.join("; ")}`);
+}
+
+export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
+  const dataset = await loadDataset(cfg.data, dirname(cfg.file));
+  checkModelFitsData(cfg, dataset);
+  const plan: PairPlan = { seed: cfg.pairs.seed, count: cfg.pairs.count, datasetSize: dataset.n, batchSize: cfg.pairs.batchSize, pairing: cfg.pairs.pairing };
+  try {
+    checkPlan(plan);
+  } catch (err) {
+    throw new RunFailure(`${cfg.file}: ${(err as Error).message}`);
+  }
+  const snapshot = cfg.model.kind === "mlp" ? mlpSnapshot(cfg.model) : await readLayersModel(cfg.model.path);
+  const snapshotBytes = encodeSnapshot(snapshot);
+  const datasetBytes = datasetToBundleBytes(dataset);
+  const snapshotHash = sha256Hex(snapshotBytes);
+  const datasetHash = sha256Hex(datasetBytes);
+  return {
+    dataset,
+    datasetBytes,
+    datasetHash,
+    snapshot,
+    snapshotBytes,
+    snapshotHash,
+    plan,
+    identity: { datasetHash, snapshotHash, seed: plan.seed, count: plan.count, batchSize: plan.batchSize, pairing: plan.pairing, returns: "stats" },
+  };
+}
+
+/** Tasks of up to `perTask` pairs over the pairs still to do, in pair order. */
+export function planTasks(plan: PairPlan, todo: readonly number[], perTask: number): { tasks: TaskSpec[]; pairs: Map<string, TaskPair[]> } {
+  const tasks: TaskSpec[] = [];
+  const pairs = new Map<string, TaskPair[]>();
+  const width = String(Math.max(0, Math.ceil(plan.count / perTask) - 1)).length;
+  for (let start = 0; start < todo.length; start += perTask) {
+    const ids = todo.slice(start, start + perTask);
+    // Named after its first pair, so a task keeps its name across a resume.
+    const id = `t${String(Math.floor(ids[0]! / perTask)).padStart(width, "0")}${ids[0]! % perTask === 0 ? "" : `+${ids[0]! % perTask}`}`;
+    tasks.push({ id, pairIds: ids });
+    pairs.set(
+      id,
+      ids.map((i) => ({ id: i, batches: planPair(plan, i) })),
+    );
+  }
+  return { tasks, pairs };
+}
