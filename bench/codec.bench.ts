@@ -15,6 +15,7 @@ const message = createMessage("task.result", {
   workerId: "w1",
   computeMs: 12,
   layers,
+  layerSizes: layers.map(() => 1000),
   pairs: Array.from({ length: 64 }, (_, id) => ({
     id,
     loss: [2.3 + id * 1e-3, 2.2],

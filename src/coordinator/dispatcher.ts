@@ -16,10 +16,13 @@ import {
   type DatasetRef,
   type MessageType,
   type MessageOf,
+  peekSender,
   type TaskPair,
   type TaskResultMessage,
+  type TaskReturns,
 } from "../protocol/index.js";
 import { TaskTable, type TaskExhaustedError } from "./task-table.js";
+import { VectorReducer } from "./vector-reducer.js";
 
 export const SWEEP_INTERVAL_MS = 250;
 /** How soon an idle worker asks again while others hold the remaining tasks. */
@@ -30,6 +33,10 @@ const WAITING_NOTICE_MS = 3000;
 
 export interface WorkerRecord {
   id: string;
+  /** Results or chunks refused as bad (malformed, non-finite, inconsistent). */
+  badResults: number;
+  /** Set once the worker is refused work; says why. */
+  quarantined: string | null;
   host: string;
   backend: string;
   device: string;
@@ -52,6 +59,9 @@ export interface DispatcherOptions {
   leaseMs: number;
   /** How long to go without any live worker before giving up. */
   waitMs: number;
+  returns: TaskReturns;
+  /** Bad results after which a worker gets no more work. */
+  quarantineAfter: number;
   /**
    * Checks a result beyond the wire contract (pair ids, layers) and records it; returns
    * null when taken, or why it was refused. Called only for a live lease.
@@ -77,7 +87,9 @@ export class Dispatcher {
   private readonly refusedKinds = new Set<string>();
   private readonly now: () => number;
   /** Faults seen, for the run record. */
-  readonly counts = { expiredLeases: 0, taskErrors: 0, rejectedResults: 0, duplicateResults: 0, staleResults: 0, refusedMessages: 0 };
+  readonly counts = { expiredLeases: 0, taskErrors: 0, rejectedResults: 0, duplicateResults: 0, staleResults: 0, refusedMessages: 0, quarantinedWorkers: 0 };
+  /** Reduces gradient chunks (return: vectors). */
+  readonly vectors = new VectorReducer();
 
   constructor(private readonly o: DispatcherOptions) {
     this.now = o.now ?? Date.now;
@@ -91,6 +103,7 @@ export class Dispatcher {
     const s = subjects(this.o.prefix);
     this.listen(s.pull, (m) => this.onPull(m));
     this.listen(s.result, (m) => this.onResult(m));
+    this.listen(s.chunk, (m) => this.onChunk(m));
     this.listen(s.error, (m) => this.onError(m));
     this.listen(s.heartbeat, (m) => this.onHeartbeat(m));
     this.listen(s.announce, (m) => this.onAnnounce(m));
@@ -135,6 +148,11 @@ export class Dispatcher {
         this.refusedKinds.add(key);
         this.o.log(`refused a message on ${msg.subject} (further ones of this kind are only counted): ${err.message}`);
       }
+      if (code === "bad_message" && (types as readonly string[]).some((t) => t === "task.result" || t === "task.chunk")) {
+        // A malformed result (NaN, wrong lengths, …) still names its worker and lease.
+        const who = peekSender(msg.data);
+        if (who.workerId) this.strike(who.workerId, who.taskId, who.leaseId, `malformed ${types.join("/")}: ${err.message}`);
+      }
       if (msg.reply) {
         msg.respond(encodeMessage(createMessage("error", { code, message: `coordinator (protocol v${PROTOCOL_VERSION}) refused the message: ${err.message}` })));
       }
@@ -151,7 +169,7 @@ export class Dispatcher {
     this.lastWorkerSeen = t;
     let w = this.workers.get(id);
     if (!w) {
-      w = { id, host: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0 };
+      w = { id, host: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0, badResults: 0, quarantined: null };
       this.workers.set(id, w);
     }
     w.lastSeen = t;
@@ -162,7 +180,10 @@ export class Dispatcher {
   private onPull(msg: Msg): void {
     const pull = this.decode(msg, ["task.pull"]);
     if (!pull) return;
-    this.seen(pull.workerId, { backend: pull.backend });
+    const worker = this.seen(pull.workerId, { backend: pull.backend });
+    if (worker.quarantined) {
+      return void msg.respond(encodeMessage(createMessage("error", { code: "quarantined", message: `this coordinator gives worker ${worker.id} no more work: ${worker.quarantined}` })));
+    }
     const table = this.o.table;
     const none = (done: boolean): void => void msg.respond(encodeMessage(createMessage("task.none", { runId: this.o.runId, retryMs: done ? 1000 : RETRY_MS, done })));
     if (this.over || table.isFinished()) return none(true);
@@ -177,7 +198,7 @@ export class Dispatcher {
           leaseMs: this.o.leaseMs,
           snapshot: this.o.snapshot,
           dataset: this.o.dataset,
-          returns: "stats",
+          returns: this.o.returns,
           pairs: this.o.pairsOf(lease.task.id),
         }),
       ),
@@ -197,19 +218,71 @@ export class Dispatcher {
       else this.counts.staleResults++;
       return this.ack(msg, false, outcome === "duplicate" ? "task already done" : "lease no longer valid (expired and reassigned)");
     }
-    const refusal = this.o.accept(result);
+    if (live.workerId !== result.workerId) return this.ack(msg, false, `lease ${result.leaseId} belongs to another worker`);
+    let refusal: string | null = null;
+    if (this.o.returns === "vectors") {
+      // Our own statistics from the vectors replace the worker's (after checking them).
+      const computed = this.vectors.commit(result);
+      if (typeof computed === "string") refusal = computed;
+      else result.pairs = computed;
+    }
+    refusal ??= this.o.accept(result);
     if (refusal) {
       this.counts.rejectedResults++;
-      table.release(result.taskId, result.leaseId, `bad result from ${result.workerId}: ${refusal}`, true);
-      this.o.log(`rejected task ${result.taskId} from ${result.workerId}: ${refusal}`);
+      this.strike(result.workerId, result.taskId, result.leaseId, refusal);
       this.ack(msg, false, refusal);
-      return this.checkExhausted();
+      return;
     }
     table.complete(result.taskId, result.leaseId);
     worker.tasksDone++;
     worker.pairsDone += result.pairs.length;
     this.ack(msg, true, null);
     if (table.isFinished()) this.finish();
+  }
+
+  private onChunk(msg: Msg): void {
+    const chunk = this.decode(msg, ["task.chunk"]);
+    if (!chunk) return;
+    this.seen(chunk.workerId);
+    if (this.o.returns !== "vectors") return this.ack(msg, false, "this run takes statistics, not vectors");
+    if (chunk.runId !== this.o.runId) return this.ack(msg, false, `chunk for run ${chunk.runId}, this is run ${this.o.runId}`);
+    const live = this.o.table.current(chunk.taskId, chunk.leaseId);
+    if (!live || live.workerId !== chunk.workerId) return this.ack(msg, false, "lease no longer valid (expired and reassigned)");
+    const refusal = this.vectors.add(chunk, live.task.pairIds);
+    if (refusal) {
+      this.strike(chunk.workerId, chunk.taskId, chunk.leaseId, refusal);
+      return this.ack(msg, false, refusal);
+    }
+    // Chunks flowing are progress: the lease lives as long as they come.
+    this.o.table.renew(chunk.taskId, chunk.leaseId);
+    this.ack(msg, true, null);
+  }
+
+  /**
+   * A bad result or chunk: the task (if its lease is live and the worker's) goes back with
+   * an attempt counted, and the worker is quarantined after quarantineAfter strikes.
+   */
+  private strike(workerId: string, taskId: string | undefined, leaseId: string | undefined, reason: string): void {
+    const worker = this.seen(workerId);
+    worker.badResults++;
+    this.o.log(`refused a result of worker ${workerId}${taskId ? ` for task ${taskId}` : ""}: ${reason}`);
+    if (taskId && leaseId) {
+      const live = this.o.table.current(taskId, leaseId);
+      if (live && live.workerId === workerId) {
+        this.vectors.drop(leaseId);
+        this.o.table.release(taskId, leaseId, `bad result from ${workerId}: ${reason}`, true);
+      }
+    }
+    if (!worker.quarantined && worker.badResults >= this.o.quarantineAfter) {
+      worker.quarantined = `${worker.badResults} bad results; the last: ${reason}`;
+      this.counts.quarantinedWorkers++;
+      this.o.log(`worker ${workerId} is quarantined (${worker.quarantined})`);
+      for (const lease of this.o.table.leasesOf(workerId)) {
+        this.vectors.drop(lease.leaseId);
+        this.o.table.release(lease.task.id, lease.leaseId, `worker ${workerId} quarantined`, false);
+      }
+    }
+    this.checkExhausted();
   }
 
   private onError(msg: Msg): void {
@@ -220,6 +293,7 @@ export class Dispatcher {
     if (!this.o.table.release(error.taskId, error.leaseId, `${error.code}: ${error.message}`, !handBack)) {
       return this.ack(msg, false, "lease no longer valid");
     }
+    this.vectors.drop(error.leaseId);
     if (!handBack) {
       this.counts.taskErrors++;
       this.o.log(`task ${error.taskId} failed on ${error.workerId} (${error.code}): ${error.message}`);
@@ -245,6 +319,7 @@ export class Dispatcher {
     if (this.over) return;
     for (const lease of this.o.table.expire()) {
       this.counts.expiredLeases++;
+      this.vectors.drop(lease.leaseId);
       this.o.log(`lease of task ${lease.task.id} on worker ${lease.workerId} expired; the task goes back to the queue`);
     }
     this.checkExhausted();

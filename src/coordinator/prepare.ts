@@ -60,7 +60,7 @@ export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
     snapshotBytes,
     snapshotHash,
     plan,
-    identity: { datasetHash, snapshotHash, seed: plan.seed, count: plan.count, batchSize: plan.batchSize, pairing: plan.pairing, returns: "stats" },
+    identity: { datasetHash, snapshotHash, seed: plan.seed, count: plan.count, batchSize: plan.batchSize, pairing: plan.pairing, returns: cfg.returns },
   };
 }
 

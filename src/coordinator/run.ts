@@ -10,7 +10,7 @@ import { layerNames, parameterCount } from "../model/snapshot.js";
 import { BlobStore } from "../nats/blob-store.js";
 import { connectNats } from "../nats/connect.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
-import { objectBucket, PROTOCOL_VERSION, type TaskPair, type TaskResultMessage } from "../protocol/index.js";
+import { createMessage, objectBucket, PROTOCOL_VERSION, type TaskPair, type TaskResultMessage } from "../protocol/index.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { loadConfig } from "./config/load.js";
 import { Dispatcher, RunFailure, WORKER_SILENT_MS } from "./dispatcher.js";
@@ -20,6 +20,7 @@ import { reducePairs, type Reduction } from "./reduce.js";
 import { writeModel, writePairsJsonl, writeResultsJson } from "./report/outputs.js";
 import { ProgressLine } from "./report/progress.js";
 import { Journal, JournalError, type RecoveredJournal } from "./journal.js";
+import { checkPayloads } from "./payload-check.js";
 import { planTasks, prepareRun } from "./prepare.js";
 import { planPair, type PairPlan } from "./sampler.js";
 import { TaskTable } from "./task-table.js";
@@ -151,8 +152,22 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     const putMs = Date.now() - putStarted;
     if (!server) log(`using the workers on ${url} (subject prefix ${cfg.nats.prefix})`);
 
-    const table = new TaskTable(tasks, { leaseMs: cfg.workers.leaseMs, maxAttempts: cfg.workers.maxAttempts, maxInFlight: cfg.workers.maxInFlight });
     const runId = randomUUID();
+    const firstTask = tasks[0];
+    if (firstTask) {
+      const largest = createMessage("task", {
+        runId,
+        taskId: firstTask.id,
+        leaseId: `${firstTask.id}.999999`,
+        leaseMs: cfg.workers.leaseMs,
+        snapshot: { hash: snapPut.hash, bytes: prep.snapshotBytes.length },
+        dataset: { hash: dataPut.hash, bytes: prep.datasetBytes.length, name: dataset.name },
+        returns: cfg.returns,
+        pairs: pairsOf.get(firstTask.id)!,
+      });
+      checkPayloads(nc.info?.max_payload ?? 1024 * 1024, largest, layerNames(snapshot.weights), cfg.pairs.perTask);
+    }
+    const table = new TaskTable(tasks, { leaseMs: cfg.workers.leaseMs, maxAttempts: cfg.workers.maxAttempts, maxInFlight: cfg.workers.maxInFlight });
     dispatcher = new Dispatcher({
       nc,
       prefix: cfg.nats.prefix,
@@ -163,6 +178,8 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       dataset: { hash: dataPut.hash, bytes: prep.datasetBytes.length, name: dataset.name },
       leaseMs: cfg.workers.leaseMs,
       waitMs: cfg.workers.waitMs,
+      returns: cfg.returns,
+      quarantineAfter: cfg.workers.quarantineAfter,
       accept: resultAcceptor(records, pairsOf, journal),
       log,
     });
@@ -207,8 +224,20 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       dataset: { name: dataset.name, hash: dataPut.hash, bytes: prep.datasetBytes.length, n: dataset.n, feature_shape: dataset.featureShape, classes: dataset.numClasses },
       snapshot: { hash: snapPut.hash, bytes: prep.snapshotBytes.length, parameters: parameterCount(snapshot.weights), weight_layers: layerNames(snapshot.weights), gradient_layers: layers },
       nats: { url: server ? "embedded" : url, prefix: cfg.nats.prefix },
-      workers: [...dispatcher.workers.values()].map((w) => ({ id: w.id, host: w.host, backend: w.backend, device: w.device, version: w.version, tasks: w.tasksDone, pairs: w.pairsDone })),
+      return: cfg.returns,
+      workers: [...dispatcher.workers.values()].map((w) => ({
+        id: w.id,
+        host: w.host,
+        backend: w.backend,
+        device: w.device,
+        version: w.version,
+        tasks: w.tasksDone,
+        pairs: w.pairsDone,
+        bad_results: w.badResults,
+        quarantined: w.quarantined,
+      })),
       faults: dispatcher.counts,
+      vectors: cfg.returns === "vectors" ? { chunks: dispatcher.vectors.chunks, bytes: dispatcher.vectors.bytes } : undefined,
       timings: {
         started: new Date(started).toISOString(),
         finished: new Date().toISOString(),

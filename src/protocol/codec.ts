@@ -6,12 +6,14 @@
 import { Packr, Unpackr } from "msgpackr";
 import { ProtocolError } from "./errors.js";
 import {
+  MAX_ID_LENGTH,
   MAX_MESSAGE_BYTES,
   type AckMessage,
   type ErrorMessage,
   type Message,
   type MessageOf,
   type MessageType,
+  type TaskChunkMessage,
   type TaskErrorMessage,
   type TaskMessage,
   type TaskNoneMessage,
@@ -22,7 +24,7 @@ import {
   type WorkerListMessage,
   validateMessage,
 } from "./messages.js";
-import { ROOT_FIELD, describe } from "./validate.js";
+import { ROOT_FIELD, describe, isPlainObject } from "./validate.js";
 
 const packr = new Packr({
   useRecords: false,
@@ -93,6 +95,10 @@ export function decodeTaskResult(bytes: Uint8Array): TaskResultMessage {
   return decodeMessage(bytes, ["task.result"]);
 }
 
+export function decodeTaskChunk(bytes: Uint8Array): TaskChunkMessage {
+  return decodeMessage(bytes, ["task.chunk"]);
+}
+
 export function decodeTaskError(bytes: Uint8Array): TaskErrorMessage {
   return decodeMessage(bytes, ["task.error"]);
 }
@@ -103,4 +109,25 @@ export function decodeAck(bytes: Uint8Array): AckMessage {
 
 export function decodeErrorMessage(bytes: Uint8Array): ErrorMessage {
   return decodeMessage(bytes, ["error"]);
+}
+
+/**
+ * The ids a message claims to come from, read without validating the rest: so that a
+ * result refused as malformed can still be charged to the worker and lease it names.
+ * Never throws; fields that are missing or not short strings are left out.
+ */
+export function peekSender(bytes: Uint8Array): { workerId?: string; taskId?: string; leaseId?: string; runId?: string } {
+  let value: unknown;
+  try {
+    value = unpack(bytes);
+  } catch {
+    return {};
+  }
+  if (!isPlainObject(value)) return {};
+  const out: Record<string, string> = {};
+  for (const key of ["workerId", "taskId", "leaseId", "runId"]) {
+    const v = Object.prototype.hasOwnProperty.call(value, key) ? value[key] : undefined;
+    if (typeof v === "string" && v.length > 0 && v.length <= MAX_ID_LENGTH) out[key] = v;
+  }
+  return out;
 }

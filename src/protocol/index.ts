@@ -2,6 +2,7 @@
 
 export { ProtocolError, ProtocolVersionError } from "./errors.js";
 export { PROTOCOL_VERSION } from "./version.js";
+export { float32Bytes, float32View, int32View } from "./float-bytes.js";
 export {
   type BundleDtype,
   type BundleTensor,
@@ -21,6 +22,7 @@ export {
   type MessageOf,
   type MessageType,
   type PairStats,
+  type TaskChunkMessage,
   type TaskErrorMessage,
   type TaskMessage,
   type TaskNoneMessage,
@@ -33,6 +35,7 @@ export {
   type WorkerListMessage,
   type WorkerState,
   MAX_BATCH_INDEX,
+  MAX_CHUNK_BYTES,
   MAX_BATCH_SIZE,
   MAX_DURATION_MS,
   MAX_ID_LENGTH,
@@ -41,6 +44,7 @@ export {
   MAX_PAIRS_PER_TASK,
   MAX_TEXT_LENGTH,
   MESSAGE_TYPES,
+  TASK_RETURNS,
   WORKER_STATES,
   createMessage,
   validateMessage,
@@ -50,6 +54,7 @@ export {
   decodeErrorMessage,
   decodeMessage,
   decodeTask,
+  decodeTaskChunk,
   decodeTaskError,
   decodeTaskNone,
   decodeTaskPull,
@@ -58,5 +63,6 @@ export {
   decodeWorkerHeartbeat,
   decodeWorkerList,
   encodeMessage,
+  peekSender,
 } from "./codec.js";
 export { DEFAULT_PREFIX, MAX_PREFIX_LENGTH, type Subjects, objectBucket, subjects, validatePrefix } from "./subjects.js";

@@ -16,6 +16,7 @@ import {
   boolean,
   describe,
   fail,
+  float32Data,
   isPlainObject,
   literal,
   nullable,
@@ -41,15 +42,21 @@ export const MAX_LAYERS = 4096;
 /** Durations in ms stay within what setTimeout accepts. */
 export const MAX_DURATION_MS = 2 ** 31 - 1;
 /** A message this large is refused before msgpack parses it. */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Largest g1/g2 slice of one task.chunk (NATS's max_payload is at most 64 MB, usually 1–8 MB). */
+export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
 
 // ---- types -------------------------------------------------------------------------
 
 export const WORKER_STATES = ["idle", "busy", "draining"] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];
 
-/** What a worker returns for a task. Only per-pair statistics so far. */
-export type TaskReturns = "stats";
+/**
+ * What a worker returns for a task: per-pair statistics, or also the gradient vectors
+ * (sent as task.chunk messages before the task.result that commits them).
+ */
+export const TASK_RETURNS = ["stats", "vectors"] as const;
+export type TaskReturns = (typeof TASK_RETURNS)[number];
 
 /** Sent by a worker on start, and as its reply to a worker.list request. */
 export interface WorkerAnnounceMessage {
@@ -155,7 +162,29 @@ export interface TaskResultMessage {
   computeMs: number;
   /** Layer names in model order. */
   layers: string[];
+  /** Trainable parameters per layer, in the order of `layers` (the layout of task.chunk vectors). */
+  layerSizes: number[];
   pairs: PairStats[];
+}
+
+/**
+ * One slice of the two gradients of a pair, for one layer (return: vectors). Slices of a
+ * (pair, layer) come in order of `offset`; g1 and g2 are raw little-endian float32 bytes
+ * of the same length.
+ */
+export interface TaskChunkMessage {
+  v: number;
+  type: "task.chunk";
+  runId: string;
+  taskId: string;
+  leaseId: string;
+  workerId: string;
+  pair: number;
+  layer: number;
+  /** Index of the first value within the layer's parameters. */
+  offset: number;
+  g1: Uint8Array;
+  g2: Uint8Array;
 }
 
 /** The worker could not do the task. */
@@ -195,6 +224,7 @@ export type Message =
   | TaskMessage
   | TaskNoneMessage
   | TaskResultMessage
+  | TaskChunkMessage
   | TaskErrorMessage
   | AckMessage
   | ErrorMessage;
@@ -212,6 +242,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   "task",
   "task.none",
   "task.result",
+  "task.chunk",
   "task.error",
   "ack",
   "error",
@@ -287,7 +318,7 @@ const task = object({
   leaseMs: number({ integer: true, min: 1, max: MAX_DURATION_MS }),
   snapshot: object({ hash: sha256, bytes: count }),
   dataset: object({ name, hash: sha256, bytes: count }),
-  returns: literal("stats"),
+  returns: oneOf(TASK_RETURNS),
   pairs: arrayOf(object({ id: count, batches: tuple<[number[], number[]]>(batch, batch) }), {
     minLength: 1,
     maxLength: MAX_PAIRS_PER_TASK,
@@ -321,6 +352,7 @@ const taskResultShape = object({
   workerId: id,
   computeMs: nonNegative,
   layers: arrayOf(name, { maxLength: MAX_LAYERS }),
+  layerSizes: numberArray({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, maxLength: MAX_LAYERS }),
   pairs: arrayOf(pairStats, { minLength: 1, maxLength: MAX_PAIRS_PER_TASK }),
 });
 
@@ -328,6 +360,7 @@ const taskResultShape = object({
 const taskResult: typeof taskResultShape = (value, path) => {
   const msg = taskResultShape(value, path);
   const n = msg.layers.length;
+  if (msg.layerSizes.length !== n) fail("layerSizes", `has ${msg.layerSizes.length} values, layers names ${n}`);
   for (let i = 0; i < msg.pairs.length; i++) {
     const p = msg.pairs[i]!;
     for (let k = 0; k < 2; k++) {
@@ -336,6 +369,28 @@ const taskResult: typeof taskResultShape = (value, path) => {
     }
     if (p.layerDot.length !== n) fail(`pairs[${i}].layerDot`, `has ${p.layerDot.length} values, layers names ${n}`);
   }
+  return msg;
+};
+
+const chunkData = float32Data(MAX_CHUNK_BYTES);
+
+const taskChunkShape = object({
+  ...envelope("task.chunk"),
+  runId: id,
+  taskId: id,
+  leaseId: id,
+  workerId: id,
+  pair: count,
+  layer: number({ integer: true, min: 0, max: MAX_LAYERS - 1 }),
+  offset: count,
+  g1: chunkData,
+  g2: chunkData,
+});
+
+const taskChunk: typeof taskChunkShape = (value, path) => {
+  const msg = taskChunkShape(value, path);
+  if (msg.g1.length !== msg.g2.length) fail("g2", `holds ${msg.g2.length} bytes, g1 holds ${msg.g1.length}`);
+  if (msg.g1.length === 0) fail("g1", "is empty");
   return msg;
 };
 
@@ -361,6 +416,7 @@ const SCHEMAS = {
   task,
   "task.none": taskNone,
   "task.result": taskResult,
+  "task.chunk": taskChunk,
   "task.error": taskError,
   ack,
   error: errorReply,

@@ -15,6 +15,8 @@ export interface Subjects {
   pull: string;
   /** Request/reply: a worker returns a task.result (→ ack). */
   result: string;
+  /** Request/reply: a worker sends a task.chunk of gradient vectors (→ ack). */
+  chunk: string;
   /** Request/reply: a worker reports a task.error (→ ack). */
   error: string;
   /** Workers publish worker.heartbeat every second. */
@@ -47,6 +49,7 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
   return {
     pull: `${prefix}.task.pull`,
     result: `${prefix}.task.result`,
+    chunk: `${prefix}.task.chunk`,
     error: `${prefix}.task.error`,
     heartbeat: `${prefix}.worker.heartbeat`,
     announce: `${prefix}.worker.announce`,

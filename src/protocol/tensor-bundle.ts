@@ -8,6 +8,7 @@
 // must be viewable as typed arrays without a copy.
 
 import { ProtocolError, ProtocolVersionError } from "./errors.js";
+import { float32View, int32View } from "./float-bytes.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 export type BundleDtype = "float32" | "int32";
@@ -144,11 +145,8 @@ export function decodeTensorBundle(bytes: Uint8Array): TensorBundle {
   const out: BundleTensor[] = [];
   for (const s of specs) {
     const count = elementCount(s.shape);
-    const start = bytes.byteOffset + offset;
-    const aligned = start % 4 === 0;
-    const buffer = aligned ? bytes.buffer : bytes.slice(offset, offset + count * 4).buffer;
-    const at = aligned ? start : 0;
-    const data = s.dtype === "float32" ? new Float32Array(buffer, at, count) : new Int32Array(buffer, at, count);
+    const slice = bytes.subarray(offset, offset + count * 4);
+    const data = s.dtype === "float32" ? float32View(slice) : int32View(slice);
     out.push({ ...s, data });
     offset += count * 4;
   }

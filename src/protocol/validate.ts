@@ -11,6 +11,7 @@
 // only when something fails, and number arrays are checked in one tight loop.
 
 import { ProtocolError } from "./errors.js";
+import { float32View } from "./float-bytes.js";
 
 export type Checker<T> = (value: unknown, path: string) => T;
 
@@ -236,5 +237,22 @@ export function tuple<T extends unknown[]>(...items: { [K in keyof T]: Checker<T
     const arr = checkLength(value, path, n, n);
     for (let i = 0; i < n; i++) (items[i] as Checker<unknown>)(arr[i], indexPath(path, i));
     return arr as T;
+  };
+}
+
+/**
+ * Raw little-endian float32 values in a msgpack bin field: bytes, a whole number of
+ * floats, at most `maxBytes`, every value finite. Returned as the bytes themselves.
+ */
+export function float32Data(maxBytes: number): Checker<Uint8Array> {
+  return (value, path) => {
+    if (!(value instanceof Uint8Array)) fail(path, `expected binary float32 data, got ${describe(value)}`);
+    if (value.length % 4 !== 0) fail(path, `holds ${value.length} bytes, not a whole number of float32 values`);
+    if (value.length > maxBytes) fail(path, `holds ${value.length} bytes, over the limit of ${maxBytes}`);
+    const floats = float32View(value);
+    for (let i = 0; i < floats.length; i++) {
+      if (!Number.isFinite(floats[i]!)) fail(path, `value ${i} is ${floats[i]}`);
+    }
+    return value;
   };
 }

@@ -4,14 +4,17 @@
 import { Worker } from "node:worker_threads";
 import { distFile } from "../util/package-root.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
-import type { BlobRef, ComputeFailure, FromCompute, ToCompute } from "./compute-messages.js";
+import type { BlobRef, ComputeFailure, FromCompute, GradientLayout, ToCompute } from "./compute-messages.js";
 import type { PairInput, PairStats } from "./gradients.js";
 
 export interface ComputeResult {
-  layers: string[];
+  layout: GradientLayout;
   pairs: PairStats[];
   computeMs: number;
 }
+
+/** Receives one pair's two gradients (vectors tasks); a rejection abandons the task. */
+export type VectorsHandler = (pair: number, g1: Float32Array[], g2: Float32Array[], layout: GradientLayout) => Promise<void>;
 
 export class ComputeError extends Error {
   override name = "ComputeError";
@@ -26,7 +29,7 @@ export class ComputeError extends Error {
 export class ComputeThread {
   private readonly thread: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: ComputeResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: ComputeResult) => void; reject: (e: Error) => void; onVectors?: VectorsHandler }>();
   private heldSnapshot: string | null = null;
   private heldDataset: string | null = null;
   private ready: Promise<BackendInfo>;
@@ -42,6 +45,7 @@ export class ComputeThread {
       const onMessage = (msg: FromCompute) => {
         if (msg.kind === "ready") resolve(msg.info);
         else if (msg.kind === "init-failed") reject(new ComputeError("compute_failed", msg.message));
+        else if (msg.kind === "vectors") this.forwardVectors(msg);
         else this.settle(msg);
       };
       this.thread.on("message", onMessage);
@@ -69,11 +73,21 @@ export class ComputeThread {
     this.pending.clear();
   }
 
+  private forwardVectors(msg: Extract<FromCompute, { kind: "vectors" }>): void {
+    const handler = this.pending.get(msg.id)?.onVectors;
+    const reply = (abort: boolean) => this.post({ kind: "continue", id: msg.id, abort });
+    if (!handler) return reply(true);
+    handler(msg.pair, msg.g1, msg.g2, msg.layout).then(
+      () => reply(false),
+      () => reply(true),
+    );
+  }
+
   private settle(msg: Extract<FromCompute, { kind: "result" | "task-failed" }>): void {
     const p = this.pending.get(msg.id);
     if (!p) return;
     this.pending.delete(msg.id);
-    if (msg.kind === "result") p.resolve({ layers: msg.layers, pairs: msg.pairs, computeMs: msg.computeMs });
+    if (msg.kind === "result") p.resolve({ layout: msg.layout, pairs: msg.pairs, computeMs: msg.computeMs });
     else p.reject(new ComputeError(msg.code, msg.message));
   }
 
@@ -85,6 +99,7 @@ export class ComputeThread {
     snapshot: { hash: string; get: () => Promise<Uint8Array> },
     dataset: { hash: string; name: string; get: () => Promise<Uint8Array> },
     pairs: PairInput[],
+    onVectors?: VectorsHandler,
   ): Promise<ComputeResult> {
     await this.ready;
     if (this.died) throw new ComputeError("thread_died", this.died.message);
@@ -93,8 +108,8 @@ export class ComputeThread {
     const data: BlobRef & { name: string } = { hash: dataset.hash, name: dataset.name };
     if (this.heldDataset !== dataset.hash) data.bytes = await dataset.get();
     const id = this.nextId++;
-    const result = new Promise<ComputeResult>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    this.post({ kind: "task", id, snapshot: snap, dataset: data, pairs });
+    const result = new Promise<ComputeResult>((resolve, reject) => this.pending.set(id, { resolve, reject, onVectors }));
+    this.post({ kind: "task", id, snapshot: snap, dataset: data, pairs, vectors: onVectors !== undefined });
     try {
       const r = await result;
       this.heldSnapshot = snapshot.hash;

@@ -13,12 +13,24 @@ export interface BlobRef {
 
 export type ToCompute =
   | { kind: "init"; backend: BackendChoice }
-  | { kind: "task"; id: number; snapshot: BlobRef; dataset: BlobRef & { name: string }; pairs: PairInput[] };
+  | { kind: "task"; id: number; snapshot: BlobRef; dataset: BlobRef & { name: string }; pairs: PairInput[]; vectors: boolean }
+  /** After a "vectors" message: go on with the next pair, or stop the task. */
+  | { kind: "continue"; id: number; abort: boolean };
 
 export type FromCompute =
   | { kind: "ready"; info: BackendInfo }
   | { kind: "init-failed"; message: string }
-  | { kind: "result"; id: number; layers: string[]; pairs: PairStats[]; computeMs: number }
+  | { kind: "result"; id: number; layout: GradientLayout; pairs: PairStats[]; computeMs: number }
+  /** Both gradients of one pair (vectors tasks); the thread waits for "continue". */
+  | { kind: "vectors"; id: number; pair: number; g1: Float32Array[]; g2: Float32Array[]; layout: GradientLayout }
   | { kind: "task-failed"; id: number; code: ComputeFailure; message: string };
 
-export type ComputeFailure = "blob_missing" | "bad_snapshot" | "bad_dataset" | "model_mismatch" | "compute_failed";
+export type ComputeFailure = "blob_missing" | "bad_snapshot" | "bad_dataset" | "model_mismatch" | "compute_failed" | "aborted";
+
+/** How the trainable weights map onto layers: what task.result and task.chunk describe. */
+export interface GradientLayout {
+  layers: string[];
+  layerSizes: number[];
+  /** The layer of each trainable weight, in gradient order. */
+  weightLayer: number[];
+}

@@ -69,13 +69,29 @@ async function engineFor(task: Extract<ToCompute, { kind: "task" }>): Promise<Gr
   return engine.value;
 }
 
+/** Resolvers of the "continue" a vectors task waits for after each pair. */
+const continuations = new Map<number, (abort: boolean) => void>();
+
 async function runTask(task: Extract<ToCompute, { kind: "task" }>): Promise<void> {
   const started = performance.now();
   try {
     const e = await engineFor(task);
+    const layout = { layers: e.layers, layerSizes: e.layerSizes, weightLayer: e.weightLayer };
     const pairs = [];
-    for (const p of task.pairs) pairs.push(await e.pairStats(p));
-    post({ kind: "result", id: task.id, layers: e.layers, pairs, computeMs: performance.now() - started });
+    for (const p of task.pairs) {
+      if (!task.vectors) {
+        pairs.push(await e.pairStats(p));
+        continue;
+      }
+      const { stats, g1, g2 } = await e.pairGradients(p);
+      pairs.push(stats);
+      // One pair's vectors at a time: wait until they are sent before computing the next,
+      // so a slow network never piles gradients up in memory.
+      const go = new Promise<boolean>((resolve) => continuations.set(task.id, resolve));
+      post({ kind: "vectors", id: task.id, pair: p.id, g1, g2, layout });
+      if (await go) throw new TaskFailure("aborted", "the vectors were refused; the task is abandoned");
+    }
+    post({ kind: "result", id: task.id, layout, pairs, computeMs: performance.now() - started });
   } catch (err) {
     const code = err instanceof TaskFailure ? err.code : "compute_failed";
     post({ kind: "task-failed", id: task.id, code, message: (err as Error).message ?? String(err) });
@@ -84,6 +100,12 @@ async function runTask(task: Extract<ToCompute, { kind: "task" }>): Promise<void
 
 let queue = Promise.resolve();
 port.on("message", (msg: ToCompute) => {
+  if (msg.kind === "continue") {
+    // Answered at once, not queued: the task waiting for it is what holds the queue.
+    continuations.get(msg.id)?.(msg.abort);
+    continuations.delete(msg.id);
+    return;
+  }
   // One task at a time, in arrival order.
   queue = queue.then(async () => {
     if (msg.kind === "init") {

@@ -33,13 +33,18 @@ export class GradientEngine {
     private readonly model: TF.LayersModel,
     private readonly variables: TF.Variable[],
     /** For each trainable weight, the index of its layer in `layers`. */
-    private readonly weightLayer: number[],
+    readonly weightLayer: number[],
     readonly layers: string[],
     readonly weightNames: string[],
     private readonly dataset: Dataset,
   ) {
     this.exampleSize = featureSize(dataset);
+    this.layerSizes = layers.map(() => 0);
+    variables.forEach((v, w) => (this.layerSizes[weightLayer[w]!] = this.layerSizes[weightLayer[w]!]! + v.size));
   }
+
+  /** Trainable parameters per layer, in the order of `layers`. */
+  readonly layerSizes: number[];
 
   private readonly exampleSize: number;
 
@@ -117,6 +122,11 @@ export class GradientEngine {
   }
 
   async pairStats(pair: PairInput): Promise<PairStats> {
+    return (await this.pairGradients(pair)).stats;
+  }
+
+  /** The pair's statistics and both gradients (one array per trainable weight). */
+  async pairGradients(pair: PairInput): Promise<{ stats: PairStats; g1: Float32Array[]; g2: Float32Array[] }> {
     const g1 = await this.minibatchGradient(pair.batches[0]);
     const g2 = await this.minibatchGradient(pair.batches[1]);
     const L = this.layers.length;
@@ -160,7 +170,7 @@ export class GradientEngine {
     if (![...stats.loss, ...stats.norm, stats.dot].every(Number.isFinite)) {
       throw new GradientError(`pair ${pair.id}: the loss or gradient is not finite (loss ${stats.loss}, ‖g‖ ${stats.norm})`);
     }
-    return stats;
+    return { stats, g1: g1.grads, g2: g2.grads };
   }
 
   dispose(): void {

@@ -22,7 +22,8 @@ import {
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
 import { BlobCache } from "./blob-cache.js";
-import { ComputeError, ComputeThread } from "./compute-client.js";
+import { sendPairVectors } from "./chunk-sender.js";
+import { ComputeError, ComputeThread, type VectorsHandler } from "./compute-client.js";
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 120_000;
@@ -45,6 +46,10 @@ export type Lifecycle = "starting" | "running" | "draining" | "stopped" | "faile
 
 export class WorkerFailure extends Error {
   override name = "WorkerFailure";
+}
+
+class ResultTooLarge extends Error {
+  override name = "ResultTooLarge";
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -202,10 +207,14 @@ export class Worker {
     this.heartbeat();
     try {
       const blobs = (this.blobs ??= await BlobStore.open(this.nc, objectBucket(this.options.prefix), false));
+      const target = { nc: this.nc, subject: this.subjects.chunk, runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id };
+      const onVectors: VectorsHandler | undefined =
+        task.returns === "vectors" ? async (pair, g1, g2, layout) => void (await sendPairVectors(target, pair, g1, g2, layout)) : undefined;
       const result = await this.compute!.run(
         { hash: task.snapshot.hash, get: () => this.cache.get(task.snapshot.hash, () => blobs.get(task.snapshot.hash)) },
         { hash: task.dataset.hash, name: task.dataset.name, get: () => this.cache.get(task.dataset.hash, () => blobs.get(task.dataset.hash)) },
         task.pairs,
+        onVectors,
       );
       const body = createMessage("task.result", {
         runId: task.runId,
@@ -213,12 +222,19 @@ export class Worker {
         leaseId: task.leaseId,
         workerId: this.options.id,
         computeMs: Math.round(result.computeMs),
-        layers: result.layers,
+        layers: result.layout.layers,
+        layerSizes: result.layout.layerSizes,
         pairs: result.pairs,
       });
-      if (await this.send(this.subjects.result, encodeMessage(body), task)) this.tasksDone++;
+      const bytes = encodeMessage(body);
+      const limit = this.nc.info?.max_payload ?? Infinity;
+      if (bytes.length > limit) {
+        // Never dropped silently: the coordinator hears why and can stop the run.
+        throw new ResultTooLarge(`the result of task ${task.taskId} is ${bytes.length} bytes, over the server's max_payload of ${limit}; use fewer pairs.per_task`);
+      }
+      if (await this.send(this.subjects.result, bytes, task)) this.tasksDone++;
     } catch (err) {
-      const code = err instanceof ComputeError ? err.code : err instanceof BlobError ? err.code : "worker_failed";
+      const code = err instanceof ComputeError ? err.code : err instanceof BlobError ? err.code : err instanceof ResultTooLarge ? "result_too_large" : "worker_failed";
       const message = (err as Error).message ?? String(err);
       this.log(`task ${task.taskId} failed (${code}): ${message}`);
       const body = createMessage("task.error", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id, code, message: message.slice(0, 4000) });

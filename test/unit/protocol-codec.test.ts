@@ -15,6 +15,7 @@ import {
   decodeErrorMessage,
   decodeMessage,
   decodeTask,
+  decodeTaskChunk,
   decodeTaskError,
   decodeTaskNone,
   decodeTaskPull,
@@ -24,6 +25,10 @@ import {
   decodeWorkerList,
   encodeMessage,
   validateMessage,
+  float32Bytes,
+  float32View,
+  peekSender,
+  MAX_CHUNK_BYTES,
 } from "../../src/protocol/index.js";
 
 const HASH_A = "a".repeat(64);
@@ -44,6 +49,7 @@ function taskResult(pairs: number, layers: number): TaskResultMessage {
     workerId: "worker-a",
     computeMs: 12.625,
     layers: names,
+    layerSizes: names.map((_, k) => 100 * k + 1),
     pairs: Array.from({ length: pairs }, (_, i) => ({
       id: i,
       loss: [0.5 + i * 1e-3, 0.25] as [number, number],
@@ -129,6 +135,7 @@ const DECODERS: Record<MessageType, (bytes: Uint8Array) => Message> = {
   task: decodeTask,
   "task.none": decodeTaskNone,
   "task.result": decodeTaskResult,
+  "task.chunk": decodeTaskChunk,
   "task.error": decodeTaskError,
   ack: decodeAck,
   error: decodeErrorMessage,
@@ -151,7 +158,8 @@ function clone<T>(value: T): T {
 
 describe("round trips", () => {
   it("covers every message type", () => {
-    expect(new Set(SAMPLES.map((m) => m.type))).toEqual(new Set(MESSAGE_TYPES));
+    // task.chunk carries binary slices and has its own tests below.
+    expect(new Set([...SAMPLES.map((m) => m.type), "task.chunk"])).toEqual(new Set(MESSAGE_TYPES));
   });
 
   for (const msg of SAMPLES) {
@@ -324,7 +332,7 @@ describe("field validation", () => {
     expect(decodeTaskError(raw({ ...err, message: "m".repeat(4096) })).message).toHaveLength(4096);
     expect(fieldOf({ ...SAMPLES[0]!, state: "sleeping" })).toBe("state");
     expect(fieldOf({ ...SAMPLES[0]!, taskId: 3 })).toBe("taskId");
-    expect(fieldOf({ ...task(), returns: "vectors" })).toBe("returns");
+    expect(fieldOf({ ...task(), returns: "gradients" })).toBe("returns");
   });
 
   it("checks integers and ranges", () => {
@@ -566,3 +574,52 @@ describe("hostile input", () => {
   });
 });
 
+
+describe("task.chunk (gradient vectors)", () => {
+  const g1 = Float32Array.from([1.5, -2.25, 3e-8, 0]);
+  const g2 = Float32Array.from([0.5, 4, -1e30, 7]);
+  const chunk = (over: Record<string, unknown> = {}) =>
+    ({ v: 1, type: "task.chunk", runId: "r", taskId: "t", leaseId: "t.1", workerId: "w", pair: 3, layer: 1, offset: 128, g1: float32Bytes(g1), g2: float32Bytes(g2), ...over }) as const;
+
+  it("round-trips its float32 slices exactly", () => {
+    const decoded = decodeTaskChunk(encodeMessage(chunk() as unknown as Message));
+    expect(Array.from(float32View(decoded.g1))).toEqual(Array.from(g1));
+    expect(Array.from(float32View(decoded.g2))).toEqual(Array.from(g2));
+    expect(decoded).toMatchObject({ pair: 3, layer: 1, offset: 128 });
+  });
+
+  it("refuses NaN or Infinity inside a slice, naming the slice and the index", () => {
+    const bad = Float32Array.from([1, 2, NaN]);
+    expect(() => decodeTaskChunk(raw(chunk({ g1: float32Bytes(bad), g2: float32Bytes(Float32Array.from([1, 2, 3])) })))).toThrow(/g1: value 2 is NaN/);
+    const inf = Float32Array.from([1, Infinity, 3]);
+    expect(() => decodeTaskChunk(raw(chunk({ g1: float32Bytes(Float32Array.from([1, 2, 3])), g2: float32Bytes(inf) })))).toThrow(/g2: value 1 is Infinity/);
+  });
+
+  it("refuses slices of unequal length, a partial float, an empty or an oversized slice", () => {
+    expect(() => decodeTaskChunk(raw(chunk({ g2: float32Bytes(Float32Array.from([1])) })))).toThrow(ProtocolError);
+    expect(() => decodeTaskChunk(raw(chunk({ g1: new Uint8Array(6), g2: new Uint8Array(6) })))).toThrow(/whole number of float32/);
+    expect(() => decodeTaskChunk(raw(chunk({ g1: new Uint8Array(0), g2: new Uint8Array(0) })))).toThrow(/empty/);
+    const big = new Uint8Array(MAX_CHUNK_BYTES + 4);
+    expect(() => decodeTaskChunk(raw(chunk({ g1: big })))).toThrow(/g1: holds \d+ bytes, over the limit/);
+    expect(() => decodeTaskChunk(raw(chunk({ g1: [1, 2, 3, 4] })))).toThrow(ProtocolError);
+  });
+
+  it("reads floats at any byte offset (a Buffer slice is a view, not a copy)", () => {
+    const backing = new Uint8Array(4 * 4 + 1);
+    backing.set(float32Bytes(g1), 1);
+    const unaligned = backing.subarray(1);
+    expect(Array.from(float32View(unaligned))).toEqual(Array.from(g1));
+    const buf = Buffer.concat([Buffer.alloc(3), Buffer.from(float32Bytes(g1))]).subarray(3);
+    expect(Array.from(float32View(buf))).toEqual(Array.from(g1));
+  });
+});
+
+describe("peekSender", () => {
+  it("reads the ids of a message it would refuse, and never throws", () => {
+    const bytes = raw({ v: 1, type: "task.result", workerId: "w-9", taskId: "t3", leaseId: "t3.2", runId: "r", pairs: "garbage" });
+    expect(peekSender(bytes)).toEqual({ workerId: "w-9", taskId: "t3", leaseId: "t3.2", runId: "r" });
+    expect(peekSender(new Uint8Array([0xc1, 0xff]))).toEqual({});
+    expect(peekSender(raw([1, 2]))).toEqual({});
+    expect(peekSender(raw({ workerId: 5, taskId: "x".repeat(1000) }))).toEqual({});
+  });
+});

@@ -16,6 +16,7 @@ describe("subjects", () => {
     expect(subjects("gradswarm.alice")).toEqual({
       pull: "gradswarm.alice.task.pull",
       result: "gradswarm.alice.task.result",
+      chunk: "gradswarm.alice.task.chunk",
       error: "gradswarm.alice.task.error",
       heartbeat: "gradswarm.alice.worker.heartbeat",
       announce: "gradswarm.alice.worker.announce",

@@ -32,7 +32,8 @@ export interface RunConfig {
   model: ModelSource;
   data: DataSpec;
   pairs: { count: number; batchSize: number; seed: number; pairing: Pairing; perTask: number };
-  workers: { local: number; backend: BackendChoice; leaseMs: number; maxAttempts: number; maxInFlight: number; waitMs: number };
+  workers: { local: number; backend: BackendChoice; leaseMs: number; maxAttempts: number; quarantineAfter: number; maxInFlight: number; waitMs: number };
+  returns: "stats" | "vectors";
   nats: { url: string | undefined; prefix: string };
   outDir: string | undefined;
 }
@@ -118,7 +119,8 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
     model,
     data,
     pairs: { count: parsed.pairs.count, batchSize: parsed.pairs.batch_size, seed: parsed.pairs.seed, pairing: parsed.pairs.pairing, perTask: parsed.pairs.per_task },
-    workers: { local: w.local, backend: w.backend, leaseMs: w.lease_s * 1000, maxAttempts: w.max_attempts, maxInFlight: w.max_in_flight, waitMs: w.wait_s * 1000 },
+    workers: { local: w.local, backend: w.backend, leaseMs: w.lease_s * 1000, maxAttempts: w.max_attempts, quarantineAfter: w.quarantine_after, maxInFlight: w.max_in_flight, waitMs: w.wait_s * 1000 },
+    returns: parsed.return,
     nats: { url: parsed.nats.url, prefix: parsed.nats.prefix },
     outDir: parsed.output.dir === undefined ? undefined : resolve(base, parsed.output.dir),
   };

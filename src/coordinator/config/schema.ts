@@ -59,6 +59,8 @@ export const configSchema = z.strictObject({
       backend: z.enum(BACKEND_CHOICES).default("auto"),
       lease_s: z.number().positive().max(86_400).default(60),
       max_attempts: positiveInt.max(1000).default(5),
+      /** Bad results (malformed, non-finite, inconsistent) after which a worker gets no more work. */
+      quarantine_after: positiveInt.max(1000).default(3),
       max_in_flight: positiveInt.max(100_000).default(256),
       /** How long to wait for a worker to appear (at the start, or after all have gone). */
       wait_s: z.number().positive().max(604_800).default(300),
@@ -71,6 +73,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   output: z.strictObject({ dir: path.optional() }).prefault({}),
+  /** stats: workers return per-pair statistics; vectors: also both gradients, chunked. */
+  return: z.enum(["stats", "vectors"]).default("stats"),
 });
 
 export type RawConfig = z.input<typeof configSchema>;
