@@ -145,7 +145,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       log(`embedded nats-server on ${url}; starting ${localCount} local worker${localCount === 1 ? "" : "s"} (logs in ${join(outDir, "logs")})`);
     }
     nc = await connectNats(url, "gradswarm-coordinator");
-    const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true);
+    const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true, cfg.nats.replicas);
     const putStarted = Date.now();
     const snapPut = await blobs.put(prep.snapshotBytes, "gradswarm parameter snapshot", prep.snapshotHash);
     const dataPut = await blobs.put(prep.datasetBytes, `gradswarm dataset ${dataset.name}`, prep.datasetHash);

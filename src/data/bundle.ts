@@ -4,7 +4,7 @@
 // hashes the same.
 
 import { createHash } from "node:crypto";
-import { ProtocolError } from "../protocol/errors.js";
+import { describeValue, ProtocolError, shortKey } from "../protocol/index.js";
 import { decodeTensorBundle, encodeTensorBundle } from "../protocol/tensor-bundle.js";
 import { DataError, validateDataset, type Dataset } from "./dataset.js";
 
@@ -31,17 +31,17 @@ export function datasetToBundleBytes(ds: Dataset): Uint8Array {
 export function datasetFromBundleBytes(bytes: Uint8Array, name: string): Dataset {
   const bundle = decodeTensorBundle(bytes);
   if (bundle.kind !== DATASET_BUNDLE_KIND) {
-    throw new ProtocolError("bundle.kind", `expected ${JSON.stringify(DATASET_BUNDLE_KIND)}, got ${JSON.stringify(bundle.kind)}`);
+    throw new ProtocolError("bundle.kind", `expected ${JSON.stringify(DATASET_BUNDLE_KIND)}, got ${describeValue(bundle.kind)}`);
   }
-  for (const k of Object.keys(bundle.meta)) if (!META_KEYS.includes(k)) throw new ProtocolError(`bundle.meta.${k}`, "unknown key");
+  for (const k of Object.keys(bundle.meta)) if (!META_KEYS.includes(k)) throw new ProtocolError(`bundle.meta.${shortKey(k)}`, "unknown key");
   const numClasses = bundle.meta.numClasses;
   if (typeof numClasses !== "number" || !Number.isSafeInteger(numClasses) || numClasses < 1) {
-    throw new ProtocolError("bundle.meta.numClasses", `must be a positive integer, got ${JSON.stringify(numClasses)}`);
+    throw new ProtocolError("bundle.meta.numClasses", `must be a positive integer, got ${describeValue(numClasses)}`);
   }
   if (bundle.tensors.length !== 2) throw new ProtocolError("bundle.tensors", `must hold exactly x and y, got ${bundle.tensors.length} tensors`);
   const [xt, yt] = bundle.tensors as [(typeof bundle.tensors)[number], (typeof bundle.tensors)[number]];
-  if (xt.name !== "x") throw new ProtocolError("bundle.tensors[0].name", `expected "x", got ${JSON.stringify(xt.name)}`);
-  if (yt.name !== "y") throw new ProtocolError("bundle.tensors[1].name", `expected "y", got ${JSON.stringify(yt.name)}`);
+  if (xt.name !== "x") throw new ProtocolError("bundle.tensors[0].name", `expected "x", got ${describeValue(xt.name)}`);
+  if (yt.name !== "y") throw new ProtocolError("bundle.tensors[1].name", `expected "y", got ${describeValue(yt.name)}`);
   if (xt.dtype !== "float32") throw new ProtocolError("bundle.tensors[0].dtype", `x must be float32, got ${xt.dtype}`);
   if (yt.dtype !== "int32") throw new ProtocolError("bundle.tensors[1].dtype", `y must be int32, got ${yt.dtype}`);
   if (xt.shape.length < 2) throw new ProtocolError("bundle.tensors[0].shape", `x must be [n, ...featureShape], got [${xt.shape}]`);

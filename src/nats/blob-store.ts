@@ -24,11 +24,14 @@ export class BlobError extends Error {
 export class BlobStore {
   private constructor(private readonly store: ObjectStore) {}
 
-  /** Opens the bucket, creating it if `create` (the coordinator) and it is missing. */
-  static async open(nc: NatsConnection, bucket: string, create: boolean): Promise<BlobStore> {
+  /**
+   * Opens the bucket, creating it if `create` (the coordinator) and it is missing, with
+   * `replicas` copies in a JetStream cluster.
+   */
+  static async open(nc: NatsConnection, bucket: string, create: boolean, replicas = 1): Promise<BlobStore> {
     const objm = new Objm(nc);
     try {
-      return new BlobStore(create ? await objm.create(bucket) : await objm.open(bucket));
+      return new BlobStore(create ? await objm.create(bucket, { replicas }) : await objm.open(bucket));
     } catch (err) {
       throw new BlobError("blob_store_unavailable", `object store bucket ${bucket} cannot be ${create ? "created" : "opened"} (is JetStream enabled on the server?): ${(err as Error).message}`, { cause: err });
     }

@@ -109,7 +109,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       cleanup();
       throw new NatsServerError(`nats-server did not report its port within ${options.startTimeoutMs ?? 10_000} ms`);
     }
-    const file = readdirSync(work).find((f) => f.endsWith(".ports"));
+    let file: string | undefined;
+    try {
+      file = readdirSync(work).find((f) => f.endsWith(".ports"));
+    } catch {
+      // The wrapper removes the folder when the server dies: the exit check above reports it.
+    }
     if (file) {
       try {
         const ports = JSON.parse(readFileSync(join(work, file), "utf8")) as { nats?: string[] };

@@ -3,6 +3,8 @@
 export { ProtocolError, ProtocolVersionError } from "./errors.js";
 export { PROTOCOL_VERSION } from "./version.js";
 export { float32Bytes, float32View, int32View } from "./float-bytes.js";
+/** A short description of an untrusted value for error messages; never echoes large content. */
+export { describe as describeValue, shortKey } from "./validate.js";
 export {
   type BundleDtype,
   type BundleTensor,

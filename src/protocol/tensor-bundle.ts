@@ -9,6 +9,7 @@
 
 import { ProtocolError, ProtocolVersionError } from "./errors.js";
 import { float32View, int32View } from "./float-bytes.js";
+import { describe, shortKey } from "./validate.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 export type BundleDtype = "float32" | "int32";
@@ -96,13 +97,13 @@ function checkSpec(raw: unknown, i: number): TensorSpec {
   const field = `bundle.tensors[${i}]`;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail(field, "must be an object");
   const keys = Object.keys(raw);
-  for (const k of keys) if (!SPEC_KEYS.includes(k)) fail(`${field}.${k}`, "unknown key");
+  for (const k of keys) if (!SPEC_KEYS.includes(k)) fail(`${field}.${shortKey(k)}`, "unknown key");
   const { name, shape, dtype } = raw as Record<string, unknown>;
   if (typeof name !== "string" || name.length === 0 || name.length > 1024) fail(`${field}.name`, "must be a non-empty string of at most 1024 characters");
-  if (dtype !== "float32" && dtype !== "int32") fail(`${field}.dtype`, `must be "float32" or "int32", got ${JSON.stringify(dtype)}`);
+  if (dtype !== "float32" && dtype !== "int32") fail(`${field}.dtype`, `must be "float32" or "int32", got ${describe(dtype)}`);
   if (!Array.isArray(shape) || shape.length > MAX_RANK) fail(`${field}.shape`, `must be an array of at most ${MAX_RANK} dimensions`);
   for (const [j, d] of shape.entries()) {
-    if (!Number.isSafeInteger(d) || d < 0) fail(`${field}.shape[${j}]`, `must be a non-negative integer, got ${JSON.stringify(d)}`);
+    if (!Number.isSafeInteger(d) || d < 0) fail(`${field}.shape[${j}]`, `must be a non-negative integer, got ${describe(d)}`);
   }
   return { name, shape: shape as number[], dtype };
 }
@@ -129,7 +130,7 @@ export function decodeTensorBundle(bytes: Uint8Array): TensorBundle {
     throw new ProtocolError("bundle.header", "is not valid UTF-8 JSON", { cause: err });
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) fail("bundle.header", "must be a JSON object");
-  for (const k of Object.keys(header)) if (!HEADER_KEYS.includes(k)) fail(`bundle.${k}`, "unknown key");
+  for (const k of Object.keys(header)) if (!HEADER_KEYS.includes(k)) fail(`bundle.${shortKey(k)}`, "unknown key");
   const { kind, meta, tensors } = header as Record<string, unknown>;
   if (typeof kind !== "string" || kind.length === 0) fail("bundle.kind", "must be a non-empty string");
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) fail("bundle.meta", "must be an object");

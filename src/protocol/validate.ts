@@ -41,7 +41,7 @@ export function indexPath(path: string, index: number): string {
 }
 
 /** Keys are the one peer-chosen string that lands in a field path; keep error messages short. */
-function shortKey(key: string): string {
+export function shortKey(key: string): string {
   return key.length <= 64 ? key : `${key.slice(0, 64)}…`;
 }
 

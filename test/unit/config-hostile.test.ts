@@ -193,7 +193,7 @@ describe("duplicate keys", () => {
 
   // src/coordinator/config/load.ts keeps only the first line of the yaml error ("Map keys
   // must be unique at line 7, column 3:"); the key itself is on the lines it drops.
-  it.skip("KNOWN SRC BUG: a duplicate-key error names the key", () => {
+  it("a duplicate-key error names the key", () => {
     expect(refused(BASE.replace("  n: 100", "  n: 100\n  n: 200")).err.message).toMatch(/\bn\b.*line 7|line 7.*\bn\b/);
     expect(refused(BASE.replace("  count: 10", "  count: 10\n  count: 11")).err.message).toContain("count");
   });

@@ -3,7 +3,7 @@
 // (absolute paths, camelCase). Every error names the field and, where the YAML has one,
 // the line.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
@@ -34,7 +34,7 @@ export interface RunConfig {
   pairs: { count: number; batchSize: number; seed: number; pairing: Pairing; perTask: number };
   workers: { local: number; backend: BackendChoice; leaseMs: number; maxAttempts: number; quarantineAfter: number; maxInFlight: number; waitMs: number };
   returns: "stats" | "vectors";
-  nats: { url: string | undefined; prefix: string };
+  nats: { url: string | undefined; prefix: string; replicas: number };
   outDir: string | undefined;
 }
 
@@ -64,10 +64,18 @@ function describe(issue: z.core.$ZodIssue, doc: Document, counter: LineCounter):
   return [`${fieldName(issue.path)}${lineOf(doc, counter, issue.path)}: ${issue.message}`];
 }
 
+/** The first line of a YAML error, with the offending source text (e.g. the duplicated key). */
+function yamlProblem(e: { message: string; pos: [number, number] }, text: string): string {
+  const first = e.message.split("\n")[0]!.replace(/:$/, "");
+  // The error's range may cover one character: take the token up to the key's colon.
+  const source = (/^[^:\n]{0,60}/.exec(text.slice(e.pos[0]))?.[0] ?? "").trim();
+  return source ? `${first} (at "${source}")` : first;
+}
+
 export function parseConfigText(text: string, file: string): ParsedConfig {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: true, merge: false });
-  if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => `YAML: ${e.message.split("\n")[0]}`));
+  if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => `YAML: ${yamlProblem(e, text)}`));
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
@@ -107,6 +115,10 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
   } else {
     data = { kind: "mnist", limit: d.limit };
   }
+  if (d.kind === "synthetic") {
+    const needed = parsed.pairs.pairing === "disjoint" ? 2 * parsed.pairs.batch_size : parsed.pairs.batch_size;
+    if (needed > d.n) problems.push(`pairs.batch_size ${parsed.pairs.batch_size} is too large for a dataset of ${d.n} examples (data.n)${parsed.pairs.pairing === "disjoint" ? " with disjoint pairs" : ""}`);
+  }
   if (model.kind === "mlp" && d.kind === "synthetic") {
     if (model.layers[0] !== d.features) problems.push(`model.layers[0]: the input size ${model.layers[0]} differs from data.features ${d.features}`);
     if (model.layers.at(-1) !== d.classes) problems.push(`model.layers: the output size ${model.layers.at(-1)} differs from data.classes ${d.classes}`);
@@ -121,15 +133,40 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
     pairs: { count: parsed.pairs.count, batchSize: parsed.pairs.batch_size, seed: parsed.pairs.seed, pairing: parsed.pairs.pairing, perTask: parsed.pairs.per_task },
     workers: { local: w.local, backend: w.backend, leaseMs: w.lease_s * 1000, maxAttempts: w.max_attempts, quarantineAfter: w.quarantine_after, maxInFlight: w.max_in_flight, waitMs: w.wait_s * 1000 },
     returns: parsed.return,
-    nats: { url: parsed.nats.url, prefix: parsed.nats.prefix },
+    nats: { url: parsed.nats.url, prefix: parsed.nats.prefix, replicas: parsed.nats.replicas },
     outDir: parsed.output.dir === undefined ? undefined : resolve(base, parsed.output.dir),
   };
+}
+
+/** Reads at most MAX_CONFIG_BYTES + 1 bytes: a device or FIFO has no size to check first. */
+function readBounded(path: string, file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (err) {
+    throw new ConfigError(file, [`cannot open: ${(err as Error).message}`]);
+  }
+  try {
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, buf, total, buf.length - total, null);
+      if (n === 0) break;
+      total += n;
+      if (total > MAX_CONFIG_BYTES) throw new ConfigError(file, [`the file is over ${MAX_CONFIG_BYTES} bytes; a config is a few hundred`]);
+    }
+    return buf.subarray(0, total).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function loadConfig(file: string): RunConfig {
   const path = resolve(file);
   if (!existsSync(path)) throw new ConfigError(file, ["file not found"]);
-  const size = statSync(path).size;
-  if (size > MAX_CONFIG_BYTES) throw new ConfigError(file, [`the file is ${size} bytes; a config is at most ${MAX_CONFIG_BYTES}`]);
-  return compileConfig(parseConfigText(readFileSync(path, "utf8"), file), file);
+  const stat = statSync(path);
+  // A folder, a FIFO or a device is no config (and /dev/zero would never end).
+  if (!stat.isFile()) throw new ConfigError(file, ["not a regular file (a folder, a device or a pipe)"]);
+  if (stat.size > MAX_CONFIG_BYTES) throw new ConfigError(file, [`the file is ${stat.size} bytes; a config is at most ${MAX_CONFIG_BYTES}`]);
+  return compileConfig(parseConfigText(readBounded(path, file), file), file);
 }

@@ -69,6 +69,8 @@ export const configSchema = z.strictObject({
   nats: z
     .strictObject({
       url: z.string().min(1).optional(),
+      /** Copies of θ and the dataset in a JetStream cluster (3 survives the loss of a node). */
+      replicas: z.int().min(1).max(5).default(1),
       prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "dot-separated tokens of letters, digits, _ and -").max(128).default("gradswarm"),
     })
     .prefault({}),
