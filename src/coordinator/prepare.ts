@@ -18,10 +18,13 @@ import type { TaskSpec } from "./task-table.js";
 
 export interface PreparedRun {
   dataset: Dataset;
-  datasetBytes: Uint8Array;
+  /** Released (set to null) once uploaded: for a large model they are most of our memory. */
+  datasetBytes: Uint8Array | null;
+  datasetSize: number;
   datasetHash: string;
   snapshot: Snapshot;
-  snapshotBytes: Uint8Array;
+  snapshotBytes: Uint8Array | null;
+  snapshotSize: number;
   snapshotHash: string;
   plan: PairPlan;
   identity: RunIdentity;
@@ -55,9 +58,11 @@ export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
   return {
     dataset,
     datasetBytes,
+    datasetSize: datasetBytes.length,
     datasetHash,
     snapshot,
     snapshotBytes,
+    snapshotSize: snapshotBytes.length,
     snapshotHash,
     plan,
     identity: { datasetHash, snapshotHash, seed: plan.seed, count: plan.count, batchSize: plan.batchSize, pairing: plan.pairing, returns: cfg.returns },

@@ -147,8 +147,10 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     nc = await connectNats(url, "gradswarm-coordinator");
     const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true, cfg.nats.replicas);
     const putStarted = Date.now();
-    const snapPut = await blobs.put(prep.snapshotBytes, "gradswarm parameter snapshot", prep.snapshotHash);
-    const dataPut = await blobs.put(prep.datasetBytes, `gradswarm dataset ${dataset.name}`, prep.datasetHash);
+    const snapPut = await blobs.put(prep.snapshotBytes!, "gradswarm parameter snapshot", prep.snapshotHash);
+    const dataPut = await blobs.put(prep.datasetBytes!, `gradswarm dataset ${dataset.name}`, prep.datasetHash);
+    prep.snapshotBytes = null;
+    prep.datasetBytes = null;
     const putMs = Date.now() - putStarted;
     if (!server) log(`using the workers on ${url} (subject prefix ${cfg.nats.prefix})`);
 
@@ -160,8 +162,8 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
         taskId: firstTask.id,
         leaseId: `${firstTask.id}.999999`,
         leaseMs: cfg.workers.leaseMs,
-        snapshot: { hash: snapPut.hash, bytes: prep.snapshotBytes.length },
-        dataset: { hash: dataPut.hash, bytes: prep.datasetBytes.length, name: dataset.name },
+        snapshot: { hash: snapPut.hash, bytes: prep.snapshotSize },
+        dataset: { hash: dataPut.hash, bytes: prep.datasetSize, name: dataset.name },
         returns: cfg.returns,
         pairs: pairsOf.get(firstTask.id)!,
       });
@@ -174,8 +176,8 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       runId,
       table,
       pairsOf: (id) => pairsOf.get(id)!,
-      snapshot: { hash: snapPut.hash, bytes: prep.snapshotBytes.length },
-      dataset: { hash: dataPut.hash, bytes: prep.datasetBytes.length, name: dataset.name },
+      snapshot: { hash: snapPut.hash, bytes: prep.snapshotSize },
+      dataset: { hash: dataPut.hash, bytes: prep.datasetSize, name: dataset.name },
       leaseMs: cfg.workers.leaseMs,
       waitMs: cfg.workers.waitMs,
       returns: cfg.returns,
@@ -221,8 +223,8 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       config: cfg.parsed,
       seed: plan.seed,
       pairs: { count: plan.count, batch_size: plan.batchSize, pairing: plan.pairing, per_task: cfg.pairs.perTask, tasks: tasks.length, resumed: resumedPairs, computed: plan.count - resumedPairs },
-      dataset: { name: dataset.name, hash: dataPut.hash, bytes: prep.datasetBytes.length, n: dataset.n, feature_shape: dataset.featureShape, classes: dataset.numClasses },
-      snapshot: { hash: snapPut.hash, bytes: prep.snapshotBytes.length, parameters: parameterCount(snapshot.weights), weight_layers: layerNames(snapshot.weights), gradient_layers: layers },
+      dataset: { name: dataset.name, hash: dataPut.hash, bytes: prep.datasetSize, n: dataset.n, feature_shape: dataset.featureShape, classes: dataset.numClasses },
+      snapshot: { hash: snapPut.hash, bytes: prep.snapshotSize, parameters: parameterCount(snapshot.weights), weight_layers: layerNames(snapshot.weights), gradient_layers: layers },
       nats: { url: server ? "embedded" : url, prefix: cfg.nats.prefix },
       return: cfg.returns,
       workers: [...dispatcher.workers.values()].map((w) => ({
@@ -237,7 +239,16 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
         quarantined: w.quarantined,
       })),
       faults: dispatcher.counts,
-      vectors: cfg.returns === "vectors" ? { chunks: dispatcher.vectors.chunks, bytes: dispatcher.vectors.bytes } : undefined,
+      vectors:
+        cfg.returns === "vectors"
+          ? {
+              chunks: dispatcher.vectors.chunks,
+              bytes: dispatcher.vectors.bytes,
+              transfer_s: dispatcher.vectors.transferMs / 1000,
+              // Wire time of each pair's chunks, first to last: the return rate while vectors flow.
+              mb_per_s: dispatcher.vectors.bytes / 1e6 / Math.max(dispatcher.vectors.transferMs / 1000, 1e-9),
+            }
+          : undefined,
       timings: {
         started: new Date(started).toISOString(),
         finished: new Date().toISOString(),

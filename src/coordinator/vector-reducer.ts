@@ -18,6 +18,9 @@ interface LayerSums {
 
 interface PairSums {
   layers: Map<number, LayerSums>;
+  /** When its first and last chunk arrived (ms), for the transfer rate. */
+  first: number;
+  last: number;
 }
 
 export class VectorReducer {
@@ -25,6 +28,8 @@ export class VectorReducer {
   private readonly leases = new Map<string, Map<number, PairSums>>();
   chunks = 0;
   bytes = 0;
+  /** Σ over committed pairs of (last − first chunk arrival): time the vectors were on the wire. */
+  transferMs = 0;
 
   /** Takes one chunk of a live lease whose task holds `pairIds`; returns why it is refused, or null. */
   add(chunk: TaskChunkMessage, pairIds: readonly number[]): string | null {
@@ -32,7 +37,9 @@ export class VectorReducer {
     let pairs = this.leases.get(chunk.leaseId);
     if (!pairs) this.leases.set(chunk.leaseId, (pairs = new Map()));
     let sums = pairs.get(chunk.pair);
-    if (!sums) pairs.set(chunk.pair, (sums = { layers: new Map() }));
+    const now = performance.now();
+    if (!sums) pairs.set(chunk.pair, (sums = { layers: new Map(), first: now, last: now }));
+    sums.last = now;
     let layer = sums.layers.get(chunk.layer);
     if (!layer) sums.layers.set(chunk.layer, (layer = { next: 0, sq1: 0, sq2: 0, dot: 0 }));
     if (chunk.offset !== layer.next) return `pair ${chunk.pair} layer ${chunk.layer}: chunk at offset ${chunk.offset}, expected ${layer.next}`;
@@ -80,6 +87,7 @@ export class VectorReducer {
         dot.push(s?.dot ?? 0);
       }
       if (sums && [...sums.layers.keys()].some((l) => l >= L)) return `pair ${claimed.id}: chunks for a layer beyond the ${L} named`;
+      if (sums) this.transferMs += sums.last - sums.first;
       const t1 = sq1.reduce((x, y) => x + y, 0);
       const t2 = sq2.reduce((x, y) => x + y, 0);
       const td = dot.reduce((x, y) => x + y, 0);

@@ -3,7 +3,7 @@
 // our seeded Rng (so θ is the same in every process and on every backend).
 
 import { Rng } from "../util/rng.js";
-import type { Snapshot, WeightSpec } from "./snapshot.js";
+import { parameterCount, type Snapshot, type WeightSpec } from "./snapshot.js";
 
 export const MLP_ACTIVATIONS = ["relu", "tanh", "sigmoid", "linear", "elu"] as const;
 export type MlpActivation = (typeof MLP_ACTIVATIONS)[number];
@@ -57,14 +57,19 @@ export function mlpTopology(spec: MlpSpec): Record<string, unknown> {
 export function mlpSnapshot(spec: MlpSpec): Snapshot {
   if (spec.layers.length < 2) throw new RangeError(`model.layers needs at least an input and an output size, got [${spec.layers}]`);
   const weights: WeightSpec[] = [];
-  const parts: Float32Array[] = [];
+  for (let i = 0; i + 1 < spec.layers.length; i++) {
+    const name = `dense_${i + 1}`;
+    weights.push({ name: `${name}/kernel`, shape: [spec.layers[i]!, spec.layers[i + 1]!] }, { name: `${name}/bias`, shape: [spec.layers[i + 1]!] });
+  }
+  // One buffer for all of θ, filled in place: a 100M-parameter model is allocated once.
+  const data = new Float32Array(parameterCount(weights));
+  let offset = 0;
   for (let i = 0; i + 1 < spec.layers.length; i++) {
     const fanIn = spec.layers[i]!;
     const fanOut = spec.layers[i + 1]!;
-    const name = `dense_${i + 1}`;
     // One Rng stream per layer: changing one layer's size leaves the others' draws alone.
     const rng = new Rng(spec.seed, i + 1);
-    const kernel = new Float32Array(fanIn * fanOut);
+    const kernel = data.subarray(offset, offset + fanIn * fanOut);
     if (spec.init === "glorot_uniform") {
       const limit = Math.sqrt(6 / (fanIn + fanOut));
       for (let k = 0; k < kernel.length; k++) kernel[k] = (2 * rng.nextFloat() - 1) * limit;
@@ -72,14 +77,7 @@ export function mlpSnapshot(spec: MlpSpec): Snapshot {
       const std = Math.sqrt(2 / fanIn);
       for (let k = 0; k < kernel.length; k++) kernel[k] = rng.nextNormal() * std;
     }
-    weights.push({ name: `${name}/kernel`, shape: [fanIn, fanOut] }, { name: `${name}/bias`, shape: [fanOut] });
-    parts.push(kernel, new Float32Array(fanOut));
-  }
-  const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    data.set(p, offset);
-    offset += p.length;
+    offset += fanIn * fanOut + fanOut; // the bias stays 0
   }
   return { modelTopology: mlpTopology(spec), weights, data };
 }

@@ -70,16 +70,32 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   if (typeof topology !== "object" || topology === null || Array.isArray(topology)) {
     throw new ProtocolError("bundle.meta.modelTopology", "must be an object");
   }
-  const total = parameterCount(bundle.tensors);
-  const data = new Float32Array(total);
-  let offset = 0;
   for (const t of bundle.tensors) {
     if (t.dtype !== "float32") throw new ProtocolError(`bundle.tensors.${t.name}.dtype`, "snapshot weights must be float32");
     for (let i = 0; i < t.data.length; i++) {
       if (!Number.isFinite(t.data[i]!)) throw new ProtocolError(`bundle.tensors.${t.name}[${i}]`, "weights must be finite");
     }
-    data.set(t.data, offset);
-    offset += t.data.length;
+  }
+  // The tensors lie back to back in the bundle: θ is one view of them, not a copy —
+  // unless the bundle's bytes were unaligned and the decoder had to copy each tensor.
+  const total = parameterCount(bundle.tensors);
+  const first = bundle.tensors[0]?.data;
+  let contiguous = first !== undefined;
+  let next = first?.byteOffset ?? 0;
+  for (const t of bundle.tensors) {
+    contiguous &&= t.data.buffer === first!.buffer && t.data.byteOffset === next;
+    next = t.data.byteOffset + t.data.byteLength;
+  }
+  let data: Float32Array;
+  if (contiguous && first) {
+    data = new Float32Array(first.buffer, first.byteOffset, total);
+  } else {
+    data = new Float32Array(total);
+    let offset = 0;
+    for (const t of bundle.tensors) {
+      data.set(t.data, offset);
+      offset += t.data.length;
+    }
   }
   return {
     modelTopology: topology as Record<string, unknown>,

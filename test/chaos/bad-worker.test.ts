@@ -1,0 +1,321 @@
+// Fault 6: a worker that returns NaN/Inf, or gradient vectors of the wrong length. Next
+// to two honest worker processes, a hostile worker played by this test over NATS pulls
+// tasks with valid task.pull messages and answers them with poison: task.result messages
+// holding NaN or Infinity (packed by a raw msgpackr Packr, bypassing our encoder's
+// validation), or, in a `return: vectors` run, task.chunk messages of the wrong total
+// length or with NaN inside, each followed by an otherwise valid task.result. Every such
+// result is refused and its task redone by an honest worker; the hostile worker is
+// quarantined after workers.quarantine_after bad results, reported in results.json, and
+// its later pulls are answered with an error of code "quarantined". The measures are
+// bit-identical to the fault-free run.
+
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isNoAnswer } from "../../src/nats/connect.js";
+import {
+  createMessage,
+  decodeMessage,
+  encodeMessage,
+  float32Bytes,
+  subjects,
+  type AckMessage,
+  type ErrorMessage,
+  type PairStats,
+  type Subjects,
+  type TaskMessage,
+  type TaskResultMessage,
+} from "../../src/protocol/index.js";
+import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
+import { mlpLayerSizes, ProcessPool, rawPackr, sleep, startWorkers, withWorkerOptions } from "./fault-helpers.js";
+import { chaosConfig, expectSameAsBaseline, runCoordinator, workDir, type ChaosOptions, type Outcome } from "./harness.js";
+
+const QUARANTINE_AFTER = 3;
+/** The harness's model: MLP 784-24-10, two Dense layers. */
+const LAYERS = ["dense_1", "dense_2"];
+const LAYER_SIZES = mlpLayerSizes([784, 24, 10]);
+
+interface Reply {
+  what: string;
+  accepted: boolean;
+  detail: string;
+}
+
+type Behaviour = (task: TaskMessage, n: number, h: HostileWorker) => Promise<void>;
+
+/** A worker that speaks the protocol well enough to get tasks, and answers them with `behave`. */
+class HostileWorker {
+  readonly s: Subjects;
+  readonly tasks: string[] = [];
+  readonly replies: Reply[] = [];
+  /** The coordinator's refusal of a pull, once it came. */
+  refusedPull: ErrorMessage | null = null;
+  private stopped = false;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    prefix: string,
+    readonly id: string,
+    private readonly behave: Behaviour,
+    /** Leave after this many tasks. */
+    private readonly maxTasks = Infinity,
+  ) {
+    this.s = subjects(prefix);
+    this.done = this.loop();
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    return this.done;
+  }
+
+  /** Sends bytes as a request and records the coordinator's answer (ack or error). */
+  async send(subject: string, bytes: Uint8Array, what: string): Promise<Reply> {
+    const msg = await this.nc.request(subject, bytes, { timeout: 10_000 });
+    const answer = decodeMessage(msg.data, ["ack", "error"]) as AckMessage | ErrorMessage;
+    const reply: Reply =
+      answer.type === "ack" ? { what, accepted: answer.accepted, detail: answer.reason ?? "" } : { what, accepted: false, detail: `error ${answer.code}: ${answer.message}` };
+    this.replies.push(reply);
+    return reply;
+  }
+
+  private async loop(): Promise<void> {
+    const pull = encodeMessage(createMessage("task.pull", { workerId: this.id, backend: "hostile" }));
+    while (!this.stopped && this.tasks.length < this.maxTasks) {
+      let reply;
+      try {
+        reply = decodeMessage((await this.nc.request(this.s.pull, pull, { timeout: 5000 })).data, ["task", "task.none", "error"]);
+      } catch (err) {
+        if (!isNoAnswer(err)) throw err;
+        await sleep(20); // no coordinator yet
+        continue;
+      }
+      if (reply.type === "error") {
+        this.refusedPull = reply;
+        return;
+      }
+      if (reply.type === "task.none") {
+        if (reply.done) return;
+        await sleep(reply.retryMs);
+        continue;
+      }
+      this.tasks.push(reply.taskId);
+      await this.behave(reply, this.tasks.length - 1, this);
+    }
+  }
+}
+
+/** Finite, plausible statistics for a task's pairs (what a lying worker would claim). */
+function plausibleStats(task: TaskMessage): PairStats[] {
+  return task.pairs.map((p) => ({ id: p.id, loss: [2.3, 2.3], norm: [1, 1], dot: 0.5, layerNorm: [[0.9, 0.4], [0.9, 0.4]], layerDot: [0.4, 0.1] }));
+}
+
+function resultBody(task: TaskMessage, workerId: string, pairs: PairStats[], layerSizes = LAYER_SIZES): TaskResultMessage {
+  return createMessage("task.result", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId, computeMs: 3, layers: LAYERS, layerSizes, pairs });
+}
+
+function chunkBody(task: TaskMessage, workerId: string, pair: number, layer: number, offset: number, g1: Float32Array, g2: Float32Array) {
+  return createMessage("task.chunk", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId, pair, layer, offset, g1: float32Bytes(g1), g2: float32Bytes(g2) });
+}
+
+function values(n: number, seed: number): Float32Array {
+  return Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i) * 0.01);
+}
+
+/** ‖g1‖, ‖g2‖, g1·g2 per layer and in all, in float64 in value order, as the coordinator sums them. */
+function statsOf(id: number, g1: Float32Array[], g2: Float32Array[]): PairStats {
+  const sq1: number[] = [];
+  const sq2: number[] = [];
+  const dot: number[] = [];
+  g1.forEach((a, l) => {
+    const b = g2[l]!;
+    let s1 = 0;
+    let s2 = 0;
+    let d = 0;
+    for (let i = 0; i < a.length; i++) {
+      s1 += a[i]! * a[i]!;
+      s2 += b[i]! * b[i]!;
+      d += a[i]! * b[i]!;
+    }
+    sq1.push(s1);
+    sq2.push(s2);
+    dot.push(d);
+  });
+  const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+  return { id, loss: [2.3, 2.3], norm: [Math.sqrt(sum(sq1)), Math.sqrt(sum(sq2))], dot: sum(dot), layerNorm: [sq1.map(Math.sqrt), sq2.map(Math.sqrt)], layerDot: dot };
+}
+
+function readRun(outDir: string): { snapshot: { parameters: number; gradient_layers: string[] } } {
+  return (JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as { run: { snapshot: { parameters: number; gradient_layers: string[] } } }).run;
+}
+
+describe("chaos: a worker that returns bad results", () => {
+  const pool = new ProcessPool();
+  let nats: NatsFixture;
+  let url: string;
+  let prefix: string;
+  let statsBase: Outcome;
+  let vectorsBase: Outcome;
+  const hostiles: HostileWorker[] = [];
+
+  beforeAll(async () => {
+    nats = await startNats();
+    url = nats.server.url;
+    prefix = uniquePrefix("bad-worker");
+    await startWorkers(pool, nats.nc, url, prefix, ["bad-worker-honest0", "bad-worker-honest1"]);
+    // The fault-free runs, by the same two honest workers.
+    statsBase = (await runCoordinator("bad-worker-baseline", chaosConfig(prefix), url)).outcome;
+    vectorsBase = (await runCoordinator("bad-worker-baseline-vectors", chaosConfig(prefix, { returns: "vectors" }), url)).outcome;
+    // The layout the hostile worker mimics is the model's.
+    const run = readRun(join(workDir, "bad-worker-baseline"));
+    expect(run.snapshot.gradient_layers).toEqual(LAYERS);
+    expect(run.snapshot.parameters).toBe(LAYER_SIZES.reduce((a, b) => a + b, 0));
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all(hostiles.map((h) => h.stop().catch(() => undefined)));
+    await pool.stopAll();
+    await nats?.close();
+  });
+
+  /** Runs the coordinator with the hostile worker pulling beside the honest ones. */
+  async function runWithHostile(label: string, o: ChaosOptions, behave: Behaviour, maxTasks = Infinity): Promise<{ outcome: Outcome; hostile: HostileWorker; log: string }> {
+    const hostile = new HostileWorker(nats.nc, prefix, `${label}-hostile`, behave, maxTasks);
+    hostiles.push(hostile);
+    try {
+      const { outcome, log } = await runCoordinator(label, withWorkerOptions(chaosConfig(prefix, o), { quarantine_after: QUARANTINE_AFTER }), url);
+      return { outcome, hostile, log };
+    } finally {
+      await hostile.stop();
+    }
+  }
+
+  function expectQuarantined(label: string, outcome: Outcome, hostile: HostileWorker, log: string): void {
+    const record = outcome.run.workers.find((w) => w.id === hostile.id);
+    expect(record, `${hostile.id} in run.workers`).toBeDefined();
+    expect(record!.bad_results).toBeGreaterThanOrEqual(QUARANTINE_AFTER);
+    expect(record!.quarantined).toMatch(new RegExp(`^${record!.bad_results} bad results; the last: `));
+    expect(record!.pairs, "pairs accepted from the hostile worker").toBe(0);
+    expect(outcome.run.faults.quarantinedWorkers).toBe(1);
+    expect(hostile.tasks.length, "tasks the hostile worker got").toBe(QUARANTINE_AFTER);
+    expect(hostile.replies.filter((r) => r.what.startsWith("result") && r.accepted), "results of the hostile worker taken").toEqual([]);
+    expect(hostile.refusedPull, "the pull after quarantine is refused").not.toBeNull();
+    expect(hostile.refusedPull!.code).toBe("quarantined");
+    expect(hostile.refusedPull!.message).toContain(hostile.id);
+    expect(log).toContain(`worker ${hostile.id} is quarantined`);
+    console.log(`[chaos ${label}] hostile worker: ${hostile.tasks.length} tasks taken (${hostile.tasks.join(", ")}), replies: ${hostile.replies.map((r) => `${r.what} → ${r.detail.slice(0, 90)}`).join(" | ")}; pull then refused: ${hostile.refusedPull!.code}`);
+  }
+
+  it("NaN and Infinity in task.result: refused, redone elsewhere, the worker quarantined; identical measures", async () => {
+    const poison: [string, (p: PairStats) => void][] = [
+      ["dot NaN", (p) => (p.dot = NaN)],
+      ["norm Infinity", (p) => (p.norm[1] = Infinity)],
+      ["layerDot -Infinity", (p) => (p.layerDot[0] = -Infinity)],
+    ];
+    const { outcome, hostile, log } = await runWithHostile("bad-worker-nan", {}, async (task, n, h) => {
+      const [what, spoil] = poison[n % poison.length]!;
+      const pairs = plausibleStats(task);
+      spoil(pairs[pairs.length - 1]!);
+      const reply = await h.send(h.s.result, rawPackr.pack(resultBody(task, h.id, pairs)), `result with ${what}`);
+      expect(reply.detail).toMatch(/^error bad_message: /);
+    });
+    expectQuarantined("bad-worker-nan", outcome, hostile, log);
+    expect(hostile.replies.map((r) => r.detail).join("\n")).toMatch(/pairs\[4\]\.dot.*NaN/);
+    expect(outcome.run.faults.refusedMessages).toBeGreaterThanOrEqual(QUARANTINE_AFTER);
+    expectSameAsBaseline("bad-worker-nan", outcome, statsBase, `${hostile.tasks.length} task.results with NaN/±Infinity from a hostile worker`);
+  });
+
+  it("return: vectors, chunks of the wrong total length or with NaN inside: refused, redone, quarantined; identical measures", async () => {
+    const { outcome, hostile, log } = await runWithHostile("bad-worker-vectors", { returns: "vectors" }, async (task, n, h) => {
+      const kind = n % 3;
+      for (const p of task.pairs) {
+        for (let layer = 0; layer < LAYERS.length; layer++) {
+          if (kind === 0) {
+            // Too short: 8 values where the layer has thousands.
+            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, 0, values(8, p.id), values(8, p.id + 1))), "short chunk");
+          } else if (kind === 1) {
+            // NaN inside the task's first chunk (our encoder would refuse to send it); the
+            // rest are sound but come under a lease the NaN has already cost the worker.
+            const size = LAYER_SIZES[layer]!;
+            const body = chunkBody(task, h.id, p.id, layer, 0, values(size, p.id), values(size, p.id + 1));
+            if (p === task.pairs[0] && layer === 0) {
+              const g1 = values(size, p.id);
+              g1[5] = NaN;
+              await h.send(h.s.chunk, rawPackr.pack({ ...body, g1: float32Bytes(g1) }), "chunk with NaN");
+            } else {
+              await h.send(h.s.chunk, encodeMessage(body), "chunk after the NaN one");
+            }
+          } else {
+            // Too long: the whole layer and 8 values more.
+            const size = LAYER_SIZES[layer]!;
+            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, 0, values(size, p.id), values(size, p.id + 1))), "whole layer");
+            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, size, values(8, p.id), values(8, p.id + 1))), "8 values past the layer");
+          }
+        }
+      }
+      await h.send(h.s.result, encodeMessage(resultBody(task, h.id, plausibleStats(task))), "result");
+    });
+    expectQuarantined("bad-worker-vectors", outcome, hostile, log);
+    const details = hostile.replies.map((r) => r.detail).join("\n");
+    expect(details).toMatch(/8 of 18840 gradient values arrived/);
+    expect(details).toMatch(/error bad_message: .*g1: value 5 is NaN/);
+    expect(details).toMatch(/258 of 250 gradient values arrived|18848 of 18840 gradient values arrived/);
+    expectSameAsBaseline("bad-worker-vectors", outcome, vectorsBase, "a hostile worker's task.chunks: too short, NaN inside, too long");
+  });
+
+  // BUG (src/coordinator/dispatcher.ts decode → strike): every malformed task.chunk is a
+  // strike of its own, even one under a lease the worker has already lost. A worker whose
+  // gradient for one task came out NaN (10 chunks here: 5 pairs × 2 layers) is charged 10
+  // bad results for that one task and quarantined at once, although quarantine_after is 3:
+  // the first NaN chunk releases the lease, and the other 9 are counted anyway, whereas a
+  // well-formed chunk under a dead lease is only answered "lease no longer valid".
+  // Expected: one bad result for the task, and no quarantine after a single bad task.
+  it("return: vectors, NaN in every chunk of one task: one bad result, not one per chunk (BUG: quarantined at once)", async () => {
+    const { outcome, hostile } = await runWithHostile(
+      "bad-worker-nan-everywhere",
+      { returns: "vectors" },
+      async (task, _n, h) => {
+        for (const p of task.pairs) {
+          for (let layer = 0; layer < LAYERS.length; layer++) {
+            const size = LAYER_SIZES[layer]!;
+            const g1 = values(size, p.id).fill(NaN);
+            await h.send(h.s.chunk, rawPackr.pack({ ...chunkBody(task, h.id, p.id, layer, 0, values(size, p.id), values(size, p.id + 1)), g1: float32Bytes(g1) }), "chunk of NaN");
+          }
+        }
+      },
+      1,
+    );
+    const record = outcome.run.workers.find((w) => w.id === hostile.id);
+    expect(hostile.tasks).toHaveLength(1);
+    expect(record?.bad_results, "bad results charged for one bad task").toBe(1);
+    expect(record?.quarantined).toBeNull();
+    expectSameAsBaseline("bad-worker-nan-everywhere", outcome, vectorsBase, "one task answered with NaN in all its 10 chunks");
+  });
+
+  // BUG (src/coordinator/run.ts resultAcceptor, src/coordinator/vector-reducer.ts commit):
+  // in a `return: vectors` run the coordinator checks the chunks only against the
+  // layerSizes the worker itself declares in its task.result, never against the model's
+  // parameter counts (784·24+24 = 18840 and 24·10+10 = 250 here). A worker that sends 8
+  // values per layer and declares layerSizes [8, 8], with statistics that agree with those
+  // 8 values, has its result accepted, and the run's measures are computed from its bogus
+  // vectors. Expected: refused as vectors of the wrong length, like the cases above.
+  it("return: vectors, short vectors with matching declared layerSizes: refused (BUG: accepted)", async () => {
+    const { outcome, hostile, log } = await runWithHostile("bad-worker-short-declared", { returns: "vectors" }, async (task, _n, h) => {
+      const stats: PairStats[] = [];
+      for (const p of task.pairs) {
+        const g1 = LAYERS.map((_, l) => values(8, 10 * p.id + l));
+        const g2 = LAYERS.map((_, l) => values(8, 10 * p.id + l + 5));
+        for (let layer = 0; layer < LAYERS.length; layer++) {
+          await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, 0, g1[layer]!, g2[layer]!)), "chunk of 8 values");
+        }
+        stats.push(statsOf(p.id, g1, g2));
+      }
+      await h.send(h.s.result, encodeMessage(resultBody(task, h.id, stats, [8, 8])), "result declaring layerSizes [8, 8]");
+    });
+    expect(hostile.replies.filter((r) => r.what.startsWith("result") && r.accepted), "short-vector results accepted").toEqual([]);
+    expectQuarantined("bad-worker-short-declared", outcome, hostile, log);
+    expectSameAsBaseline("bad-worker-short-declared", outcome, vectorsBase, "a hostile worker's 8-value vectors with layerSizes [8, 8]");
+  });
+});

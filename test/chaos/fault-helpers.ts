@@ -1,0 +1,134 @@
+// Helpers shared by the fault tests of coordinator resume, hostile workers, poison tasks,
+// missing workers and protocol versions: the coordinator CLI as a child process, worker
+// processes that are always cleaned up, a raw msgpack encoder that bypasses our codec's
+// validation (to play a broken or foreign peer), and small polling utilities.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Packr, Unpackr } from "msgpackr";
+import { subjects } from "../../src/protocol/index.js";
+import { terminate } from "../../src/util/child-process.js";
+import { distFile } from "../../src/util/package-root.js";
+import { spawnWorker, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
+
+/** Encodes anything, NaN and foreign versions included: a peer that does not use our codec. */
+export const rawPackr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, bundleStrings: false });
+/** Decodes without validation, to look at what a peer really sent. */
+export const rawUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false, int64AsType: "number" });
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `cond` every `everyMs` until it holds; throws naming `what` after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string, everyMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Processes a test file started, stopped in its afterAll whatever happened. */
+export class ProcessPool {
+  private readonly children: ChildProcess[] = [];
+
+  add<T extends { process: ChildProcess }>(p: T): T {
+    this.children.push(p.process);
+    return p;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.children.map((c) => terminate(c, 5000)));
+  }
+}
+
+/** Starts worker processes on `prefix` (registered with `pool` first) and waits for their heartbeats. */
+export async function startWorkers(pool: ProcessPool, nc: NatsConnection, natsUrl: string, prefix: string, ids: string[]): Promise<TestWorker[]> {
+  const workers = ids.map((id) => pool.add(spawnWorker(natsUrl, prefix, id)));
+  await waitForHeartbeats(nc, subjects(prefix).heartbeat, ids, 45_000);
+  return workers;
+}
+
+export interface CliRun {
+  process: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Exit code, or null when killed by a signal. */
+  exited: Promise<number | null>;
+}
+
+/** `node dist/coordinator/cli.js ARGS…`, as a user runs it. */
+export function spawnCoordinator(args: string[]): CliRun {
+  const child = spawn(process.execPath, [distFile("coordinator/cli.js"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { process: child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Resolves with the exit code, or throws (showing stderr) if the process runs past `timeoutMs`. */
+export async function exitWithin(run: CliRun, timeoutMs: number, what: string): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not exit within ${timeoutMs} ms\n--- stderr ---\n${run.stderr()}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([run.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Adds keys to the `workers: {…}` flow mapping of a harness config (e.g.
+ * `{quarantine_after: 2}`), leaving model, data and pairs, hence the measures, alone.
+ */
+export function withWorkerOptions(yaml: string, extra: Record<string, number>): string {
+  const marker = "workers: {";
+  if (!yaml.includes(marker)) throw new Error(`the config has no "${marker}" to extend:\n${yaml}`);
+  const keys = Object.entries(extra)
+    .map(([k, v]) => `${k}: ${v}, `)
+    .join("");
+  return yaml.replace(marker, `${marker}${keys}`);
+}
+
+export function journalRecordsPath(outDir: string): string {
+  return join(outDir, "journal", "records.jsonl");
+}
+
+/** Complete lines of a run's journal and the distinct pairs they record. */
+export function readJournal(outDir: string): { lines: number; pairs: Set<number>; text: string } {
+  const path = journalRecordsPath(outDir);
+  const text = existsSync(path) ? readFileSync(path, "utf8") : "";
+  const pairs = new Set<number>();
+  let lines = 0;
+  for (const raw of text.split("\n")) {
+    if (raw.trim() === "") continue;
+    let line: { pairs?: { id: number }[] };
+    try {
+      line = JSON.parse(raw) as { pairs?: { id: number }[] };
+    } catch {
+      break; // a torn last line: the journal drops it and what follows
+    }
+    lines++;
+    for (const p of line.pairs ?? []) pairs.add(p.id);
+  }
+  return { lines, pairs, text };
+}
+
+/** Complete lines in the journal now (cheap enough to poll). */
+export function journalLines(outDir: string): number {
+  const path = journalRecordsPath(outDir);
+  if (!existsSync(path)) return 0;
+  return readFileSync(path, "utf8").split("\n").filter((l) => l.endsWith("}")).length;
+}
+
+/** Trainable parameters per Dense layer of an MLP [in, h…, out]: kernel and bias together. */
+export function mlpLayerSizes(layers: number[]): number[] {
+  return layers.slice(1).map((units, i) => layers[i]! * units + units);
+}
