@@ -216,7 +216,7 @@ export class Dispatcher {
       const outcome = table.complete(result.taskId, result.leaseId); // classifies only: the lease is not live
       if (outcome === "duplicate") this.counts.duplicateResults++;
       else this.counts.staleResults++;
-      return this.ack(msg, false, outcome === "duplicate" ? "task already done" : "lease no longer valid (expired and reassigned)");
+      return this.ack(msg, false, outcome === "duplicate" ? "task already done" : "lease no longer valid (expired, released or reassigned)");
     }
     if (live.workerId !== result.workerId) return this.ack(msg, false, `lease ${result.leaseId} belongs to another worker`);
     let refusal: string | null = null;
@@ -247,7 +247,7 @@ export class Dispatcher {
     if (this.o.returns !== "vectors") return this.ack(msg, false, "this run takes statistics, not vectors");
     if (chunk.runId !== this.o.runId) return this.ack(msg, false, `chunk for run ${chunk.runId}, this is run ${this.o.runId}`);
     const live = this.o.table.current(chunk.taskId, chunk.leaseId);
-    if (!live || live.workerId !== chunk.workerId) return this.ack(msg, false, "lease no longer valid (expired and reassigned)");
+    if (!live || live.workerId !== chunk.workerId) return this.ack(msg, false, "lease no longer valid (expired, released or reassigned)");
     const refusal = this.vectors.add(chunk, live.task.pairIds);
     if (refusal) {
       this.strike(chunk.workerId, chunk.taskId, chunk.leaseId, refusal);
@@ -263,16 +263,16 @@ export class Dispatcher {
    * an attempt counted, and the worker is quarantined after quarantineAfter strikes.
    */
   private strike(workerId: string, taskId: string | undefined, leaseId: string | undefined, reason: string): void {
+    // Only a bad result under the worker's own live lease counts, once per lease (the
+    // lease is released here): junk after that, or naming someone else's lease, is
+    // refused without blaming anyone.
+    const live = taskId && leaseId ? this.o.table.current(taskId, leaseId) : null;
+    if (!live || live.workerId !== workerId) return;
     const worker = this.seen(workerId);
     worker.badResults++;
-    this.o.log(`refused a result of worker ${workerId}${taskId ? ` for task ${taskId}` : ""}: ${reason}`);
-    if (taskId && leaseId) {
-      const live = this.o.table.current(taskId, leaseId);
-      if (live && live.workerId === workerId) {
-        this.vectors.drop(leaseId);
-        this.o.table.release(taskId, leaseId, `bad result from ${workerId}: ${reason}`, true);
-      }
-    }
+    this.o.log(`refused a result of worker ${workerId} for task ${live.task.id}: ${reason}`);
+    this.vectors.drop(live.leaseId);
+    this.o.table.release(live.task.id, live.leaseId, `bad result from ${workerId}: ${reason}`, true);
     if (!worker.quarantined && worker.badResults >= this.o.quarantineAfter) {
       worker.quarantined = `${worker.badResults} bad results; the last: ${reason}`;
       this.counts.quarantinedWorkers++;
@@ -324,15 +324,19 @@ export class Dispatcher {
     }
     this.checkExhausted();
     const t = this.now();
-    const live = [...this.workers.values()].some((w) => t - w.lastSeen < WORKER_SILENT_MS);
+    // A short wait_s asks for a quick give-up: a worker counts as gone sooner too (but
+    // never before it missed a few 1 s heartbeats).
+    const silentMs = Math.min(WORKER_SILENT_MS, Math.max(this.o.waitMs, 3000));
+    const live = [...this.workers.values()].some((w) => t - w.lastSeen < silentMs);
     if (!live && !this.over) {
       // Workers take a few seconds to start; say we wait only when it is worth saying.
-      if (!this.waitingSaid && t - this.lastWorkerSeen > WAITING_NOTICE_MS) {
+      if (!this.waitingSaid && t - this.lastWorkerSeen > Math.min(WAITING_NOTICE_MS, this.o.waitMs / 2)) {
         this.o.log(`waiting for workers on ${subjects(this.o.prefix).pull} (giving up after ${Math.round(this.o.waitMs / 1000)} s)`);
         this.waitingSaid = true;
       }
       if (t - this.lastWorkerSeen > this.o.waitMs) {
-        this.fail(new RunFailure(`no worker was seen for ${Math.round(this.o.waitMs / 1000)} s (workers.wait_s); ${this.o.table.done} of ${this.o.table.total} tasks done`));
+        const silent = Math.round((t - this.lastWorkerSeen) / 1000);
+        this.fail(new RunFailure(`no worker was seen for ${silent} s (workers.wait_s is ${this.o.waitMs / 1000} s); ${this.o.table.done} of ${this.o.table.total} tasks done`));
       }
     } else {
       this.waitingSaid = false;

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { basename, extname, join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { layerNames, parameterCount } from "../model/snapshot.js";
+import { layerNames, parameterCount, trainableLayerSizes } from "../model/snapshot.js";
 import { BlobStore } from "../nats/blob-store.js";
 import { connectNats } from "../nats/connect.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
@@ -56,8 +56,14 @@ function defaultOutDir(configPath: string): string {
 }
 
 /** What a result must satisfy beyond the wire contract; records it if so. */
-function resultAcceptor(records: PairRecords, pairsOf: Map<string, TaskPair[]>, journal: Journal) {
+function resultAcceptor(records: PairRecords, pairsOf: Map<string, TaskPair[]>, journal: Journal, layerSizes: Map<string, number>) {
   return (result: TaskResultMessage): string | null => {
+    for (const [l, name] of result.layers.entries()) {
+      // θ says how many parameters each layer has; vectors of another length are not θ's gradient.
+      const size = layerSizes.get(name);
+      if (size === undefined) return `layer ${name} is not a layer of the model`;
+      if (result.layerSizes[l] !== size) return `layer ${name} has ${size} parameters, the result says ${result.layerSizes[l]}`;
+    }
     const expected = pairsOf.get(result.taskId);
     if (!expected) return `unknown task ${result.taskId}`;
     if (result.pairs.length !== expected.length || result.pairs.some((p, i) => p.id !== expected[i]!.id)) {
@@ -182,7 +188,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       waitMs: cfg.workers.waitMs,
       returns: cfg.returns,
       quarantineAfter: cfg.workers.quarantineAfter,
-      accept: resultAcceptor(records, pairsOf, journal),
+      accept: resultAcceptor(records, pairsOf, journal, trainableLayerSizes(snapshot.weights)),
       log,
     });
     dispatcher.start();

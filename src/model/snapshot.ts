@@ -103,3 +103,20 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
     data,
   };
 }
+
+/** Weights Keras keeps but never trains (batch normalization's running statistics). */
+const NON_TRAINABLE_WEIGHT = /\/moving_(mean|variance)$/;
+
+/**
+ * Parameters per layer that have gradients, as a worker reports them in layerSizes:
+ * the coordinator's own count, so that a worker cannot shorten the vectors it sends.
+ */
+export function trainableLayerSizes(weights: readonly WeightSpec[]): Map<string, number> {
+  const sizes = new Map<string, number>();
+  for (const w of weights) {
+    if (NON_TRAINABLE_WEIGHT.test(w.name)) continue;
+    const layer = layerOfWeight(w.name);
+    sizes.set(layer, (sizes.get(layer) ?? 0) + elementCount(w.shape));
+  }
+  return sizes;
+}

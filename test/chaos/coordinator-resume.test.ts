@@ -69,6 +69,8 @@ describe("chaos: coordinator killed and resumed", () => {
     const outcome = readOutcome(killedDir);
     expect(outcome.run.pairs.resumed).toBe(recorded);
     expect(outcome.run.pairs.computed).toBe(PAIRS - recorded);
+    // Tasks were planned over the unrecorded pairs only (5 pairs a task).
+    expect(outcome.run.pairs.tasks).toBe(Math.ceil((PAIRS - recorded) / 5));
     // What the workers had accepted in this second run is exactly what was left to do.
     const accepted = outcome.run.workers.reduce((s, w) => s + w.pairs, 0);
     expect(accepted, "pairs accepted from workers after the resume").toBe(PAIRS - recorded);
