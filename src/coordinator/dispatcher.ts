@@ -221,10 +221,11 @@ export class Dispatcher {
     if (live.workerId !== result.workerId) return this.ack(msg, false, `lease ${result.leaseId} belongs to another worker`);
     let refusal: string | null = null;
     if (this.o.returns === "vectors") {
-      // Our own statistics from the vectors replace the worker's (after checking them).
+      // The worker's statistics must agree with those of the vectors it sent (to 1e-9);
+      // then its own are kept: they do not depend on how the vectors were chunked, so a
+      // vectors run and a stats run give the same numbers bit for bit.
       const computed = this.vectors.commit(result);
       if (typeof computed === "string") refusal = computed;
-      else result.pairs = computed;
     }
     refusal ??= this.o.accept(result);
     if (refusal) {

@@ -2,7 +2,8 @@
 // live lease, per layer, Σg1², Σg2² and Σg1·g2 in float64, chunk by chunk in offset order
 // (so the sums are deterministic), holding nothing of the vectors themselves. When the
 // task's result commits, every layer must be complete, and the worker's own statistics
-// must agree with ours: a worker whose arithmetic or transport is corrupt is caught here.
+// — whole network and per layer — must agree with ours: a worker whose arithmetic or
+// transport is corrupt is caught here.
 
 import { float32View, type PairStats, type TaskChunkMessage, type TaskResultMessage } from "../protocol/index.js";
 
@@ -104,7 +105,17 @@ export class VectorReducer {
         Math.abs(mine.norm[0] - claimed.norm[0]) > CROSS_CHECK_TOLERANCE * Math.max(mine.norm[0], Number.MIN_VALUE) ||
         Math.abs(mine.norm[1] - claimed.norm[1]) > CROSS_CHECK_TOLERANCE * Math.max(mine.norm[1], Number.MIN_VALUE) ||
         Math.abs(mine.dot - claimed.dot) > CROSS_CHECK_TOLERANCE * scale;
-      if (off) {
+      const layerOff = mine.layerDot.some((d, l) => {
+        const n1 = mine.layerNorm[0][l]!;
+        const n2 = mine.layerNorm[1][l]!;
+        const tol = (x: number) => CROSS_CHECK_TOLERANCE * Math.max(x, Number.MIN_VALUE);
+        return (
+          Math.abs(n1 - claimed.layerNorm[0][l]!) > tol(n1) ||
+          Math.abs(n2 - claimed.layerNorm[1][l]!) > tol(n2) ||
+          Math.abs(d - claimed.layerDot[l]!) > tol(n1 * n2)
+        );
+      });
+      if (off || layerOff) {
         return `pair ${claimed.id}: the worker's ‖g1‖, ‖g2‖, g1·g2 = ${claimed.norm[0]}, ${claimed.norm[1]}, ${claimed.dot} disagree with its vectors' ${mine.norm[0]}, ${mine.norm[1]}, ${mine.dot}`;
       }
       out.push(mine);
