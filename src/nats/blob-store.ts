@@ -57,6 +57,16 @@ export class BlobStore {
    * the content is hashed once, not twice, and lands in one buffer of the right size.
    */
   async get(hash: string): Promise<Uint8Array> {
+    try {
+      return await this.fetch(hash);
+    } catch (err) {
+      if (err instanceof BlobError) throw err;
+      // A timeout or a lost connection (a restart, a cluster electing a new leader).
+      throw new BlobError("blob_store_unavailable", `blob ${hash} could not be fetched: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async fetch(hash: string): Promise<Uint8Array> {
     const r = await this.store.get(hash);
     if (!r) throw new BlobError("blob_missing", `blob ${hash} is not in the object store`);
     const recorded = digestHex(r.info.digest);

@@ -29,6 +29,8 @@ export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 120_000;
 const PULL_TIMEOUT_MS = 5000;
 const REPLY_TIMEOUT_MS = 10_000;
+/** How long a blob fetch is retried while the object store is unavailable (failover). */
+const BLOB_RETRY_MS = 30_000;
 const NO_COORDINATOR_RETRY_MS = 1000;
 
 export interface WorkerOptions {
@@ -216,8 +218,8 @@ export class Worker {
       const onVectors: VectorsHandler | undefined =
         task.returns === "vectors" ? async (pair, g1, g2, layout) => void (await sendPairVectors(target, pair, g1, g2, layout)) : undefined;
       const result = await this.compute!.run(
-        { hash: task.snapshot.hash, get: () => this.cache.get(task.snapshot.hash, () => blobs.get(task.snapshot.hash)) },
-        { hash: task.dataset.hash, name: task.dataset.name, get: () => this.cache.get(task.dataset.hash, () => blobs.get(task.dataset.hash)) },
+        { hash: task.snapshot.hash, get: () => this.cache.get(task.snapshot.hash, () => this.fetchBlob(blobs, task.snapshot.hash, task.leaseMs)) },
+        { hash: task.dataset.hash, name: task.dataset.name, get: () => this.cache.get(task.dataset.hash, () => this.fetchBlob(blobs, task.dataset.hash, task.leaseMs)) },
         task.pairs,
         onVectors,
       );
@@ -249,12 +251,32 @@ export class Worker {
     }
   }
 
+  /**
+   * A blob, retried while the store is unavailable (a restarted server, a cluster
+   * electing a new stream leader takes ~10 s): that is no fault of the task, and each
+   * failed attempt would count against it. Heartbeats keep the lease alive meanwhile.
+   */
+  private async fetchBlob(blobs: BlobStore, hash: string, leaseMs: number): Promise<Uint8Array> {
+    const giveUp = Date.now() + Math.max(BLOB_RETRY_MS, leaseMs / 2);
+    for (;;) {
+      try {
+        return await blobs.get(hash);
+      } catch (err) {
+        if (!(err instanceof BlobError) || err.code !== "blob_store_unavailable" || Date.now() > giveUp || this.nc.isClosed()) throw err;
+        this.log(`object store unavailable (${err.message}); retrying`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
   /** Request with retries while the lease lasts; the coordinator dedupes by lease. */
   private async send(subject: string, data: Uint8Array, task: TaskMessage): Promise<boolean> {
     const giveUp = Date.now() + task.leaseMs;
+    // Several tries within the lease: a reply lost in a reconnect must not wait out the lease.
+    const timeout = Math.min(REPLY_TIMEOUT_MS, Math.max(500, task.leaseMs / 3));
     while (Date.now() < giveUp && !this.nc.isClosed()) {
       try {
-        const ack = decodeAck((await this.nc.request(subject, data, { timeout: REPLY_TIMEOUT_MS })).data);
+        const ack = decodeAck((await this.nc.request(subject, data, { timeout })).data);
         if (!ack.accepted) this.log(`task ${task.taskId}: the coordinator did not take the reply (${ack.reason ?? "no reason"})`);
         return ack.accepted;
       } catch (err) {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BlobStore } from "../../src/nats/blob-store.js";
+import { BlobError, BlobStore } from "../../src/nats/blob-store.js";
 import { connectNats } from "../../src/nats/connect.js";
 import { startNatsServer, type NatsServerHandle } from "../../src/nats/server-process.js";
 import { objectBucket } from "../../src/protocol/index.js";
@@ -65,7 +65,10 @@ describe("chaos: nats-server restarted mid-run", () => {
     };
     const stop = watchHeartbeats(nc, prefix, (hb) => {
       if (hb.state === "busy" && hb.taskId) started.add(hb.taskId);
-      if (!restart && started.size >= TASKS_BEFORE_KILL) restart = doRestart();
+      if (!restart && started.size >= TASKS_BEFORE_KILL) {
+        restart = doRestart();
+        restart.catch(() => undefined); // awaited after the run
+      }
     });
     let outcome: Outcome;
     try {
@@ -84,5 +87,28 @@ describe("chaos: nats-server restarted mid-run", () => {
     expect((await blobs.get(run.run.snapshot.hash)).length).toBe(run.run.snapshot.bytes);
     expect((await blobs.get(run.run.dataset.hash)).length).toBe(run.run.dataset.bytes);
     expectSameAsBaseline("restart", outcome, base, injected);
+  });
+
+  // Regression: an object store that does not answer (a server down or restarting, a
+  // cluster electing the stream's leader) once made `get` throw the client's bare
+  // timeout, so the worker reported worker_failed and did not retry the fetch.
+  it("a blob fetch from a server that does not answer fails as blob_store_unavailable", async () => {
+    const own = await startNatsServer();
+    const c = await connectNats(own.url, "chaos-blob-timeout");
+    try {
+      const store = await BlobStore.open(c, objectBucket(`test.blob-timeout.${process.pid}`), true);
+      const { hash } = await store.put(new Uint8Array(1000).fill(7), "a small blob");
+      own.process.kill("SIGSTOP"); // the server answers nothing until SIGCONT
+      const err = await store.get(hash).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(BlobError);
+      expect((err as BlobError).code).toBe("blob_store_unavailable");
+    } finally {
+      own.process.kill("SIGCONT");
+      await c.close().catch(() => undefined);
+      await own.stop();
+    }
   });
 });
