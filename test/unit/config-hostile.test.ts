@@ -10,22 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, MAX_CONFIG_BYTES, compileConfig, loadConfig, parseConfigText } from "../../src/coordinator/config/load.js";
+import { BASE_CONFIG } from "../helpers/configs.js";
 
-/** A valid config that names no files. Line numbers matter below. */
-const BASE = [
-  "model:", //               1
-  "  kind: mlp", //          2
-  "  layers: [4, 8, 3]", //  3
-  "data:", //                4
-  "  kind: synthetic", //    5
-  "  n: 100", //             6
-  "  features: 4", //        7
-  "  classes: 3", //         8
-  "pairs:", //               9
-  "  count: 10", //          10
-  "  batch_size: 5", //      11
-  "",
-].join("\n");
+const BASE = BASE_CONFIG;
 
 const MB = 1024 * 1024;
 

@@ -7,25 +7,12 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, MAX_CONFIG_BYTES, compileConfig, loadConfig, parseConfigText } from "../../src/coordinator/config/load.js";
+import { BASE_CONFIG } from "../helpers/configs.js";
 
 const QUICKSTART = fileURLToPath(new URL("../../examples/quickstart.yaml", import.meta.url));
 const EXAMPLES = dirname(QUICKSTART);
 
-/** A valid config that names no files (synthetic data, an MLP). Line numbers matter below. */
-const BASE = [
-  "model:", //               1
-  "  kind: mlp", //          2
-  "  layers: [4, 8, 3]", //  3
-  "data:", //                4
-  "  kind: synthetic", //    5
-  "  n: 100", //             6
-  "  features: 4", //        7
-  "  classes: 3", //         8
-  "pairs:", //               9
-  "  count: 10", //          10
-  "  batch_size: 5", //      11
-  "",
-].join("\n");
+const BASE = BASE_CONFIG;
 
 function configError(fn: () => unknown): ConfigError {
   try {
