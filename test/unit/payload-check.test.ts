@@ -1,0 +1,58 @@
+// Messages that could not fit the server's max_payload are refused before dispatch,
+// saying what to lower, rather than failing at send time lease after lease.
+
+import { describe, expect, it } from "vitest";
+import { RunFailure } from "../../src/coordinator/dispatcher.js";
+import { checkPayloads, resultBytesBound } from "../../src/coordinator/payload-check.js";
+import { createMessage, encodeMessage, type TaskMessage } from "../../src/protocol/index.js";
+
+const HASH = "ab".repeat(32);
+
+function task(pairs: number, batch: number): TaskMessage {
+  const b = Array.from({ length: batch }, (_, i) => 1_000_000 + i);
+  return createMessage("task", {
+    runId: "r",
+    taskId: "t0",
+    leaseId: "t0.1",
+    leaseMs: 60_000,
+    snapshot: { hash: HASH, bytes: 1 },
+    dataset: { hash: HASH, bytes: 1, name: "d" },
+    returns: "stats",
+    pairs: Array.from({ length: pairs }, (_, id) => ({ id, batches: [b, b] as [number[], number[]] })),
+  });
+}
+
+describe("payload checks", () => {
+  it("bounds a result from above", () => {
+    const layers = ["dense_1", "dense_2", "dense_3"];
+    const real = encodeMessage(
+      createMessage("task.result", {
+        runId: "0f8fad5b-d9cb-469f-a165-70867728950e",
+        taskId: "t0123",
+        leaseId: "t0123.17",
+        workerId: "gpu-host-17-1234",
+        computeMs: 12345,
+        layers,
+        layerSizes: [50240, 4160, 650],
+        pairs: Array.from({ length: 8 }, (_, id) => ({
+          id,
+          loss: [2.301234567, 2.29876543] as [number, number],
+          norm: [1.23456789, 2.3456789] as [number, number],
+          dot: 0.123456789,
+          layerNorm: [layers.map(() => 0.987654321), layers.map(() => 0.87654321)] as [number[], number[]],
+          layerDot: layers.map(() => -0.0123456789),
+        })),
+      }),
+    ).length;
+    expect(resultBytesBound(8, layers)).toBeGreaterThanOrEqual(real);
+  });
+
+  it("passes what fits, refuses a task or a result that cannot fit, naming pairs.per_task", () => {
+    expect(() => checkPayloads(1024 * 1024, task(8, 32), ["a", "b"], 8)).not.toThrow();
+    const tooManyIndices = () => checkPayloads(1024 * 1024, task(64, 4096), ["a"], 64);
+    expect(tooManyIndices).toThrow(RunFailure);
+    expect(tooManyIndices).toThrow(/a task of 64 pairs is \d+ bytes; lower pairs.per_task to at most \d+/);
+    const manyLayers = Array.from({ length: 4000 }, (_, l) => `layer_${l}`);
+    expect(() => checkPayloads(1024 * 1024, task(2, 8), manyLayers, 256)).toThrow(/a result for 256 pairs over 4000 layers/);
+  });
+});
