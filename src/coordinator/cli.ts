@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { ConfigError } from "./config/load.js";
 import { JournalError } from "./journal.js";
+import { summaryTable } from "./report/summary-table.js";
 import { measureTable } from "./report/table.js";
 import { RunAborted, runJob } from "./run.js";
 import { verifyRun } from "./verify.js";
@@ -39,8 +40,10 @@ program
     process.on("SIGTERM", () => abort.abort());
     try {
       const result = await runJob({ configPath: config, outDir: opts.out, resume: opts.resume, workers: opts.workers, natsUrl: opts.nats, signal: abort.signal });
-      process.stdout.write(measureTable(result.reduction.measures) + "\n");
-      process.stdout.write(`\nresults: ${result.outDir}/results.json (per layer too), pairs.jsonl, model.json\n`);
+      const theta = result.measured[0]!;
+      const extras = result.invariance || theta.curvature || theta.vectorStats || Object.keys(theta.metrics).length > 0;
+      process.stdout.write((extras ? summaryTable(theta, result.invariance, result.measured.slice(1).map((m) => m.subject.alpha!)) : measureTable(result.reduction.measures)) + "\n");
+      process.stdout.write(`\nresults: ${result.outDir}/results.json (every measure, per layer and per tensor), pairs.jsonl, model.json${theta.landscapes.length > 0 ? ", landscape-*.csv/svg" : ""}\n`);
       process.exitCode = 0;
     } catch (err) {
       if (err instanceof ConfigError || err instanceof JournalError) {

@@ -12,16 +12,13 @@ import {
   ProtocolError,
   ProtocolVersionError,
   subjects,
-  type BlobRef,
-  type DatasetRef,
   type MessageType,
   type MessageOf,
+  float32View,
   peekSender,
-  type TaskPair,
-  type TaskResultMessage,
-  type TaskReturns,
 } from "../protocol/index.js";
-import { TaskTable, type TaskExhaustedError } from "./task-table.js";
+import type { Phase } from "./phase.js";
+import type { TaskExhaustedError } from "./task-table.js";
 import { VectorReducer } from "./vector-reducer.js";
 
 export const SWEEP_INTERVAL_MS = 250;
@@ -45,28 +42,21 @@ export interface WorkerRecord {
   lastSeen: number;
   pairsDone: number;
   tasksDone: number;
+  /** Units (pairs, points, items) accepted per phase. */
+  units: Record<string, number>;
 }
 
 export interface DispatcherOptions {
   nc: NatsConnection;
   prefix: string;
   runId: string;
-  table: TaskTable;
-  /** The pairs of a task, with their minibatch indices. */
-  pairsOf: (taskId: string) => TaskPair[];
-  snapshot: BlobRef;
-  dataset: DatasetRef;
   leaseMs: number;
   /** How long to go without any live worker before giving up. */
   waitMs: number;
-  returns: TaskReturns;
   /** Bad results after which a worker gets no more work. */
   quarantineAfter: number;
-  /**
-   * Checks a result beyond the wire contract (pair ids, layers) and records it; returns
-   * null when taken, or why it was refused. Called only for a live lease.
-   */
-  accept: (result: TaskResultMessage) => string | null;
+  /** The phase whose accepted pairs count as a worker's `pairsDone` (the main pairs). */
+  creditPhase: string;
   log: (line: string) => void;
   now?: () => number;
 }
@@ -79,9 +69,11 @@ export class Dispatcher {
   readonly workers = new Map<string, WorkerRecord>();
   private readonly subs: Subscription[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
-  private settle!: { resolve: () => void; reject: (err: Error) => void };
-  readonly finished: Promise<void>;
-  private over = false;
+  private settle: { resolve: () => void; reject: (err: Error) => void } | null = null;
+  /** The phase being run, or null between phases. */
+  private phase: Phase | null = null;
+  /** Set by fail(): every later phase fails at once with it. */
+  private failure: Error | null = null;
   private lastWorkerSeen: number;
   private waitingSaid = false;
   private readonly refusedKinds = new Set<string>();
@@ -94,9 +86,16 @@ export class Dispatcher {
   constructor(private readonly o: DispatcherOptions) {
     this.now = o.now ?? Date.now;
     this.lastWorkerSeen = this.now();
-    this.finished = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
-    // A run that fails before anyone awaits `finished` must not crash the process.
-    this.finished.catch(() => undefined);
+  }
+
+  /** Runs a phase to its end: resolves when all its tasks are done, rejects if the run fails. */
+  run(phase: Phase): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.phase) throw new Error(`phase ${this.phase.name} is still running`);
+    this.phase = phase;
+    const done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+    if (phase.table.isFinished()) this.finish();
+    return done;
   }
 
   start(): void {
@@ -108,7 +107,6 @@ export class Dispatcher {
     this.listen(s.heartbeat, (m) => this.onHeartbeat(m));
     this.listen(s.announce, (m) => this.onAnnounce(m));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
-    if (this.o.table.isFinished()) this.finish();
   }
 
   stop(): void {
@@ -169,7 +167,7 @@ export class Dispatcher {
     this.lastWorkerSeen = t;
     let w = this.workers.get(id);
     if (!w) {
-      w = { id, host: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0, badResults: 0, quarantined: null };
+      w = { id, host: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0, units: {}, badResults: 0, quarantined: null };
       this.workers.set(id, w);
     }
     w.lastSeen = t;
@@ -184,78 +182,72 @@ export class Dispatcher {
     if (worker.quarantined) {
       return void msg.respond(encodeMessage(createMessage("error", { code: "quarantined", message: `this coordinator gives worker ${worker.id} no more work: ${worker.quarantined}` })));
     }
-    const table = this.o.table;
+    const phase = this.phase;
     const none = (done: boolean): void => void msg.respond(encodeMessage(createMessage("task.none", { runId: this.o.runId, retryMs: done ? 1000 : RETRY_MS, done })));
-    if (this.over || table.isFinished()) return none(true);
-    const lease = table.lease(pull.workerId);
+    // Between phases (or when the run is over) there is nothing to hand out.
+    if (!phase || this.failure || phase.table.isFinished()) return none(this.failure !== null);
+    const lease = phase.table.lease(pull.workerId);
     if (!lease) return none(false);
-    msg.respond(
-      encodeMessage(
-        createMessage("task", {
-          runId: this.o.runId,
-          taskId: lease.task.id,
-          leaseId: lease.leaseId,
-          leaseMs: this.o.leaseMs,
-          snapshot: this.o.snapshot,
-          dataset: this.o.dataset,
-          returns: this.o.returns,
-          pairs: this.o.pairsOf(lease.task.id),
-        }),
-      ),
-    );
+    msg.respond(encodeMessage(phase.message(lease, this.o.runId)));
   }
 
   private onResult(msg: Msg): void {
-    const result = this.decode(msg, ["task.result"]);
+    const result = this.decode(msg, ["task.result", "task.loss_result", "task.curvature_result"]);
     if (!result) return;
     const worker = this.seen(result.workerId);
     if (result.runId !== this.o.runId) return this.ack(msg, false, `result for run ${result.runId}, this is run ${this.o.runId}`);
-    const table = this.o.table;
-    const live = table.current(result.taskId, result.leaseId);
-    if (!live) {
-      const outcome = table.complete(result.taskId, result.leaseId); // classifies only: the lease is not live
+    const phase = this.phase;
+    const live = phase?.table.current(result.taskId, result.leaseId);
+    if (!phase || !live) {
+      const outcome = phase?.table.complete(result.taskId, result.leaseId); // classifies only: the lease is not live
       if (outcome === "duplicate") this.counts.duplicateResults++;
       else this.counts.staleResults++;
       return this.ack(msg, false, outcome === "duplicate" ? "task already done" : "lease no longer valid (expired, released or reassigned)");
     }
     if (live.workerId !== result.workerId) return this.ack(msg, false, `lease ${result.leaseId} belongs to another worker`);
     let refusal: string | null = null;
-    if (this.o.returns === "vectors") {
+    if (result.type !== phase.resultType) refusal = `a ${result.type} for a task that wants a ${phase.resultType}`;
+    if (!refusal && phase.vectors && result.type === "task.result") {
       // The worker's statistics must agree with those of the vectors it sent (to 1e-9);
       // then its own are kept: they do not depend on how the vectors were chunked, so a
       // vectors run and a stats run give the same numbers bit for bit.
       const computed = this.vectors.commit(result);
       if (typeof computed === "string") refusal = computed;
     }
-    refusal ??= this.o.accept(result);
+    refusal ??= phase.accept(result);
     if (refusal) {
       this.counts.rejectedResults++;
       this.strike(result.workerId, result.taskId, result.leaseId, refusal);
       this.ack(msg, false, refusal);
       return;
     }
-    table.complete(result.taskId, result.leaseId);
+    phase.vectorStats?.commit(result.leaseId);
+    phase.table.complete(result.taskId, result.leaseId);
     worker.tasksDone++;
-    worker.pairsDone += result.pairs.length;
+    const units = phase.units(result);
+    worker.units[phase.name] = (worker.units[phase.name] ?? 0) + units;
+    if (phase.name === this.o.creditPhase) worker.pairsDone += units;
     this.ack(msg, true, null);
-    if (table.isFinished()) this.finish();
+    if (phase.table.isFinished()) this.finish();
   }
 
   private onChunk(msg: Msg): void {
     const chunk = this.decode(msg, ["task.chunk"]);
     if (!chunk) return;
     this.seen(chunk.workerId);
-    if (this.o.returns !== "vectors") return this.ack(msg, false, "this run takes statistics, not vectors");
+    const phase = this.phase;
     if (chunk.runId !== this.o.runId) return this.ack(msg, false, `chunk for run ${chunk.runId}, this is run ${this.o.runId}`);
-    const live = this.o.table.current(chunk.taskId, chunk.leaseId);
-    if (!live || live.workerId !== chunk.workerId) return this.ack(msg, false, "lease no longer valid (expired, released or reassigned)");
+    const live = phase?.table.current(chunk.taskId, chunk.leaseId);
+    if (!phase || !live || live.workerId !== chunk.workerId) return this.ack(msg, false, "lease no longer valid (expired, released or reassigned)");
+    if (!phase.vectors) return this.ack(msg, false, "this phase takes statistics, not vectors");
     const refusal = this.vectors.add(chunk, live.task.pairIds);
     if (refusal) {
       this.strike(chunk.workerId, chunk.taskId, chunk.leaseId, refusal);
       return this.ack(msg, false, refusal);
     }
+    phase.vectorStats?.add(chunk.leaseId, chunk.pair, chunk.layer, chunk.offset, float32View(chunk.g1), float32View(chunk.g2));
     // Chunks flowing are progress: the lease lives as long as they come.
-    this.o.table.renew(chunk.taskId, chunk.leaseId);
+    phase.table.renew(chunk.taskId, chunk.leaseId);
     this.ack(msg, true, null);
   }
 
@@ -267,20 +259,21 @@ export class Dispatcher {
     // Only a bad result under the worker's own live lease counts, once per lease (the
     // lease is released here): junk after that, or naming someone else's lease, is
     // refused without blaming anyone.
-    const live = taskId && leaseId ? this.o.table.current(taskId, leaseId) : null;
-    if (!live || live.workerId !== workerId) return;
+    const phase = this.phase;
+    const live = phase && taskId && leaseId ? phase.table.current(taskId, leaseId) : null;
+    if (!phase || !live || live.workerId !== workerId) return;
     const worker = this.seen(workerId);
     worker.badResults++;
     this.o.log(`refused a result of worker ${workerId} for task ${live.task.id}: ${reason}`);
-    this.vectors.drop(live.leaseId);
-    this.o.table.release(live.task.id, live.leaseId, `bad result from ${workerId}: ${reason}`, true);
+    this.dropLease(live.leaseId);
+    phase.table.release(live.task.id, live.leaseId, `bad result from ${workerId}: ${reason}`, true);
     if (!worker.quarantined && worker.badResults >= this.o.quarantineAfter) {
       worker.quarantined = `${worker.badResults} bad results; the last: ${reason}`;
       this.counts.quarantinedWorkers++;
       this.o.log(`worker ${workerId} is quarantined (${worker.quarantined})`);
-      for (const lease of this.o.table.leasesOf(workerId)) {
-        this.vectors.drop(lease.leaseId);
-        this.o.table.release(lease.task.id, lease.leaseId, `worker ${workerId} quarantined`, false);
+      for (const lease of phase.table.leasesOf(workerId)) {
+        this.dropLease(lease.leaseId);
+        phase.table.release(lease.task.id, lease.leaseId, `worker ${workerId} quarantined`, false);
       }
     }
     this.checkExhausted();
@@ -291,10 +284,10 @@ export class Dispatcher {
     if (!error) return;
     this.seen(error.workerId);
     const handBack = error.code === "draining";
-    if (!this.o.table.release(error.taskId, error.leaseId, `${error.code}: ${error.message}`, !handBack)) {
+    if (!this.phase?.table.release(error.taskId, error.leaseId, `${error.code}: ${error.message}`, !handBack)) {
       return this.ack(msg, false, "lease no longer valid");
     }
-    this.vectors.drop(error.leaseId);
+    this.dropLease(error.leaseId);
     if (!handBack) {
       this.counts.taskErrors++;
       this.o.log(`task ${error.taskId} failed on ${error.workerId} (${error.code}): ${error.message}`);
@@ -307,7 +300,7 @@ export class Dispatcher {
     const hb = this.decode(msg, ["worker.heartbeat"]);
     if (!hb) return;
     this.seen(hb.workerId, { backend: hb.backend, device: hb.device });
-    if (hb.taskId && hb.leaseId) this.o.table.renew(hb.taskId, hb.leaseId);
+    if (hb.taskId && hb.leaseId) this.phase?.table.renew(hb.taskId, hb.leaseId);
   }
 
   private onAnnounce(msg: Msg): void {
@@ -316,11 +309,18 @@ export class Dispatcher {
     this.seen(a.workerId, { host: a.host, backend: a.backend, device: a.device, version: a.version });
   }
 
+  /** Forgets what a lease sent of its vectors (it expired, was refused or handed back). */
+  private dropLease(leaseId: string): void {
+    this.vectors.drop(leaseId);
+    this.phase?.vectorStats?.drop(leaseId);
+  }
+
   private sweep(): void {
-    if (this.over) return;
-    for (const lease of this.o.table.expire()) {
+    const phase = this.phase;
+    if (!phase || this.failure) return;
+    for (const lease of phase.table.expire()) {
       this.counts.expiredLeases++;
-      this.vectors.drop(lease.leaseId);
+      this.dropLease(lease.leaseId);
       this.o.log(`lease of task ${lease.task.id} on worker ${lease.workerId} expired; the task goes back to the queue`);
     }
     this.checkExhausted();
@@ -329,7 +329,7 @@ export class Dispatcher {
     // never before it missed a few 1 s heartbeats).
     const silentMs = Math.min(WORKER_SILENT_MS, Math.max(this.o.waitMs, 3000));
     const live = [...this.workers.values()].some((w) => t - w.lastSeen < silentMs);
-    if (!live && !this.over) {
+    if (!live) {
       // Workers take a few seconds to start; say we wait only when it is worth saying.
       if (!this.waitingSaid && t - this.lastWorkerSeen > Math.min(WAITING_NOTICE_MS, this.o.waitMs / 2)) {
         this.o.log(`waiting for workers on ${subjects(this.o.prefix).pull} (giving up after ${Math.round(this.o.waitMs / 1000)} s)`);
@@ -337,7 +337,7 @@ export class Dispatcher {
       }
       if (t - this.lastWorkerSeen > this.o.waitMs) {
         const silent = Math.round((t - this.lastWorkerSeen) / 1000);
-        this.fail(new RunFailure(`no worker was seen for ${silent} s (workers.wait_s is ${this.o.waitMs / 1000} s); ${this.o.table.done} of ${this.o.table.total} tasks done`));
+        this.fail(new RunFailure(`no worker was seen for ${silent} s (workers.wait_s is ${this.o.waitMs / 1000} s); ${phase.table.done} of ${phase.table.total} tasks of ${phase.name} done`));
       }
     } else {
       this.waitingSaid = false;
@@ -345,19 +345,24 @@ export class Dispatcher {
   }
 
   private checkExhausted(): void {
-    const ex: TaskExhaustedError | null = this.o.table.exhausted;
+    const ex: TaskExhaustedError | null | undefined = this.phase?.table.exhausted;
     if (ex) this.fail(new RunFailure(`the run stops: ${ex.message}`, { cause: ex }));
   }
 
   private finish(): void {
-    if (this.over) return;
-    this.over = true;
-    this.settle.resolve();
+    const settle = this.settle;
+    this.phase = null;
+    this.settle = null;
+    settle?.resolve();
   }
 
+  /** Stops the run: the phase in progress (and any later one) rejects with `err`. */
   fail(err: Error): void {
-    if (this.over) return;
-    this.over = true;
-    this.settle.reject(err);
+    if (this.failure) return;
+    this.failure = err;
+    const settle = this.settle;
+    this.phase = null;
+    this.settle = null;
+    settle?.reject(err);
   }
 }

@@ -1,18 +1,24 @@
 // The durable record of a run in progress, so that a killed coordinator can resume
 // (`coordinator run CONFIG --resume DIR`) without recomputing or double-counting: a
-// manifest saying what is being measured, and one line per accepted task with its
-// pairs, appended and fsynced before the worker's result is acknowledged. A line cut
-// short by a crash is dropped on resume (its pairs are computed again); a pair that
-// appears twice counts once.
+// manifest saying what is being measured, one line per accepted task (its phase and what
+// it recorded: pairs, landscape points, curvature items), appended and fsynced before
+// the worker's result is acknowledged, and checkpoint files of finished phases whose
+// result is a vector (a Fisher diagonal). A line cut short by a crash is dropped on
+// resume (its work is done again); each phase dedupes what appears twice.
 
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { PairRecord } from "./pair-records.js";
 
 export const JOURNAL_DIR = "journal";
 const MANIFEST = "manifest.json";
 const RECORDS = "records.jsonl";
-const JOURNAL_VERSION = 1;
+const JOURNAL_VERSION = 2;
+
+/** A phase name as a file name ("theta/fisher-true" → "theta_fisher-true"). */
+function checkpointFile(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, "_");
+}
 
 export class JournalError extends Error {
   override name = "JournalError";
@@ -27,6 +33,8 @@ export interface RunIdentity {
   batchSize: number;
   pairing: string;
   returns: string;
+  /** sha256 of everything else the config asks to measure (Fisher, curvature, landscape, twins). */
+  plan: string;
 }
 
 export interface Manifest {
@@ -38,14 +46,19 @@ export interface Manifest {
 
 export interface RecoveredJournal {
   manifest: Manifest;
-  layers: string[] | null;
-  records: PairRecord[];
-  /** Lines dropped as incomplete (a crash during a write) and pairs seen twice. */
+  /** What each phase recorded, line by line, in order. */
+  phases: Map<string, unknown[]>;
+  /** Lines dropped as incomplete (a crash during a write). */
   droppedLines: number;
-  duplicatePairs: number;
 }
 
 interface Line {
+  phase: string;
+  data: unknown;
+}
+
+/** What the pairs phases journal per accepted task. */
+export interface PairsLine {
   layers: string[];
   pairs: PairRecord[];
 }
@@ -90,8 +103,7 @@ export class Journal {
     }
     const path = join(dir, RECORDS);
     const bytes = existsSync(path) ? readFileSync(path) : Buffer.alloc(0);
-    const recovered: RecoveredJournal = { manifest, layers: null, records: [], droppedLines: 0, duplicatePairs: 0 };
-    const seen = new Set<number>();
+    const recovered: RecoveredJournal = { manifest, phases: new Map(), droppedLines: 0 };
     let goodBytes = 0;
     let start = 0;
     while (start < bytes.length) {
@@ -103,22 +115,16 @@ export class Journal {
       let line: Line;
       try {
         line = JSON.parse(raw) as Line;
-        if (!Array.isArray(line.layers) || !Array.isArray(line.pairs)) throw new Error("not a journal line");
+        if (typeof line.phase !== "string" || line.data === undefined) throw new Error("not a journal line");
       } catch {
         // Only the last line can be cut short by a crash; anything after it is dropped too.
         recovered.droppedLines++;
         break;
       }
       goodBytes = end;
-      recovered.layers ??= line.layers;
-      for (const p of line.pairs) {
-        if (seen.has(p.id)) {
-          recovered.duplicatePairs++;
-          continue;
-        }
-        seen.add(p.id);
-        recovered.records.push(p);
-      }
+      let list = recovered.phases.get(line.phase);
+      if (!list) recovered.phases.set(line.phase, (list = []));
+      list.push(line.data);
     }
     const fd = openSync(path, existsSync(path) ? "r+" : "w");
     // Cut a torn last line away so that new lines start clean; a whole line that lost only
@@ -130,11 +136,29 @@ export class Journal {
     return { journal: new Journal(dir, openSync(path, "a")), recovered };
   }
 
-  /** Appends one accepted task's pairs and makes them durable before returning. */
-  append(layers: readonly string[], pairs: readonly PairRecord[]): void {
+  /** Appends what one accepted task recorded and makes it durable before returning. */
+  append(phase: string, data: unknown): void {
     if (this.fd === null) throw new JournalError("the journal is closed");
-    writeSync(this.fd, JSON.stringify({ layers, pairs }) + "\n");
+    writeSync(this.fd, JSON.stringify({ phase, data }) + "\n");
     fdatasyncSync(this.fd);
+  }
+
+  /** Keeps a finished phase's vector result (fsynced), so a resume can skip the phase. */
+  writeCheckpoint(name: string, values: Float32Array): void {
+    const path = join(this.dir, `${checkpointFile(name)}.f32`);
+    const fd = openSync(path + ".tmp", "w");
+    writeSync(fd, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    fdatasyncSync(fd);
+    closeSync(fd);
+    renameSync(path + ".tmp", path);
+  }
+
+  readCheckpoint(name: string, length: number): Float32Array | null {
+    const path = join(this.dir, `${checkpointFile(name)}.f32`);
+    if (!existsSync(path)) return null;
+    const bytes = readFileSync(path);
+    if (bytes.length !== length * 4) return null;
+    return new Float32Array(Uint8Array.prototype.slice.call(bytes).buffer);
   }
 
   close(): void {

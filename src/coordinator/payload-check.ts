@@ -7,7 +7,7 @@ import { createMessage, encodeMessage, type TaskMessage } from "../protocol/inde
 import { RunFailure } from "./dispatcher.js";
 
 /** The largest task.result a task of `pairs` pairs over `layers` can produce. */
-export function resultBytesBound(pairs: number, layers: readonly string[]): number {
+export function resultBytesBound(pairs: number, layers: readonly string[], metrics = 0): number {
   // 0.1 encodes as a float64 (9 bytes), as real statistics do.
   const values = layers.map(() => 0.1);
   const msg = createMessage("task.result", {
@@ -25,19 +25,20 @@ export function resultBytesBound(pairs: number, layers: readonly string[]): numb
       dot: 0.1,
       layerNorm: [values, values] as [number[], number[]],
       layerDot: values,
+      metrics: Array.from({ length: metrics }, () => ({ norm: [0.1, 0.1] as [number, number], dot: 0.1, layerNorm: [values, values] as [number[], number[]], layerDot: values })),
     })),
   });
   return encodeMessage(msg).length;
 }
 
-export function checkPayloads(maxPayload: number, largestTask: TaskMessage, layers: readonly string[], perTask: number): void {
+export function checkPayloads(maxPayload: number, largestTask: TaskMessage, layers: readonly string[], perTask: number, metrics = 0): void {
   const problems: string[] = [];
   const taskBytes = encodeMessage(largestTask).length;
   if (taskBytes > maxPayload) {
     const perPair = taskBytes / largestTask.pairs.length;
     problems.push(`a task of ${largestTask.pairs.length} pairs is ${taskBytes} bytes; lower pairs.per_task to at most ${Math.max(1, Math.floor((maxPayload * 0.9) / perPair))}`);
   }
-  const resultBytes = resultBytesBound(perTask, layers);
+  const resultBytes = resultBytesBound(perTask, layers, metrics);
   if (resultBytes > maxPayload) {
     const perPair = resultBytes / perTask;
     problems.push(`a result for ${perTask} pairs over ${layers.length} layers can reach ${resultBytes} bytes; lower pairs.per_task to at most ${Math.max(1, Math.floor((maxPayload * 0.9) / perPair))}`);

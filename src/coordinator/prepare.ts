@@ -2,6 +2,7 @@
 // θ and the dataset as content-addressed bundles, and the pair plan. Errors here stop a
 // run before anything is started.
 
+import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { datasetToBundleBytes } from "../data/bundle.js";
 import { featureSize, type Dataset } from "../data/dataset.js";
@@ -9,12 +10,10 @@ import { loadDataset } from "../data/load.js";
 import { readLayersModel } from "../model/layers-model-files.js";
 import { mlpSnapshot } from "../model/mlp.js";
 import { encodeSnapshot, sha256Hex, type Snapshot } from "../model/snapshot.js";
-import type { TaskPair } from "../protocol/index.js";
 import type { RunConfig } from "./config/load.js";
 import { RunFailure } from "./dispatcher.js";
 import type { RunIdentity } from "./journal.js";
-import { checkPlan, planPair, type PairPlan } from "./sampler.js";
-import type { TaskSpec } from "./task-table.js";
+import { checkPlan, type PairPlan } from "./sampler.js";
 
 export interface PreparedRun {
   dataset: Dataset;
@@ -65,24 +64,12 @@ export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
     snapshotSize: snapshotBytes.length,
     snapshotHash,
     plan,
-    identity: { datasetHash, snapshotHash, seed: plan.seed, count: plan.count, batchSize: plan.batchSize, pairing: plan.pairing, returns: cfg.returns },
+    identity: { datasetHash, snapshotHash, seed: plan.seed, count: plan.count, batchSize: plan.batchSize, pairing: plan.pairing, returns: cfg.returns, plan: planHash(cfg) },
   };
 }
 
-/** Tasks of up to `perTask` pairs over the pairs still to do, in pair order. */
-export function planTasks(plan: PairPlan, todo: readonly number[], perTask: number): { tasks: TaskSpec[]; pairs: Map<string, TaskPair[]> } {
-  const tasks: TaskSpec[] = [];
-  const pairs = new Map<string, TaskPair[]>();
-  const width = String(Math.max(0, Math.ceil(plan.count / perTask) - 1)).length;
-  for (let start = 0; start < todo.length; start += perTask) {
-    const ids = todo.slice(start, start + perTask);
-    // Named after its first pair, so a task keeps its name across a resume.
-    const id = `t${String(Math.floor(ids[0]! / perTask)).padStart(width, "0")}${ids[0]! % perTask === 0 ? "" : `+${ids[0]! % perTask}`}`;
-    tasks.push({ id, pairIds: ids });
-    pairs.set(
-      id,
-      ids.map((i) => ({ id: i, batches: planPair(plan, i) })),
-    );
-  }
-  return { tasks, pairs };
+/** What the run measures besides θ, the data and the pairs (resuming must not change it). */
+function planHash(cfg: RunConfig): string {
+  const { vectorStats, fisher, curvature, landscape, invariance } = cfg;
+  return createHash("sha256").update(JSON.stringify({ vectorStats, fisher, curvature, landscape, invariance })).digest("hex");
 }

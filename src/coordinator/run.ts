@@ -1,29 +1,32 @@
-// `coordinator run`: config → θ and dataset into the object store → pairs planned and
-// dispatched → results reduced in pair order → results.json, pairs.jsonl, model files.
+// `coordinator run`: config → θ (and its twins) and the dataset into the object store →
+// each θ measured phase by phase (Fisher passes, pairs, curvature, landscapes) → results
+// reduced in pair order → results.json, pairs.jsonl, model files, landscape files.
 // Everything started here (embedded nats-server, local workers) is stopped here, on
 // success, on error and on abort.
 
 import { randomUUID } from "node:crypto";
 import { basename, extname, join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { layerNames, parameterCount, trainableLayerSizes } from "../model/snapshot.js";
+import { rescaleTwin } from "../model/rescale.js";
+import { encodeSnapshot, layerNames, parameterCount, sha256Hex, type Snapshot } from "../model/snapshot.js";
 import { BlobStore } from "../nats/blob-store.js";
 import { connectNats } from "../nats/connect.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
-import { createMessage, objectBucket, PROTOCOL_VERSION, type TaskPair, type TaskResultMessage } from "../protocol/index.js";
+import { createMessage, objectBucket, PROTOCOL_VERSION } from "../protocol/index.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
-import { loadConfig } from "./config/load.js";
+import { loadConfig, type RunConfig } from "./config/load.js";
 import { Dispatcher, RunFailure, WORKER_SILENT_MS } from "./dispatcher.js";
+import { Journal, type RecoveredJournal } from "./journal.js";
 import { LocalSwarm } from "./local-swarm.js";
-import { PairRecords } from "./pair-records.js";
-import { reducePairs, type Reduction } from "./reduce.js";
+import { measureSubject, type RunContext, type Subject, type SubjectMeasurement } from "./measure-subject.js";
+import { checkPayloads } from "./payload-check.js";
+import { prepareRun } from "./prepare.js";
+import type { Reduction } from "./reduce.js";
+import { invarianceRows, type InvarianceRow } from "./report/invariance.js";
+import { writeLandscapes } from "./report/landscape-files.js";
 import { writeModel, writePairsJsonl, writeResultsJson } from "./report/outputs.js";
 import { ProgressLine } from "./report/progress.js";
-import { Journal, JournalError, type RecoveredJournal } from "./journal.js";
-import { checkPayloads } from "./payload-check.js";
-import { planTasks, prepareRun } from "./prepare.js";
-import { planPair, type PairPlan } from "./sampler.js";
-import { TaskTable } from "./task-table.js";
+import { planPair } from "./sampler.js";
 
 export interface RunOptions {
   configPath: string;
@@ -43,6 +46,9 @@ export interface RunOptions {
 export interface RunResult {
   outDir: string;
   reduction: Reduction;
+  /** θ and each twin, as measured. */
+  measured: SubjectMeasurement[];
+  invariance: InvarianceRow[] | null;
   run: Record<string, unknown>;
 }
 
@@ -55,51 +61,38 @@ function defaultOutDir(configPath: string): string {
   return resolve("runs", `${basename(configPath, extname(configPath))}-${stamp}`);
 }
 
-/** What a result must satisfy beyond the wire contract; records it if so. */
-function resultAcceptor(records: PairRecords, pairsOf: Map<string, TaskPair[]>, journal: Journal, layerSizes: Map<string, number>) {
-  return (result: TaskResultMessage): string | null => {
-    for (const [l, name] of result.layers.entries()) {
-      // θ says how many parameters each layer has; vectors of another length are not θ's gradient.
-      const size = layerSizes.get(name);
-      if (size === undefined) return `layer ${name} is not a layer of the model`;
-      if (result.layerSizes[l] !== size) return `layer ${name} has ${size} parameters, the result says ${result.layerSizes[l]}`;
+/** θ, then its function-preserving twins (checked before anything starts). */
+function subjectSnapshots(cfg: RunConfig, theta: Snapshot): { key: string; alpha: number | null; snapshot: Snapshot }[] {
+  const out: { key: string; alpha: number | null; snapshot: Snapshot }[] = [{ key: "theta", alpha: null, snapshot: theta }];
+  for (const alpha of cfg.invariance?.alphas ?? []) {
+    try {
+      out.push({ key: `twin-a${alpha}`, alpha, snapshot: rescaleTwin(theta, cfg.invariance!.layer, alpha) });
+    } catch (err) {
+      throw new RunFailure(`${cfg.file}: invariance: ${(err as Error).message}`);
     }
-    const expected = pairsOf.get(result.taskId);
-    if (!expected) return `unknown task ${result.taskId}`;
-    if (result.pairs.length !== expected.length || result.pairs.some((p, i) => p.id !== expected[i]!.id)) {
-      return `the result's pairs [${result.pairs.map((p) => p.id)}] are not the task's [${expected.map((p) => p.id)}]`;
-    }
-    if (records.layers && (records.layers.length !== result.layers.length || records.layers.some((l, i) => l !== result.layers[i]))) {
-      return `layers [${result.layers}] differ from earlier results' [${records.layers}]`;
-    }
-    for (const p of result.pairs) {
-      if (p.norm[0] === 0 || p.norm[1] === 0) continue;
-      // Cauchy–Schwarz with float32 slack: a larger |dot| is corrupt data, not rounding.
-      if (Math.abs(p.dot) > p.norm[0] * p.norm[1] * (1 + 1e-3)) return `pair ${p.id}: |g1·g2| = ${Math.abs(p.dot)} exceeds ‖g1‖‖g2‖ = ${p.norm[0] * p.norm[1]}`;
-    }
-    records.layers ??= result.layers;
-    const taken = result.pairs.map((p, i) => ({ ...p, batches: expected[i]!.batches }));
-    // Durable before the worker hears "accepted": a coordinator killed now resumes with it.
-    journal.append(result.layers, taken);
-    for (const r of taken) records.set(r);
-    return null;
+  }
+  return out;
+}
+
+/** What one θ's measurement reports, for results.json. */
+function subjectReport(m: SubjectMeasurement): Record<string, unknown> {
+  return {
+    measures: m.reduction.measures,
+    layers: m.reduction.layers,
+    tensors: m.tensorReduction.layers,
+    metrics: Object.fromEntries(Object.entries(m.metrics).map(([k, r]) => [k, { measures: r!.measures, layers: r!.layers, tensors: m.tensorMetrics[k as "empirical"]!.layers }])),
+    fisher: m.fisher,
+    vector_stats: m.vectorStats,
+    curvature: m.curvature,
   };
 }
 
-/** Pairs recorded by an earlier coordinator, checked against the plan; the rest to do. */
-function recover(journal: RecoveredJournal, plan: PairPlan, records: PairRecords, log: (line: string) => void): number[] {
-  for (const r of journal.records) {
-    if (!Number.isSafeInteger(r.id) || r.id < 0 || r.id >= plan.count) throw new JournalError(`the journal holds pair ${r.id}, outside the plan of ${plan.count}`);
-    const [b1, b2] = planPair(plan, r.id);
-    if (JSON.stringify(r.batches) !== JSON.stringify([b1, b2])) throw new JournalError(`the journal's pair ${r.id} has other minibatches than the plan`);
-    records.set(r);
-  }
-  records.layers = journal.layers;
-  if (journal.droppedLines > 0) log(`resume: dropped ${journal.droppedLines} incomplete journal line (a write cut short); its pairs are computed again`);
-  const todo: number[] = [];
-  for (let i = 0; i < plan.count; i++) if (!records.has(i)) todo.push(i);
-  log(`resume: ${records.size} of ${plan.count} pairs recorded earlier; ${todo.length} to compute`);
-  return todo;
+/** The top-level measures: the Euclidean ones, and the headline second-pass ones beside them. */
+function headlineMeasures(m: SubjectMeasurement): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...m.reduction.measures };
+  for (const [kind, r] of Object.entries(m.metrics)) out[`fisher_regret_${kind}`] = r!.measures.regret;
+  if (m.curvature) out.curvature_contrast = m.curvature.curvature_contrast;
+  return out;
 }
 
 export async function runJob(options: RunOptions): Promise<RunResult> {
@@ -116,23 +109,19 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
 
   const prep = await prepareRun(cfg);
   const { dataset, plan, snapshot } = prep;
-  const records = new PairRecords(plan.count);
-  const progress = new ProgressLine(plan.count, stream);
+  const snapshots = subjectSnapshots(cfg, snapshot);
+  const progress = new ProgressLine(stream);
   const log = (line: string) => progress.log(line);
   let journal: Journal;
-  let todo: number[];
-  let resumedPairs = 0;
+  let recovered: RecoveredJournal | null = null;
   if (options.resume) {
     const r = Journal.resume(outDir, prep.identity);
     journal = r.journal;
-    todo = recover(r.recovered, plan, records, log);
-    resumedPairs = records.size;
-    progress.already = resumedPairs;
+    recovered = r.recovered;
+    if (recovered.droppedLines > 0) log(`resume: dropped ${recovered.droppedLines} incomplete journal line (a write cut short); its work is done again`);
   } else {
     journal = Journal.create(outDir, prep.identity, cfg.file);
-    todo = Array.from({ length: plan.count }, (_, i) => i);
   }
-  const { tasks, pairs: pairsOf } = planTasks(plan, todo, cfg.pairs.perTask);
   const loadedMs = Date.now() - started;
 
   let server: NatsServerHandle | null = null;
@@ -153,49 +142,55 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     nc = await connectNats(url, "gradswarm-coordinator");
     const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true, cfg.nats.replicas);
     const putStarted = Date.now();
-    const snapPut = await blobs.put(prep.snapshotBytes!, "gradswarm parameter snapshot", prep.snapshotHash);
     const dataPut = await blobs.put(prep.datasetBytes!, `gradswarm dataset ${dataset.name}`, prep.datasetHash);
-    prep.snapshotBytes = null;
     prep.datasetBytes = null;
+    const subjects: Subject[] = [];
+    for (const s of snapshots) {
+      const bytes = s.snapshot === snapshot ? prep.snapshotBytes! : encodeSnapshot(s.snapshot);
+      const put = await blobs.put(bytes, `gradswarm parameter snapshot (${s.key})`, s.snapshot === snapshot ? prep.snapshotHash : sha256Hex(bytes));
+      subjects.push({ key: s.key, alpha: s.alpha, snapshot: s.snapshot, ref: { hash: put.hash, bytes: bytes.length } });
+    }
+    prep.snapshotBytes = null;
     const putMs = Date.now() - putStarted;
     if (!server) log(`using the workers on ${url} (subject prefix ${cfg.nats.prefix})`);
+    const datasetRef = { hash: dataPut.hash, bytes: prep.datasetSize, name: dataset.name };
 
     const runId = randomUUID();
-    const firstTask = tasks[0];
-    if (firstTask) {
-      const largest = createMessage("task", {
+    const perTask = Math.min(cfg.pairs.perTask, plan.count);
+    const metricCount = cfg.fisher?.kinds.length ?? 0;
+    checkPayloads(
+      nc.info?.max_payload ?? 1024 * 1024,
+      createMessage("task", {
         runId,
-        taskId: firstTask.id,
-        leaseId: `${firstTask.id}.999999`,
+        taskId: `${subjects.at(-1)!.key}/fisher-empirical#${plan.count}`,
+        leaseId: `${subjects.at(-1)!.key}/pairs#${plan.count}.999999`,
         leaseMs: cfg.workers.leaseMs,
-        snapshot: { hash: snapPut.hash, bytes: prep.snapshotSize },
-        dataset: { hash: dataPut.hash, bytes: prep.datasetSize, name: dataset.name },
+        snapshot: subjects[0]!.ref,
+        dataset: datasetRef,
         returns: cfg.returns,
-        pairs: pairsOf.get(firstTask.id)!,
-      });
-      checkPayloads(nc.info?.max_payload ?? 1024 * 1024, largest, layerNames(snapshot.weights), cfg.pairs.perTask);
-    }
-    const table = new TaskTable(tasks, { leaseMs: cfg.workers.leaseMs, maxAttempts: cfg.workers.maxAttempts, maxInFlight: cfg.workers.maxInFlight });
+        labels: "observed",
+        labelSeed: 0,
+        metrics: Array.from({ length: metricCount }, () => subjects[0]!.ref),
+        pairs: Array.from({ length: perTask }, (_, i) => ({ id: plan.count - 1 - i, batches: planPair(plan, i) })),
+      }),
+      layerNames(snapshot.weights),
+      perTask,
+      metricCount,
+    );
+
     dispatcher = new Dispatcher({
       nc,
       prefix: cfg.nats.prefix,
       runId,
-      table,
-      pairsOf: (id) => pairsOf.get(id)!,
-      snapshot: { hash: snapPut.hash, bytes: prep.snapshotSize },
-      dataset: { hash: dataPut.hash, bytes: prep.datasetSize, name: dataset.name },
       leaseMs: cfg.workers.leaseMs,
       waitMs: cfg.workers.waitMs,
-      returns: cfg.returns,
       quarantineAfter: cfg.workers.quarantineAfter,
-      accept: resultAcceptor(records, pairsOf, journal, trainableLayerSizes(snapshot.weights)),
+      creditPhase: "theta/pairs",
       log,
     });
     dispatcher.start();
     if (options.signal?.aborted) onAbort();
-    if (!server) {
-      // with a URL, workers may already be waiting; nothing to start
-    } else {
+    if (server) {
       const d = dispatcher;
       swarm = new LocalSwarm({ count: localCount, natsUrl: url, prefix: cfg.nats.prefix, backend: cfg.workers.backend, logDir: join(outDir, "logs") }, (summary) =>
         d.fail(new RunFailure(summary)),
@@ -204,23 +199,45 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     }
     const d = dispatcher;
     const liveWorkers = () => [...d.workers.values()].filter((w) => Date.now() - w.lastSeen < WORKER_SILENT_MS).length;
-    progressTimer = setInterval(() => progress.update(records.size, liveWorkers()), 250);
+    let doneOf: () => number = () => 0;
+    progressTimer = setInterval(() => progress.update(doneOf(), liveWorkers()), 250);
+    const ctx: RunContext = {
+      cfg,
+      plan,
+      datasetSize: dataset.n,
+      dataset: datasetRef,
+      dispatcher,
+      blobs,
+      journal,
+      recovered,
+      table: { leaseMs: cfg.workers.leaseMs, maxAttempts: cfg.workers.maxAttempts, maxInFlight: cfg.workers.maxInFlight },
+      log,
+      onPhase: (name, units, done) => {
+        progress.update(doneOf(), liveWorkers());
+        const unit = name.includes("landscape") ? "points" : name.includes("curvature") ? "items" : "pairs";
+        progress.begin(name === "theta/pairs" ? "pairs" : `${name} ${unit}`, unit, units, done());
+        doneOf = done;
+      },
+    };
+    const measured: SubjectMeasurement[] = [];
     const dispatchStarted = Date.now();
     try {
-      await dispatcher.finished;
+      for (const subject of subjects) measured.push(await measureSubject(ctx, subject));
     } catch (err) {
       if (swarm && !(err instanceof RunAborted) && !/local workers exited/.test((err as Error).message)) log(`local worker logs:\n${swarm.logTails()}`);
       throw err;
     } finally {
       clearInterval(progressTimer);
-      progress.update(records.size, liveWorkers());
+      progress.update(doneOf(), liveWorkers());
       progress.end();
     }
     const dispatchMs = Date.now() - dispatchStarted;
 
-    const all = records.all();
-    const layers = records.layers ?? [];
-    const reduction = reducePairs(all, layers, { datasetSize: dataset.n, batchSize: plan.batchSize, pairing: plan.pairing });
+    const theta = measured[0]!;
+    const twins = measured.slice(1);
+    const invariance = cfg.invariance ? invarianceRows(theta, twins, cfg.invariance.tolerance) : null;
+    const landscapeFiles = cfg.landscape ? await writeLandscapes(outDir, measured) : [];
+    const computed = plan.count - theta.pairsRecovered;
     const run = {
       gradswarm_version: PACKAGE_VERSION,
       protocol_version: PROTOCOL_VERSION,
@@ -228,9 +245,9 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       config_file: cfg.file,
       config: cfg.parsed,
       seed: plan.seed,
-      pairs: { count: plan.count, batch_size: plan.batchSize, pairing: plan.pairing, per_task: cfg.pairs.perTask, tasks: tasks.length, resumed: resumedPairs, computed: plan.count - resumedPairs },
+      pairs: { count: plan.count, batch_size: plan.batchSize, pairing: plan.pairing, per_task: cfg.pairs.perTask, tasks: Math.ceil(computed / cfg.pairs.perTask), resumed: theta.pairsRecovered, computed },
       dataset: { name: dataset.name, hash: dataPut.hash, bytes: prep.datasetSize, n: dataset.n, feature_shape: dataset.featureShape, classes: dataset.numClasses },
-      snapshot: { hash: snapPut.hash, bytes: prep.snapshotSize, parameters: parameterCount(snapshot.weights), weight_layers: layerNames(snapshot.weights), gradient_layers: layers },
+      snapshot: { hash: subjects[0]!.ref.hash, bytes: prep.snapshotSize, parameters: parameterCount(snapshot.weights), weight_layers: layerNames(snapshot.weights), gradient_layers: theta.layers, gradient_tensors: theta.tensors },
       nats: { url: server ? "embedded" : url, prefix: cfg.nats.prefix },
       return: cfg.returns,
       workers: [...dispatcher.workers.values()].map((w) => ({
@@ -241,6 +258,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
         version: w.version,
         tasks: w.tasksDone,
         pairs: w.pairsDone,
+        units: w.units,
         bad_results: w.badResults,
         quarantined: w.quarantined,
       })),
@@ -262,14 +280,21 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
         blob_put_s: putMs / 1000,
         dispatch_s: dispatchMs / 1000,
         total_s: (Date.now() - started) / 1000,
-        pairs_per_s: (plan.count - resumedPairs) / Math.max(dispatchMs / 1000, 1e-9),
+        pairs_per_s: computed / Math.max(dispatchMs / 1000, 1e-9),
       },
     };
-    await writeResultsJson(outDir, reduction, run);
-    await writePairsJsonl(outDir, all, layers);
+    const report = {
+      ...subjectReport(theta),
+      measures: headlineMeasures(theta),
+      landscape: landscapeFiles.length > 0 ? landscapeFiles : undefined,
+      twins: twins.length > 0 ? twins.map((t) => ({ alpha: t.subject.alpha, layer: cfg.invariance!.layer, snapshot: t.subject.ref.hash, ...subjectReport(t), measures: headlineMeasures(t) })) : undefined,
+      invariance: invariance ? { layer: cfg.invariance!.layer, alphas: cfg.invariance!.alphas, tolerance: cfg.invariance!.tolerance, rows: invariance } : undefined,
+    };
+    await writeResultsJson(outDir, report, run);
+    await writePairsJsonl(outDir, theta.records, theta.layers);
     await writeModel(outDir, snapshot);
     journal.remove();
-    return { outDir, reduction, run };
+    return { outDir, reduction: theta.reduction, measured, invariance, run };
   } finally {
     journal.close();
     options.signal?.removeEventListener("abort", onAbort);

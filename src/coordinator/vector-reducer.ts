@@ -99,6 +99,7 @@ export class VectorReducer {
         dot: td,
         layerNorm: [sq1.map(Math.sqrt), sq2.map(Math.sqrt)],
         layerDot: dot,
+        metrics: claimed.metrics,
       };
       const scale = Math.max(mine.norm[0] * mine.norm[1], Number.MIN_VALUE);
       const off =

@@ -108,15 +108,31 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
 const NON_TRAINABLE_WEIGHT = /\/moving_(mean|variance)$/;
 
 /**
- * Parameters per layer that have gradients, as a worker reports them in layerSizes:
- * the coordinator's own count, so that a worker cannot shorten the vectors it sends.
+ * The trainable weight tensors and their sizes, in θ's order: the parameter groups a
+ * worker reports statistics for (task.result "layers"), so that a worker cannot shorten
+ * the vectors it sends.
  */
-export function trainableLayerSizes(weights: readonly WeightSpec[]): Map<string, number> {
+export function trainableTensorSizes(s: Pick<Snapshot, "weights" | "modelTopology">): Map<string, number> {
+  const frozen = frozenLayers(s.modelTopology);
   const sizes = new Map<string, number>();
-  for (const w of weights) {
-    if (NON_TRAINABLE_WEIGHT.test(w.name)) continue;
-    const layer = layerOfWeight(w.name);
-    sizes.set(layer, (sizes.get(layer) ?? 0) + elementCount(w.shape));
+  for (const w of s.weights) {
+    if (NON_TRAINABLE_WEIGHT.test(w.name) || frozen.has(layerOfWeight(w.name))) continue;
+    sizes.set(w.name, elementCount(w.shape));
   }
   return sizes;
+}
+
+/** Layers the topology marks `trainable: false`: TensorFlow.js computes no gradient for them. */
+function frozenLayers(topology: Record<string, unknown>): Set<string> {
+  const out = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (typeof node !== "object" || node === null) return;
+    const o = node as Record<string, unknown>;
+    const config = o.config as Record<string, unknown> | undefined;
+    if (typeof o.class_name === "string" && config && typeof config.name === "string" && config.trainable === false) out.add(config.name);
+    for (const v of Object.values(o)) visit(v);
+  };
+  visit(topology);
+  return out;
 }

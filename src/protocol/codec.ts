@@ -14,6 +14,10 @@ import {
   type MessageOf,
   type MessageType,
   type TaskChunkMessage,
+  type TaskCurvatureMessage,
+  type TaskCurvatureResultMessage,
+  type TaskLossMessage,
+  type TaskLossResultMessage,
   type TaskErrorMessage,
   type TaskMessage,
   type TaskNoneMessage,
@@ -97,6 +101,22 @@ export function decodeTaskResult(bytes: Uint8Array): TaskResultMessage {
 
 export function decodeTaskChunk(bytes: Uint8Array): TaskChunkMessage {
   return decodeMessage(bytes, ["task.chunk"]);
+}
+
+export function decodeTaskLoss(bytes: Uint8Array): TaskLossMessage {
+  return decodeMessage(bytes, ["task.loss"]);
+}
+
+export function decodeTaskCurvature(bytes: Uint8Array): TaskCurvatureMessage {
+  return decodeMessage(bytes, ["task.curvature"]);
+}
+
+export function decodeTaskLossResult(bytes: Uint8Array): TaskLossResultMessage {
+  return decodeMessage(bytes, ["task.loss_result"]);
+}
+
+export function decodeTaskCurvatureResult(bytes: Uint8Array): TaskCurvatureResultMessage {
+  return decodeMessage(bytes, ["task.curvature_result"]);
 }
 
 export function decodeTaskError(bytes: Uint8Array): TaskErrorMessage {

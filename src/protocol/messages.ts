@@ -36,6 +36,8 @@ export const MAX_ID_LENGTH = 256;
 export const MAX_TEXT_LENGTH = 4096;
 export const MAX_PAIRS_PER_TASK = 65_536;
 export const MAX_BATCH_SIZE = 1_048_576;
+/** Most example indices of a loss or curvature task (a full pass over a large dataset). */
+export const MAX_INDICES = 10_000_000;
 /** Batch indices are < 2^31 (they index Int32 tensors on the worker). */
 export const MAX_BATCH_INDEX = 2 ** 31 - 1;
 export const MAX_LAYERS = 4096;
@@ -118,6 +120,16 @@ export interface TaskPair {
   batches: [number[], number[]];
 }
 
+/**
+ * Which labels a gradient uses: the dataset's ("observed"), or labels drawn from the
+ * model's own predictive distribution with a seeded generator ("sampled": the true Fisher).
+ */
+export const LABEL_MODES = ["observed", "sampled"] as const;
+export type LabelMode = (typeof LABEL_MODES)[number];
+
+/** Most metrics (diagonal Fisher vectors) one task may name. */
+export const MAX_METRICS = 8;
+
 /** The coordinator's reply to task.pull carrying work. */
 export interface TaskMessage {
   v: number;
@@ -129,7 +141,51 @@ export interface TaskMessage {
   snapshot: BlobRef;
   dataset: DatasetRef;
   returns: TaskReturns;
+  labels: LabelMode;
+  /** Seed of the sampled labels (pair i, minibatch k draws from stream 2i + k). */
+  labelSeed: number;
+  /**
+   * Diagonal metrics M (float32 vector blobs over the gradient's parameters): for each, the
+   * result carries the pair's statistics in that metric, ‖g‖_M = √(Σ g_j²/M_j), g1·M⁻¹·g2.
+   */
+  metrics: BlobRef[];
   pairs: TaskPair[];
+}
+
+/** Loss (and accuracy) at points θ + α·d1 + β·d2 of a landscape, over fixed examples. */
+export interface TaskLossMessage {
+  v: number;
+  type: "task.loss";
+  runId: string;
+  taskId: string;
+  leaseId: string;
+  leaseMs: number;
+  snapshot: BlobRef;
+  dataset: DatasetRef;
+  /** d1 and (for a 2-D grid) d2: float32 vector blobs over θ's weights. */
+  directions: BlobRef[];
+  points: { id: number; alpha: number; beta: number }[];
+  indices: number[];
+}
+
+/** Curvature of fixed losses, from gradients at perturbed θ only. */
+export interface TaskCurvatureMessage {
+  v: number;
+  type: "task.curvature";
+  runId: string;
+  taskId: string;
+  leaseId: string;
+  leaseMs: number;
+  snapshot: BlobRef;
+  dataset: DatasetRef;
+  /** One loss each: the mean loss over these example indices. */
+  items: { id: number; indices: number[] }[];
+  maxIterations: number;
+  tolerance: number;
+  probes: number;
+  /** Finite-difference step; 0 means the worker's default for θ. */
+  step: number;
+  seed: number;
 }
 
 /** No work now (retry after retryMs), or the run is over (done). */
@@ -150,6 +206,15 @@ export interface PairStats {
   /** Per layer, in the order of TaskResultMessage.layers. */
   layerNorm: [number[], number[]];
   layerDot: number[];
+  /** The same statistics in each of the task's metrics, in its order. */
+  metrics: MetricStats[];
+}
+
+export interface MetricStats {
+  norm: [number, number];
+  dot: number;
+  layerNorm: [number[], number[]];
+  layerDot: number[];
 }
 
 export interface TaskResultMessage {
@@ -160,9 +225,12 @@ export interface TaskResultMessage {
   leaseId: string;
   workerId: string;
   computeMs: number;
-  /** Layer names in model order. */
+  /**
+   * Parameter groups in model order: one per trainable weight tensor ("dense_1/kernel"),
+   * the coordinator sums them into layers. (Named "layers" on the wire since v1.)
+   */
   layers: string[];
-  /** Trainable parameters per layer, in the order of `layers` (the layout of task.chunk vectors). */
+  /** Trainable parameters per group, in the order of `layers` (the layout of task.chunk vectors). */
   layerSizes: number[];
   pairs: PairStats[];
 }
@@ -185,6 +253,39 @@ export interface TaskChunkMessage {
   offset: number;
   g1: Uint8Array;
   g2: Uint8Array;
+}
+
+export interface TaskLossResultMessage {
+  v: number;
+  type: "task.loss_result";
+  runId: string;
+  taskId: string;
+  leaseId: string;
+  workerId: string;
+  computeMs: number;
+  points: { id: number; loss: number; accuracy: number }[];
+}
+
+export interface CurvatureItem {
+  id: number;
+  /** The dominant eigenvalue (largest |λ|, signed) of the loss's Hessian, by power iteration. */
+  lambda: number;
+  iterations: number;
+  converged: boolean;
+  /** Hutchinson's estimate of the Hessian's trace, with its standard error. */
+  trace: number;
+  traceStderr: number;
+}
+
+export interface TaskCurvatureResultMessage {
+  v: number;
+  type: "task.curvature_result";
+  runId: string;
+  taskId: string;
+  leaseId: string;
+  workerId: string;
+  computeMs: number;
+  items: CurvatureItem[];
 }
 
 /** The worker could not do the task. */
@@ -222,9 +323,13 @@ export type Message =
   | WorkerListMessage
   | TaskPullMessage
   | TaskMessage
+  | TaskLossMessage
+  | TaskCurvatureMessage
   | TaskNoneMessage
   | TaskResultMessage
   | TaskChunkMessage
+  | TaskLossResultMessage
+  | TaskCurvatureResultMessage
   | TaskErrorMessage
   | AckMessage
   | ErrorMessage;
@@ -240,9 +345,13 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   "worker.list",
   "task.pull",
   "task",
+  "task.loss",
+  "task.curvature",
   "task.none",
   "task.result",
   "task.chunk",
+  "task.loss_result",
+  "task.curvature_result",
   "task.error",
   "ack",
   "error",
@@ -319,10 +428,45 @@ const task = object({
   snapshot: object({ hash: sha256, bytes: count }),
   dataset: object({ name, hash: sha256, bytes: count }),
   returns: oneOf(TASK_RETURNS),
+  labels: oneOf(LABEL_MODES),
+  labelSeed: number({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
+  metrics: arrayOf(object({ hash: sha256, bytes: count }), { maxLength: MAX_METRICS }),
   pairs: arrayOf(object({ id: count, batches: tuple<[number[], number[]]>(batch, batch) }), {
     minLength: 1,
     maxLength: MAX_PAIRS_PER_TASK,
   }),
+});
+
+const blobRef = object({ hash: sha256, bytes: count });
+const exampleIndices = numberArray({ integer: true, min: 0, max: MAX_BATCH_INDEX, minLength: 1, maxLength: MAX_INDICES });
+
+const taskLoss = object({
+  ...envelope("task.loss"),
+  runId: id,
+  taskId: id,
+  leaseId: id,
+  leaseMs: number({ integer: true, min: 1, max: MAX_DURATION_MS }),
+  snapshot: blobRef,
+  dataset: object({ name, hash: sha256, bytes: count }),
+  directions: arrayOf(blobRef, { maxLength: 2 }),
+  points: arrayOf(object({ id: count, alpha: finite, beta: finite }), { minLength: 1, maxLength: MAX_PAIRS_PER_TASK }),
+  indices: exampleIndices,
+});
+
+const taskCurvature = object({
+  ...envelope("task.curvature"),
+  runId: id,
+  taskId: id,
+  leaseId: id,
+  leaseMs: number({ integer: true, min: 1, max: MAX_DURATION_MS }),
+  snapshot: blobRef,
+  dataset: object({ name, hash: sha256, bytes: count }),
+  items: arrayOf(object({ id: count, indices: exampleIndices }), { minLength: 1, maxLength: 4096 }),
+  maxIterations: number({ integer: true, min: 1, max: 10_000 }),
+  tolerance: number({ min: 0, max: 1 }),
+  probes: number({ integer: true, min: 0, max: 100_000 }),
+  step: number({ min: 0 }),
+  seed: number({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
 });
 
 const taskNone = object({
@@ -335,6 +479,13 @@ const taskNone = object({
 const layerValues = numberArray({ maxLength: MAX_LAYERS });
 const layerNorms = numberArray({ min: 0, maxLength: MAX_LAYERS });
 
+const metricStats = object({
+  norm: tuple<[number, number]>(nonNegative, nonNegative),
+  dot: finite,
+  layerNorm: tuple<[number[], number[]]>(layerNorms, layerNorms),
+  layerDot: layerValues,
+});
+
 const pairStats = object({
   id: count,
   loss: tuple<[number, number]>(finite, finite),
@@ -342,6 +493,7 @@ const pairStats = object({
   dot: finite,
   layerNorm: tuple<[number[], number[]]>(layerNorms, layerNorms),
   layerDot: layerValues,
+  metrics: arrayOf(metricStats, { maxLength: MAX_METRICS }),
 });
 
 const taskResultShape = object({
@@ -368,9 +520,39 @@ const taskResult: typeof taskResultShape = (value, path) => {
       if (len !== n) fail(`pairs[${i}].layerNorm[${k}]`, `has ${len} values, layers names ${n}`);
     }
     if (p.layerDot.length !== n) fail(`pairs[${i}].layerDot`, `has ${p.layerDot.length} values, layers names ${n}`);
+    for (let m = 0; m < p.metrics.length; m++) {
+      const ms = p.metrics[m]!;
+      for (let k = 0; k < 2; k++) {
+        if (ms.layerNorm[k]!.length !== n) fail(`pairs[${i}].metrics[${m}].layerNorm[${k}]`, `has ${ms.layerNorm[k]!.length} values, layers names ${n}`);
+      }
+      if (ms.layerDot.length !== n) fail(`pairs[${i}].metrics[${m}].layerDot`, `has ${ms.layerDot.length} values, layers names ${n}`);
+    }
   }
   return msg;
 };
+
+const taskLossResult = object({
+  ...envelope("task.loss_result"),
+  runId: id,
+  taskId: id,
+  leaseId: id,
+  workerId: id,
+  computeMs: nonNegative,
+  points: arrayOf(object({ id: count, loss: finite, accuracy: number({ min: 0, max: 1 }) }), { minLength: 1, maxLength: MAX_PAIRS_PER_TASK }),
+});
+
+const taskCurvatureResult = object({
+  ...envelope("task.curvature_result"),
+  runId: id,
+  taskId: id,
+  leaseId: id,
+  workerId: id,
+  computeMs: nonNegative,
+  items: arrayOf(
+    object({ id: count, lambda: finite, iterations: count, converged: boolean, trace: finite, traceStderr: nonNegative }),
+    { minLength: 1, maxLength: 4096 },
+  ),
+});
 
 const chunkData = float32Data(MAX_CHUNK_BYTES);
 
@@ -414,9 +596,13 @@ const SCHEMAS = {
   "worker.list": workerList,
   "task.pull": taskPull,
   task,
+  "task.loss": taskLoss,
+  "task.curvature": taskCurvature,
   "task.none": taskNone,
   "task.result": taskResult,
   "task.chunk": taskChunk,
+  "task.loss_result": taskLossResult,
+  "task.curvature_result": taskCurvatureResult,
   "task.error": taskError,
   ack,
   error: errorReply,

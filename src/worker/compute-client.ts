@@ -4,14 +4,28 @@
 import { Worker } from "node:worker_threads";
 import { distFile } from "../util/package-root.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
-import type { BlobRef, ComputeFailure, FromCompute, GradientLayout, ToCompute } from "./compute-messages.js";
-import type { PairInput, PairStats } from "./gradients.js";
+import type { LabelMode } from "../protocol/index.js";
+import type { BlobRef, ComputeFailure, FromCompute, GradientLayout, Job, JobResult, ToCompute } from "./compute-messages.js";
+import type { PairInput } from "./gradients.js";
 
 export interface ComputeResult {
-  layout: GradientLayout;
-  pairs: PairStats[];
+  result: JobResult;
   computeMs: number;
 }
+
+/** A vector blob (metric, direction) the job names; fetched only if the thread lacks it. */
+export interface VectorSource {
+  hash: string;
+  get: () => Promise<Uint8Array>;
+}
+
+export type JobRequest =
+  | { type: "pairs"; pairs: PairInput[]; labels: LabelMode; labelSeed: number; metrics: VectorSource[] }
+  | { type: "loss"; points: { id: number; alpha: number; beta: number }[]; directions: VectorSource[]; indices: number[] }
+  | Extract<Job, { type: "curvature" }>;
+
+/** As many vector blobs as the compute thread keeps (compute-thread.ts), touched in the same order. */
+const VECTORS_KEPT = 6;
 
 /** Receives one pair's two gradients (vectors tasks); a rejection abandons the task. */
 export type VectorsHandler = (pair: number, g1: Float32Array[], g2: Float32Array[], layout: GradientLayout) => Promise<void>;
@@ -32,6 +46,7 @@ export class ComputeThread {
   private readonly pending = new Map<number, { resolve: (r: ComputeResult) => void; reject: (e: Error) => void; onVectors?: VectorsHandler }>();
   private heldSnapshot: string | null = null;
   private heldDataset: string | null = null;
+  private readonly heldVectors: string[] = [];
   private ready: Promise<BackendInfo>;
   private died: Error | null = null;
 
@@ -87,18 +102,29 @@ export class ComputeThread {
     const p = this.pending.get(msg.id);
     if (!p) return;
     this.pending.delete(msg.id);
-    if (msg.kind === "result") p.resolve({ layout: msg.layout, pairs: msg.pairs, computeMs: msg.computeMs });
+    if (msg.kind === "result") p.resolve({ result: msg.result, computeMs: msg.computeMs });
     else p.reject(new ComputeError(msg.code, msg.message));
   }
 
+  /** The vector's reference for the thread: with its bytes unless the thread holds it. */
+  private async vectorRef(v: VectorSource): Promise<BlobRef> {
+    const at = this.heldVectors.indexOf(v.hash);
+    const ref: BlobRef = { hash: v.hash };
+    if (at === -1) ref.bytes = await v.get();
+    else this.heldVectors.splice(at, 1);
+    this.heldVectors.push(v.hash);
+    while (this.heldVectors.length > VECTORS_KEPT) this.heldVectors.shift();
+    return ref;
+  }
+
   /**
-   * Computes the pairs. `getSnapshot`/`getDataset` are called only when the thread does
-   * not hold that blob yet.
+   * Runs a job. `getSnapshot`/`getDataset` (and each vector's `get`) are called only when
+   * the thread does not hold that blob yet. `onVectors` makes a pairs job send its vectors.
    */
   async run(
     snapshot: { hash: string; get: () => Promise<Uint8Array> },
     dataset: { hash: string; name: string; get: () => Promise<Uint8Array> },
-    pairs: PairInput[],
+    request: JobRequest,
     onVectors?: VectorsHandler,
   ): Promise<ComputeResult> {
     await this.ready;
@@ -107,18 +133,31 @@ export class ComputeThread {
     if (this.heldSnapshot !== snapshot.hash) snap.bytes = await snapshot.get();
     const data: BlobRef & { name: string } = { hash: dataset.hash, name: dataset.name };
     if (this.heldDataset !== dataset.hash) data.bytes = await dataset.get();
+    let job: Job;
+    if (request.type === "pairs") {
+      const metrics = [];
+      for (const m of request.metrics) metrics.push(await this.vectorRef(m));
+      job = { type: "pairs", pairs: request.pairs, vectors: onVectors !== undefined, labels: request.labels, labelSeed: request.labelSeed, metrics };
+    } else if (request.type === "loss") {
+      const directions = [];
+      for (const d of request.directions) directions.push(await this.vectorRef(d));
+      job = { type: "loss", points: request.points, directions, indices: request.indices };
+    } else {
+      job = request;
+    }
     const id = this.nextId++;
     const result = new Promise<ComputeResult>((resolve, reject) => this.pending.set(id, { resolve, reject, onVectors }));
-    this.post({ kind: "task", id, snapshot: snap, dataset: data, pairs, vectors: onVectors !== undefined });
+    this.post({ kind: "task", id, snapshot: snap, dataset: data, job });
     try {
       const r = await result;
       this.heldSnapshot = snapshot.hash;
       this.heldDataset = dataset.hash;
       return r;
     } catch (err) {
-      // After a failure we do not know what the thread kept: send both again next time.
+      // After a failure we do not know what the thread kept: send everything again next time.
       this.heldSnapshot = null;
       this.heldDataset = null;
+      this.heldVectors.length = 0;
       throw err;
     }
   }

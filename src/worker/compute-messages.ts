@@ -2,8 +2,9 @@
 // a MessagePort, never on the wire). The compute thread holds TensorFlow.js; the main
 // thread keeps heartbeats and NATS pings flowing while a step runs for seconds.
 
+import type { CurvatureItem, LabelMode, PairStats } from "../protocol/index.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
-import type { PairInput, PairStats } from "./gradients.js";
+import type { PairInput } from "./gradients.js";
 
 export interface BlobRef {
   hash: string;
@@ -11,21 +12,32 @@ export interface BlobRef {
   bytes?: Uint8Array;
 }
 
+/** What a task asks of the compute thread; vector blobs (metrics, directions) by reference. */
+export type Job =
+  | { type: "pairs"; pairs: PairInput[]; vectors: boolean; labels: LabelMode; labelSeed: number; metrics: BlobRef[] }
+  | { type: "loss"; points: { id: number; alpha: number; beta: number }[]; directions: BlobRef[]; indices: number[] }
+  | { type: "curvature"; items: { id: number; indices: number[] }[]; maxIterations: number; tolerance: number; probes: number; step: number; seed: number };
+
+export type JobResult =
+  | { type: "pairs"; layout: GradientLayout; pairs: PairStats[] }
+  | { type: "loss"; points: { id: number; loss: number; accuracy: number }[] }
+  | { type: "curvature"; items: CurvatureItem[] };
+
 export type ToCompute =
   | { kind: "init"; backend: BackendChoice }
-  | { kind: "task"; id: number; snapshot: BlobRef; dataset: BlobRef & { name: string }; pairs: PairInput[]; vectors: boolean }
+  | { kind: "task"; id: number; snapshot: BlobRef; dataset: BlobRef & { name: string }; job: Job }
   /** After a "vectors" message: go on with the next pair, or stop the task. */
   | { kind: "continue"; id: number; abort: boolean };
 
 export type FromCompute =
   | { kind: "ready"; info: BackendInfo }
   | { kind: "init-failed"; message: string }
-  | { kind: "result"; id: number; layout: GradientLayout; pairs: PairStats[]; computeMs: number }
+  | { kind: "result"; id: number; result: JobResult; computeMs: number }
   /** Both gradients of one pair (vectors tasks); the thread waits for "continue". */
   | { kind: "vectors"; id: number; pair: number; g1: Float32Array[]; g2: Float32Array[]; layout: GradientLayout }
   | { kind: "task-failed"; id: number; code: ComputeFailure; message: string };
 
-export type ComputeFailure = "blob_missing" | "bad_snapshot" | "bad_dataset" | "model_mismatch" | "compute_failed" | "aborted";
+export type ComputeFailure = "blob_missing" | "bad_snapshot" | "bad_dataset" | "bad_vector" | "model_mismatch" | "compute_failed" | "aborted";
 
 /** How the trainable weights map onto layers: what task.result and task.chunk describe. */
 export interface GradientLayout {

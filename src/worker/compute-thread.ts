@@ -1,15 +1,17 @@
-// Entry point of the compute thread: loads TensorFlow.js, selects the backend, and
-// computes tasks one at a time. It keeps one GradientEngine for the (θ, dataset) it saw
-// last, since consecutive tasks of a run share both.
+// Entry point of the compute thread: loads TensorFlow.js, selects the backend, and runs
+// jobs one at a time. It keeps one GradientEngine for the (θ, dataset) it saw last, since
+// consecutive tasks of a run share both, and a few vector blobs (metrics, directions).
 
 import { parentPort } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
 import { datasetFromBundleBytes } from "../data/bundle.js";
 import type { Dataset } from "../data/dataset.js";
 import { decodeSnapshot, type Snapshot } from "../model/snapshot.js";
+import { decodeVector } from "../model/vector-blob.js";
 import { selectBackend } from "./backend.js";
-import type { ComputeFailure, FromCompute, ToCompute } from "./compute-messages.js";
+import type { BlobRef, ComputeFailure, FromCompute, Job, JobResult, ToCompute } from "./compute-messages.js";
 import { GradientEngine } from "./gradients.js";
+import { runCurvature, runLoss } from "./jobs.js";
 
 const port = parentPort;
 if (!port) throw new Error("compute-thread.js must run in a worker thread");
@@ -22,9 +24,13 @@ console.warn = (...args: unknown[]) => {
   warn(...args);
 };
 
+/** Vector blobs kept, most recent last: a run uses two metrics or two directions at a time. */
+const VECTORS_KEPT = 6;
+
 let snapshot: { hash: string; value: Snapshot } | null = null;
 let dataset: { hash: string; value: Dataset } | null = null;
 let engine: { key: string; value: GradientEngine } | null = null;
+const vectors = new Map<string, Float32Array>();
 
 class TaskFailure extends Error {
   constructor(
@@ -44,7 +50,9 @@ function post(msg: FromCompute): void {
   port!.postMessage(msg, [...buffers]);
 }
 
-async function engineFor(task: Extract<ToCompute, { kind: "task" }>): Promise<GradientEngine> {
+type TaskMsg = Extract<ToCompute, { kind: "task" }>;
+
+async function engineFor(task: TaskMsg): Promise<GradientEngine> {
   if (snapshot?.hash !== task.snapshot.hash) {
     if (!task.snapshot.bytes) throw new TaskFailure("blob_missing", `snapshot ${task.snapshot.hash} was not sent to the compute thread`);
     try {
@@ -74,29 +82,55 @@ async function engineFor(task: Extract<ToCompute, { kind: "task" }>): Promise<Gr
   return engine.value;
 }
 
+function vectorOf(ref: BlobRef): Float32Array {
+  let v = vectors.get(ref.hash);
+  if (!v) {
+    if (!ref.bytes) throw new TaskFailure("blob_missing", `vector ${ref.hash} was not sent to the compute thread`);
+    try {
+      v = decodeVector(ref.bytes).values;
+    } catch (err) {
+      throw new TaskFailure("bad_vector", `vector ${ref.hash}: ${(err as Error).message}`);
+    }
+  }
+  vectors.delete(ref.hash);
+  vectors.set(ref.hash, v);
+  while (vectors.size > VECTORS_KEPT) vectors.delete(vectors.keys().next().value!);
+  return v;
+}
+
 /** Resolvers of the "continue" a vectors task waits for after each pair. */
 const continuations = new Map<number, (abort: boolean) => void>();
 
-async function runTask(task: Extract<ToCompute, { kind: "task" }>): Promise<void> {
+async function runPairs(id: number, e: GradientEngine, job: Extract<Job, { type: "pairs" }>): Promise<JobResult> {
+  const layout = { layers: e.layers, layerSizes: e.layerSizes, weightLayer: e.weightLayer };
+  const options = { labels: job.labels, labelSeed: job.labelSeed, metrics: job.metrics.map(vectorOf) };
+  const pairs = [];
+  for (const p of job.pairs) {
+    if (!job.vectors) {
+      pairs.push(await e.pairStats(p, options));
+      continue;
+    }
+    const { stats, g1, g2 } = await e.pairGradients(p, options);
+    pairs.push(stats);
+    // One pair's vectors at a time: wait until they are sent before computing the next,
+    // so a slow network never piles gradients up in memory.
+    const go = new Promise<boolean>((resolve) => continuations.set(id, resolve));
+    post({ kind: "vectors", id, pair: p.id, g1, g2, layout });
+    if (await go) throw new TaskFailure("aborted", "the vectors were refused; the task is abandoned");
+  }
+  return { type: "pairs", layout, pairs };
+}
+
+async function runTask(task: TaskMsg): Promise<void> {
   const started = performance.now();
   try {
     const e = await engineFor(task);
-    const layout = { layers: e.layers, layerSizes: e.layerSizes, weightLayer: e.weightLayer };
-    const pairs = [];
-    for (const p of task.pairs) {
-      if (!task.vectors) {
-        pairs.push(await e.pairStats(p));
-        continue;
-      }
-      const { stats, g1, g2 } = await e.pairGradients(p);
-      pairs.push(stats);
-      // One pair's vectors at a time: wait until they are sent before computing the next,
-      // so a slow network never piles gradients up in memory.
-      const go = new Promise<boolean>((resolve) => continuations.set(task.id, resolve));
-      post({ kind: "vectors", id: task.id, pair: p.id, g1, g2, layout });
-      if (await go) throw new TaskFailure("aborted", "the vectors were refused; the task is abandoned");
-    }
-    post({ kind: "result", id: task.id, layout, pairs, computeMs: performance.now() - started });
+    const job = task.job;
+    let result: JobResult;
+    if (job.type === "pairs") result = await runPairs(task.id, e, job);
+    else if (job.type === "loss") result = { type: "loss", points: await runLoss(e, job.points, job.directions.map(vectorOf), job.indices) };
+    else result = { type: "curvature", items: await runCurvature(e, job) };
+    post({ kind: "result", id: task.id, result, computeMs: performance.now() - started });
   } catch (err) {
     const code = err instanceof TaskFailure ? err.code : "compute_failed";
     post({ kind: "task-failed", id: task.id, code, message: (err as Error).message ?? String(err) });

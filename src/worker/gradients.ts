@@ -6,9 +6,24 @@
 
 import type * as TF from "@tensorflow/tfjs";
 import { featureSize, type Dataset } from "../data/dataset.js";
-import { layerNames, layerOfWeight, type Snapshot } from "../model/snapshot.js";
+import { weightViews, type Snapshot } from "../model/snapshot.js";
 import { logitsTopology } from "../model/logits-topology.js";
-import type { PairStats } from "../protocol/index.js";
+import type { LabelMode, PairStats } from "../protocol/index.js";
+import { Rng } from "../util/rng.js";
+import { pairStatistics } from "./pair-stats.js";
+
+/** Examples per forward/backward pass when a loss covers many (a full-data pass). */
+export const EXAMPLES_PER_PASS = 1024;
+
+/** How a pair's gradients are taken. */
+export interface PairOptions {
+  labels: LabelMode;
+  labelSeed: number;
+  /** Diagonal metrics over the trainable parameters (gradient order). */
+  metrics: readonly Float32Array[];
+}
+
+export const OBSERVED: PairOptions = { labels: "observed", labelSeed: 0, metrics: [] };
 
 export interface PairInput {
   id: number;
@@ -37,13 +52,16 @@ export class GradientEngine {
     readonly layers: string[],
     readonly weightNames: string[],
     private readonly dataset: Dataset,
+    /** Every weight of the model (trainable or not), in θ's order, and θ itself. */
+    private readonly allVariables: TF.LayerVariable[],
+    private readonly thetaViews: Float32Array[],
   ) {
     this.exampleSize = featureSize(dataset);
     this.layerSizes = layers.map(() => 0);
     variables.forEach((v, w) => (this.layerSizes[weightLayer[w]!] = this.layerSizes[weightLayer[w]!]! + v.size));
   }
 
-  /** Trainable parameters per layer, in the order of `layers`. */
+  /** Trainable parameters per group (weight tensor), in the order of `layers`. */
   readonly layerSizes: number[];
 
   private readonly exampleSize: number;
@@ -53,14 +71,14 @@ export class GradientEngine {
    * never has to fit on the device, and tf.gather/tf.oneHot on Dawn's GL backend hung or
    * crashed on a dataset-sized tensor.
    */
-  private batchTensors(indices: readonly number[]): { xb: TF.Tensor; yb: TF.Tensor2D } {
+  private batchTensors(indices: readonly number[], labels?: Int32Array): { xb: TF.Tensor; yb: TF.Tensor2D } {
     const d = this.dataset;
     const size = this.exampleSize;
     const x = new Float32Array(indices.length * size);
     const y = new Float32Array(indices.length * d.numClasses);
     indices.forEach((i, row) => {
       x.set(d.x.subarray(i * size, (i + 1) * size), row * size);
-      y[row * d.numClasses + d.y[i]!] = 1;
+      y[row * d.numClasses + (labels ? labels[row]! : d.y[i]!)] = 1;
     });
     return {
       xb: this.tf.tensor(x, [indices.length, ...d.featureShape], "float32"),
@@ -87,21 +105,182 @@ export class GradientEngine {
     }
     const trainable = model.trainableWeights;
     const weightNames = trainable.map((w) => w.originalName);
-    const layers = layerNames(weightNames.map((name) => ({ name, shape: [] })));
-    const weightLayer = weightNames.map((n) => layers.indexOf(layerOfWeight(n)));
+    // Statistics are reported per trainable weight tensor ("dense_1/kernel"): the finest
+    // groups a rescaling acts on uniformly; the coordinator sums them into layers.
+    const layers = [...weightNames];
+    const weightLayer = weightNames.map((_, w) => w);
     const variables = trainable.map((w) => w.read() as TF.Variable);
-    return new GradientEngine(tf, model, variables, weightLayer, layers, weightNames, dataset);
+    const byName = new Map(model.weights.map((w) => [w.originalName, w]));
+    const all = snapshot.weights.map((w) => {
+      const v = byName.get(w.name);
+      if (!v) throw new GradientError(`weight ${w.name} of θ is not in the model`);
+      return v;
+    });
+    return new GradientEngine(tf, model, variables, weightLayer, layers, weightNames, dataset, all, weightViews(snapshot));
   }
 
-  async minibatchGradient(indices: readonly number[]): Promise<MinibatchGradient> {
-    const tf = this.tf;
+  /** Trainable parameters in all. */
+  get parameterCount(): number {
+    return this.layerSizes.reduce((a, b) => a + b, 0);
+  }
+
+  private checkIndices(indices: readonly number[]): void {
     if (indices.length === 0) throw new GradientError("a minibatch needs at least one example index");
     for (const i of indices) {
       if (!Number.isInteger(i) || i < 0 || i >= this.dataset.n) {
         throw new GradientError(`example index ${i} is outside the dataset (size ${this.dataset.n})`);
       }
     }
-    const { xb, yb } = this.batchTensors(indices);
+  }
+
+  /**
+   * Sets every weight from a vector in θ's layout (a landscape point), or back to θ
+   * itself with null. Gradients and losses are then taken there.
+   */
+  setWeights(values: Float32Array | null): void {
+    let offset = 0;
+    this.allVariables.forEach((v, w) => {
+      const n = this.thetaViews[w]!.length;
+      const slice = values === null ? this.thetaViews[w]! : values.subarray(offset, offset + n);
+      const t = this.tf.tensor(slice, v.shape as number[], "float32");
+      v.write(t);
+      t.dispose(); // the variable took a reference to its data
+      offset += n;
+    });
+    if (values !== null && offset !== values.length) throw new GradientError(`a weight vector of ${values.length} values for θ of ${offset}`);
+  }
+
+  /** θ as the snapshot gave it, all weights, as a fresh vector (to move along directions). */
+  async weightVector(): Promise<Float32Array> {
+    const out = new Float32Array(this.thetaViews.reduce((n, v) => n + v.length, 0));
+    let offset = 0;
+    for (const v of this.thetaViews) {
+      out.set(v, offset);
+      offset += v.length;
+    }
+    return out;
+  }
+
+  /** Sets the trainable weights from a flat vector in gradient order (curvature probes). */
+  setTrainable(values: Float32Array): void {
+    if (values.length !== this.parameterCount) throw new GradientError(`a parameter vector of ${values.length} values for ${this.parameterCount} trainable parameters`);
+    let offset = 0;
+    for (const v of this.variables) {
+      const t = this.tf.tensor(values.subarray(offset, offset + v.size), v.shape, "float32");
+      v.assign(t);
+      t.dispose(); // the variable took a reference to its data
+      offset += v.size;
+    }
+  }
+
+  /** The trainable parameters as one vector in gradient order (θ restricted to them). */
+  async trainableVector(): Promise<Float32Array> {
+    const out = new Float32Array(this.parameterCount);
+    let offset = 0;
+    for (const v of this.variables) {
+      out.set((await v.data()) as Float32Array, offset);
+      offset += v.size;
+    }
+    return out;
+  }
+
+  /** Logits of the examples, in float64 row-major [indices.length, classes]. */
+  private async logits(indices: readonly number[]): Promise<Float64Array> {
+    const classes = this.dataset.numClasses;
+    const out = new Float64Array(indices.length * classes);
+    for (let start = 0; start < indices.length; start += EXAMPLES_PER_PASS) {
+      const part = indices.slice(start, start + EXAMPLES_PER_PASS);
+      const { xb, yb } = this.batchTensors(part);
+      const logits = this.tf.tidy(() => this.model.apply(xb, { training: false }) as TF.Tensor);
+      try {
+        out.set(await logits.data(), start * classes);
+      } finally {
+        xb.dispose();
+        yb.dispose();
+        logits.dispose();
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Labels drawn from the model's predictive distribution p(y | x) (softmax of the
+   * logits, in float64), one seeded stream per minibatch: the true Fisher's labels.
+   */
+  async sampleLabels(indices: readonly number[], seed: number, stream: number): Promise<Int32Array> {
+    const classes = this.dataset.numClasses;
+    const z = await this.logits(indices);
+    const rng = new Rng(seed, stream);
+    const labels = new Int32Array(indices.length);
+    for (let r = 0; r < indices.length; r++) {
+      let max = -Infinity;
+      for (let c = 0; c < classes; c++) max = Math.max(max, z[r * classes + c]!);
+      let total = 0;
+      for (let c = 0; c < classes; c++) total += Math.exp(z[r * classes + c]! - max);
+      let u = rng.nextFloat() * total;
+      let pick = classes - 1;
+      for (let c = 0; c < classes; c++) {
+        u -= Math.exp(z[r * classes + c]! - max);
+        if (u < 0) {
+          pick = c;
+          break;
+        }
+      }
+      labels[r] = pick;
+    }
+    return labels;
+  }
+
+  /** Mean loss and accuracy over the examples at the current weights, in float64. */
+  async lossAt(indices: readonly number[]): Promise<{ loss: number; accuracy: number }> {
+    this.checkIndices(indices);
+    const classes = this.dataset.numClasses;
+    const z = await this.logits(indices);
+    let loss = 0;
+    let correct = 0;
+    indices.forEach((i, r) => {
+      let max = -Infinity;
+      let arg = 0;
+      for (let c = 0; c < classes; c++) {
+        const v = z[r * classes + c]!;
+        if (v > max) {
+          max = v;
+          arg = c;
+        }
+      }
+      let total = 0;
+      for (let c = 0; c < classes; c++) total += Math.exp(z[r * classes + c]! - max);
+      const label = this.dataset.y[i]!;
+      loss += max + Math.log(total) - z[r * classes + label]!;
+      if (arg === label) correct++;
+    });
+    return { loss: loss / indices.length, accuracy: correct / indices.length };
+  }
+
+  /**
+   * The gradient of the mean loss over many examples, in passes of EXAMPLES_PER_PASS,
+   * as one float64 vector in gradient order (a curvature oracle's gradient).
+   */
+  async gradientOver(indices: readonly number[]): Promise<Float64Array> {
+    const out = new Float64Array(this.parameterCount);
+    for (let start = 0; start < indices.length; start += EXAMPLES_PER_PASS) {
+      const part = indices.slice(start, start + EXAMPLES_PER_PASS);
+      const g = await this.minibatchGradient(part);
+      const weight = part.length / indices.length;
+      let offset = 0;
+      for (const a of g.grads) {
+        for (let k = 0; k < a.length; k++) out[offset + k] = out[offset + k]! + weight * a[k]!;
+        offset += a.length;
+      }
+    }
+    return out;
+  }
+
+  /** The minibatch's gradient, with the dataset's labels or the given ones. */
+  async minibatchGradient(indices: readonly number[], labels?: Int32Array): Promise<MinibatchGradient> {
+    const tf = this.tf;
+    this.checkIndices(indices);
+    const { xb, yb } = this.batchTensors(indices, labels);
     let value: TF.Scalar | undefined;
     let grads: TF.NamedTensorMap | undefined;
     try {
@@ -121,52 +300,20 @@ export class GradientEngine {
     }
   }
 
-  async pairStats(pair: PairInput): Promise<PairStats> {
-    return (await this.pairGradients(pair)).stats;
+  async pairStats(pair: PairInput, options: PairOptions = OBSERVED): Promise<PairStats> {
+    return (await this.pairGradients(pair, options)).stats;
   }
 
   /** The pair's statistics and both gradients (one array per trainable weight). */
-  async pairGradients(pair: PairInput): Promise<{ stats: PairStats; g1: Float32Array[]; g2: Float32Array[] }> {
-    const g1 = await this.minibatchGradient(pair.batches[0]);
-    const g2 = await this.minibatchGradient(pair.batches[1]);
-    const L = this.layers.length;
-    const sq1 = new Float64Array(L);
-    const sq2 = new Float64Array(L);
-    const dot = new Float64Array(L);
-    for (let w = 0; w < g1.grads.length; w++) {
-      const a = g1.grads[w]!;
-      const b = g2.grads[w]!;
-      let s1 = 0;
-      let s2 = 0;
-      let d = 0;
-      for (let k = 0; k < a.length; k++) {
-        const ak = a[k]!;
-        const bk = b[k]!;
-        s1 += ak * ak;
-        s2 += bk * bk;
-        d += ak * bk;
-      }
-      const l = this.weightLayer[w]!;
-      sq1[l] = sq1[l]! + s1;
-      sq2[l] = sq2[l]! + s2;
-      dot[l] = dot[l]! + d;
+  async pairGradients(pair: PairInput, options: PairOptions = OBSERVED): Promise<{ stats: PairStats; g1: Float32Array[]; g2: Float32Array[] }> {
+    const labelsOf = async (k: 0 | 1) =>
+      options.labels === "sampled" ? this.sampleLabels(pair.batches[k], options.labelSeed, 2 * pair.id + k) : undefined;
+    const g1 = await this.minibatchGradient(pair.batches[0], await labelsOf(0));
+    const g2 = await this.minibatchGradient(pair.batches[1], await labelsOf(1));
+    for (const m of options.metrics) {
+      if (m.length !== this.parameterCount) throw new GradientError(`a metric of ${m.length} values for ${this.parameterCount} trainable parameters`);
     }
-    let t1 = 0;
-    let t2 = 0;
-    let td = 0;
-    for (let l = 0; l < L; l++) {
-      t1 += sq1[l]!;
-      t2 += sq2[l]!;
-      td += dot[l]!;
-    }
-    const stats: PairStats = {
-      id: pair.id,
-      loss: [g1.loss, g2.loss],
-      norm: [Math.sqrt(t1), Math.sqrt(t2)],
-      dot: td,
-      layerNorm: [Array.from(sq1, Math.sqrt), Array.from(sq2, Math.sqrt)],
-      layerDot: Array.from(dot),
-    };
+    const stats = pairStatistics(pair.id, [g1.loss, g2.loss], g1.grads, g2.grads, this.weightLayer, this.layers.length, options.metrics);
     if (![...stats.loss, ...stats.norm, stats.dot].every(Number.isFinite)) {
       throw new GradientError(`pair ${pair.id}: the loss or gradient is not finite (loss ${stats.loss}, ‖g‖ ${stats.norm})`);
     }

@@ -16,6 +16,9 @@ import {
   ProtocolVersionError,
   subjects,
   type Subjects,
+  type Message,
+  type TaskCurvatureMessage,
+  type TaskLossMessage,
   type TaskMessage,
   type WorkerState,
 } from "../protocol/index.js";
@@ -23,7 +26,8 @@ import { PACKAGE_VERSION } from "../util/package-root.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
 import { BlobCache } from "./blob-cache.js";
 import { sendPairVectors } from "./chunk-sender.js";
-import { ComputeError, ComputeThread, type VectorsHandler } from "./compute-client.js";
+import { ComputeError, ComputeThread, type JobRequest, type VectorsHandler } from "./compute-client.js";
+import type { JobResult } from "./compute-messages.js";
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 120_000;
@@ -180,7 +184,7 @@ export class Worker {
       let reply;
       try {
         const msg = await this.nc.request(this.subjects.pull, encodeMessage(createMessage("task.pull", { workerId: this.options.id, backend: this.backend!.backend })), { timeout: PULL_TIMEOUT_MS });
-        reply = decodeMessage(msg.data, ["task", "task.none", "error"]);
+        reply = decodeMessage(msg.data, ["task", "task.loss", "task.curvature", "task.none", "error"]);
       } catch (err) {
         if (isNoAnswer(err)) {
           if (!waitingSaid) this.log(`waiting for a coordinator on ${this.subjects.pull}`);
@@ -209,31 +213,26 @@ export class Worker {
     }
   }
 
-  private async runTask(task: TaskMessage): Promise<void> {
+  private async runTask(task: TaskMessage | TaskLossMessage | TaskCurvatureMessage): Promise<void> {
     this.current = { taskId: task.taskId, leaseId: task.leaseId, runId: task.runId };
     this.heartbeat();
     try {
       const blobs = (this.blobs ??= await BlobStore.open(this.nc, objectBucket(this.options.prefix), false));
-      const target = { nc: this.nc, subject: this.subjects.chunk, runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id };
-      const onVectors: VectorsHandler | undefined =
-        task.returns === "vectors" ? async (pair, g1, g2, layout) => void (await sendPairVectors(target, pair, g1, g2, layout)) : undefined;
-      const result = await this.compute!.run(
-        { hash: task.snapshot.hash, get: () => this.cache.get(task.snapshot.hash, () => this.fetchBlob(blobs, task.snapshot.hash, task.leaseMs)) },
-        { hash: task.dataset.hash, name: task.dataset.name, get: () => this.cache.get(task.dataset.hash, () => this.fetchBlob(blobs, task.dataset.hash, task.leaseMs)) },
-        task.pairs,
-        onVectors,
-      );
-      const body = createMessage("task.result", {
-        runId: task.runId,
-        taskId: task.taskId,
-        leaseId: task.leaseId,
-        workerId: this.options.id,
-        computeMs: Math.round(result.computeMs),
-        layers: result.layout.layers,
-        layerSizes: result.layout.layerSizes,
-        pairs: result.pairs,
-      });
-      const bytes = encodeMessage(body);
+      const source = (hash: string) => ({ hash, get: () => this.cache.get(hash, () => this.fetchBlob(blobs, hash, task.leaseMs)) });
+      let request: JobRequest;
+      let onVectors: VectorsHandler | undefined;
+      if (task.type === "task") {
+        request = { type: "pairs", pairs: task.pairs, labels: task.labels, labelSeed: task.labelSeed, metrics: task.metrics.map((m) => source(m.hash)) };
+        const target = { nc: this.nc, subject: this.subjects.chunk, runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id };
+        if (task.returns === "vectors") onVectors = async (pair, g1, g2, layout) => void (await sendPairVectors(target, pair, g1, g2, layout));
+      } else if (task.type === "task.loss") {
+        request = { type: "loss", points: task.points, directions: task.directions.map((d) => source(d.hash)), indices: task.indices };
+      } else {
+        const { items, maxIterations, tolerance, probes, step, seed } = task;
+        request = { type: "curvature", items, maxIterations, tolerance, probes, step, seed };
+      }
+      const done = await this.compute!.run(source(task.snapshot.hash), { ...source(task.dataset.hash), name: task.dataset.name }, request, onVectors);
+      const bytes = encodeMessage(this.resultMessage(task, done.result, done.computeMs));
       const limit = this.nc.info?.max_payload ?? Infinity;
       if (bytes.length > limit) {
         // Never dropped silently: the coordinator hears why and can stop the run.
@@ -249,6 +248,13 @@ export class Worker {
     } finally {
       this.current = null;
     }
+  }
+
+  private resultMessage(task: { runId: string; taskId: string; leaseId: string }, result: JobResult, computeMs: number): Message {
+    const head = { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id, computeMs: Math.round(computeMs) };
+    if (result.type === "pairs") return createMessage("task.result", { ...head, layers: result.layout.layers, layerSizes: result.layout.layerSizes, pairs: result.pairs });
+    if (result.type === "loss") return createMessage("task.loss_result", { ...head, points: result.points });
+    return createMessage("task.curvature_result", { ...head, items: result.items });
   }
 
   /**
@@ -270,7 +276,7 @@ export class Worker {
   }
 
   /** Request with retries while the lease lasts; the coordinator dedupes by lease. */
-  private async send(subject: string, data: Uint8Array, task: TaskMessage): Promise<boolean> {
+  private async send(subject: string, data: Uint8Array, task: { taskId: string; leaseMs: number }): Promise<boolean> {
     const giveUp = Date.now() + task.leaseMs;
     // Several tries within the lease: a reply lost in a reconnect must not wait out the lease.
     const timeout = Math.min(REPLY_TIMEOUT_MS, Math.max(500, task.leaseMs / 3));

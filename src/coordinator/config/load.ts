@@ -34,6 +34,11 @@ export interface RunConfig {
   pairs: { count: number; batchSize: number; seed: number; pairing: Pairing; perTask: number };
   workers: { local: number; backend: BackendChoice; leaseMs: number; maxAttempts: number; quarantineAfter: number; maxInFlight: number; waitMs: number };
   returns: "stats" | "vectors";
+  vectorStats: boolean;
+  fisher: { pairs: number; batchSize: number; seed: number; kinds: ("empirical" | "true")[] } | null;
+  curvature: { minibatches: number; batchSize: number; seed: number; fullExamples: number | null; iterations: number; tolerance: number; probes: number; step: number } | null;
+  landscape: { dims: 1 | 2; from: number; to: number; points: number; examples: number; seed: number; normalizations: ("filter" | "none")[]; perTask: number } | null;
+  invariance: { layer: number; alphas: number[]; tolerance: number } | null;
   nats: { url: string | undefined; prefix: string; replicas: number };
   outDir: string | undefined;
 }
@@ -123,6 +128,14 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
     if (model.layers[0] !== d.features) problems.push(`model.layers[0]: the input size ${model.layers[0]} differs from data.features ${d.features}`);
     if (model.layers.at(-1) !== d.classes) problems.push(`model.layers: the output size ${model.layers.at(-1)} differs from data.classes ${d.classes}`);
   }
+  if (parsed.vector_stats && parsed.return !== "vectors") problems.push("vector_stats: needs return: vectors (the statistics are computed from the gradient vectors)");
+  if (parsed.landscape && !(parsed.landscape.from < parsed.landscape.to)) problems.push("landscape.from: must be below landscape.to");
+  if (parsed.invariance && model.kind === "mlp" && parsed.invariance.layer >= model.layers.length - 2) {
+    problems.push(`invariance.layer: ${parsed.invariance.layer} has no next layer to take 1/α (the MLP has ${model.layers.length - 1} Dense layers, numbered from 0)`);
+  }
+  if (parsed.invariance && model.kind === "mlp" && !["relu", "linear"].includes(model.activation)) {
+    problems.push(`invariance: the twins preserve the function only through relu or linear activations, not ${model.activation}`);
+  }
   if (problems.length > 0) throw new ConfigError(file, problems);
   const w = parsed.workers;
   return {
@@ -133,6 +146,33 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
     pairs: { count: parsed.pairs.count, batchSize: parsed.pairs.batch_size, seed: parsed.pairs.seed, pairing: parsed.pairs.pairing, perTask: parsed.pairs.per_task },
     workers: { local: w.local, backend: w.backend, leaseMs: w.lease_s * 1000, maxAttempts: w.max_attempts, quarantineAfter: w.quarantine_after, maxInFlight: w.max_in_flight, waitMs: w.wait_s * 1000 },
     returns: parsed.return,
+    vectorStats: parsed.vector_stats,
+    fisher: parsed.fisher ? { pairs: parsed.fisher.pairs, batchSize: parsed.fisher.batch_size ?? parsed.pairs.batch_size, seed: parsed.fisher.seed, kinds: [...new Set(parsed.fisher.kinds)] } : null,
+    curvature: parsed.curvature
+      ? {
+          minibatches: parsed.curvature.minibatches,
+          batchSize: parsed.curvature.batch_size ?? parsed.pairs.batch_size,
+          seed: parsed.curvature.seed,
+          fullExamples: parsed.curvature.full_examples ?? null,
+          iterations: parsed.curvature.iterations,
+          tolerance: parsed.curvature.tolerance,
+          probes: parsed.curvature.probes,
+          step: parsed.curvature.step,
+        }
+      : null,
+    landscape: parsed.landscape
+      ? {
+          dims: parsed.landscape.dims,
+          from: parsed.landscape.from,
+          to: parsed.landscape.to,
+          points: parsed.landscape.points,
+          examples: parsed.landscape.examples,
+          seed: parsed.landscape.seed,
+          normalizations: [...new Set(parsed.landscape.normalizations)],
+          perTask: parsed.landscape.per_task,
+        }
+      : null,
+    invariance: parsed.invariance ? { layer: parsed.invariance.layer, alphas: parsed.invariance.alphas, tolerance: parsed.invariance.tolerance } : null,
     nats: { url: parsed.nats.url, prefix: parsed.nats.prefix, replicas: parsed.nats.replicas },
     outDir: parsed.output.dir === undefined ? undefined : resolve(base, parsed.output.dir),
   };

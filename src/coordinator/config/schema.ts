@@ -77,6 +77,57 @@ export const configSchema = z.strictObject({
   output: z.strictObject({ dir: path.optional() }).prefault({}),
   /** stats: workers return per-pair statistics; vectors: also both gradients, chunked. */
   return: z.enum(["stats", "vectors"]).default("stats"),
+  /** Per-parameter statistics of the gradients (GSNR, diversity); needs return: vectors. */
+  vector_stats: z.boolean().default(false),
+  /** The Fisher-metric regret: a first pass estimates diagonal Fishers at θ. */
+  fisher: z
+    .strictObject({
+      pairs: positiveInt.max(10_000_000).default(256),
+      batch_size: positiveInt.max(1_048_576).optional(),
+      seed: seed.default(101),
+      // YAML reads a bare `true` as a boolean: take it as the name of the true Fisher.
+      kinds: z.array(z.preprocess((v) => (v === true ? "true" : v), z.enum(["empirical", "true"]))).min(1).max(2).default(["empirical", "true"]),
+    })
+    .optional(),
+  /** Curvature contrast: dominant Hessian eigenvalues of minibatch losses vs the full loss. */
+  curvature: z
+    .strictObject({
+      minibatches: positiveInt.max(100_000).default(16),
+      batch_size: positiveInt.max(1_048_576).optional(),
+      seed: seed.default(202),
+      /** Examples of the "full" loss (its first `full_examples` of a seeded shuffle); default all. */
+      full_examples: positiveInt.optional(),
+      iterations: positiveInt.max(10_000).default(30),
+      tolerance: z.number().positive().max(1).default(1e-3),
+      /** Hutchinson probes of the Hessian trace: 0 for none, else at least 2 (for a standard error). */
+      probes: z.int().min(0).max(100_000).refine((n) => n !== 1, "must be 0 or at least 2 (one probe has no standard error)").default(8),
+      /** Finite-difference step; 0: the worker's default for θ. */
+      step: z.number().min(0).default(0),
+    })
+    .optional(),
+  /** Loss landscapes (Li et al. 2018) along seeded random directions. */
+  landscape: z
+    .strictObject({
+      dims: z.union([z.literal(1), z.literal(2)]).default(1),
+      from: z.number().default(-1),
+      to: z.number().default(1),
+      points: z.int().min(2).max(1001).default(21),
+      examples: positiveInt.default(1000),
+      seed: seed.default(303),
+      normalizations: z.array(z.enum(["filter", "none"])).min(1).max(2).default(["filter", "none"]),
+      per_task: positiveInt.max(10_000).default(4),
+    })
+    .optional(),
+  /** Dinh et al.'s function-preserving twins of θ, measured alongside it. */
+  invariance: z
+    .strictObject({
+      /** The Dense layer (0-based) whose weights and bias × α; the next layer's weights × 1/α. */
+      layer: z.int().min(0).default(0),
+      alphas: z.array(z.number().positive().max(1e6)).min(1).max(16).default([0.5, 2, 10]),
+      /** Relative change above which a measure "moved". */
+      tolerance: z.number().positive().max(1).default(1e-3),
+    })
+    .optional(),
 });
 
 export type RawConfig = z.input<typeof configSchema>;

@@ -8,12 +8,12 @@ import { once } from "node:events";
 import { writeLayersModel } from "../../model/layers-model-files.js";
 import type { Snapshot } from "../../model/snapshot.js";
 import type { PairRecord } from "../pair-records.js";
-import type { Reduction } from "../reduce.js";
 
-export async function writeResultsJson(dir: string, reduction: Reduction, run: Record<string, unknown>): Promise<string> {
+/** results.json: `report` holds measures, layers and whatever else was measured; then run. */
+export async function writeResultsJson(dir: string, report: Record<string, unknown>, run: Record<string, unknown>): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, "results.json");
-  await writeFile(path, JSON.stringify({ measures: reduction.measures, layers: reduction.layers, run }, null, 2) + "\n");
+  await writeFile(path, JSON.stringify({ ...report, run }, null, 2) + "\n");
   return path;
 }
 

@@ -1,0 +1,27 @@
+// A phase of a run: one kind of work over one θ (the pairs, a Fisher pass, curvature,
+// a landscape), as the dispatcher sees it. The dispatcher runs one phase at a time; the
+// phase says how a leased task reads on the wire and what a result must satisfy.
+
+import type { Message, TaskCurvatureResultMessage, TaskLossResultMessage, TaskResultMessage } from "../protocol/index.js";
+import type { Lease, TaskTable } from "./task-table.js";
+import type { VectorStats } from "./vector-stats.js";
+
+export type PhaseResult = TaskResultMessage | TaskLossResultMessage | TaskCurvatureResultMessage;
+export type PhaseResultType = PhaseResult["type"];
+
+export interface Phase {
+  /** Unique within the run ("theta/pairs", "twin-2/landscape-filter"): task ids and the journal use it. */
+  name: string;
+  table: TaskTable;
+  resultType: PhaseResultType;
+  /** The task message of a lease (a "task", "task.loss" or "task.curvature"). */
+  message(lease: Lease, runId: string): Message;
+  /** Checks a result beyond the wire contract and records it (durably); null, or why it is refused. */
+  accept(result: PhaseResult): string | null;
+  /** Units of work in a result (pairs, points, items), for progress and worker credit. */
+  units(result: PhaseResult): number;
+  /** Whether workers send gradient vectors (task.chunk) before their results. */
+  vectors: boolean;
+  /** Per-parameter statistics of the vectors, if the phase keeps them. */
+  vectorStats?: VectorStats;
+}

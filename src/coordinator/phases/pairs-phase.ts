@@ -1,0 +1,121 @@
+// Pairs of minibatch gradients at one θ: the main measurement, and (with labels observed
+// or sampled from the model, returning vectors) the passes that estimate the Fisher
+// diagonals. Results are checked against θ and the plan, journaled, then recorded.
+
+import type { BlobRef, DatasetRef, LabelMode, PairStats, TaskPair, TaskResultMessage } from "../../protocol/index.js";
+import { createMessage } from "../../protocol/index.js";
+import type { Journal, PairsLine } from "../journal.js";
+import type { PairRecords } from "../pair-records.js";
+import type { Phase, PhaseResult } from "../phase.js";
+import { planPair, type PairPlan } from "../sampler.js";
+import { TaskTable, type TaskTableOptions } from "../task-table.js";
+import type { VectorStats } from "../vector-stats.js";
+import { groupTasks } from "./task-specs.js";
+
+export interface PairsPhaseOptions {
+  name: string;
+  plan: PairPlan;
+  /** Pairs still to compute (all, unless a resume recovered some). */
+  todo: readonly number[];
+  perTask: number;
+  snapshot: BlobRef;
+  dataset: DatasetRef;
+  table: TaskTableOptions;
+  labels: LabelMode;
+  labelSeed: number;
+  metrics: BlobRef[];
+  vectors: boolean;
+  vectorStats?: VectorStats;
+  /** θ's trainable weight tensors and their sizes: a result's groups must be exactly these. */
+  layerSizes: Map<string, number>;
+  journal: Journal;
+  records: PairRecords;
+}
+
+function checkResult(o: PairsPhaseOptions, pairsOf: Map<string, TaskPair[]>, result: TaskResultMessage): string | null {
+  // θ says which tensors have gradients and how large they are; anything else (a tensor
+  // left out, vectors of another length) is not θ's gradient.
+  for (const [l, name] of result.layers.entries()) {
+    const size = o.layerSizes.get(name);
+    if (size === undefined) return `${name} is not a trainable weight of the model`;
+    if (result.layerSizes[l] !== size) return `${name} has ${size} parameters, the result says ${result.layerSizes[l]}`;
+  }
+  if (result.layers.length !== o.layerSizes.size || [...o.layerSizes.keys()].some((t, i) => result.layers[i] !== t)) {
+    return `the result covers [${result.layers}], the model's trainable weights are [${[...o.layerSizes.keys()]}]`;
+  }
+  const expected = pairsOf.get(result.taskId);
+  if (!expected) return `unknown task ${result.taskId}`;
+  if (result.pairs.length !== expected.length || result.pairs.some((p, i) => p.id !== expected[i]!.id)) {
+    return `the result's pairs [${result.pairs.map((p) => p.id)}] are not the task's [${expected.map((p) => p.id)}]`;
+  }
+  const records = o.records;
+  if (records.layers && (records.layers.length !== result.layers.length || records.layers.some((l, i) => l !== result.layers[i]))) {
+    return `layers [${result.layers}] differ from earlier results' [${records.layers}]`;
+  }
+  for (const p of result.pairs) {
+    if (p.metrics.length !== o.metrics.length) return `pair ${p.id} has statistics in ${p.metrics.length} metrics, the task named ${o.metrics.length}`;
+    for (const s of [p, ...p.metrics]) {
+      if (s.norm[0] === 0 || s.norm[1] === 0) continue;
+      // Cauchy–Schwarz with float32 slack: a larger |dot| is corrupt data, not rounding.
+      if (Math.abs(s.dot) > s.norm[0] * s.norm[1] * (1 + 1e-3)) return `pair ${p.id}: |g1·g2| = ${Math.abs(s.dot)} exceeds ‖g1‖‖g2‖ = ${s.norm[0] * s.norm[1]}`;
+    }
+  }
+  return null;
+}
+
+export function pairsPhase(o: PairsPhaseOptions): Phase {
+  const tasks = groupTasks(o.name, o.todo, o.perTask);
+  const pairsOf = new Map<string, TaskPair[]>(tasks.map((t) => [t.id, t.pairIds.map((i) => ({ id: i, batches: planPair(o.plan, i) }))]));
+  return {
+    name: o.name,
+    table: new TaskTable(tasks, o.table),
+    resultType: "task.result",
+    vectors: o.vectors,
+    vectorStats: o.vectorStats,
+    message: (lease, runId) =>
+      createMessage("task", {
+        runId,
+        taskId: lease.task.id,
+        leaseId: lease.leaseId,
+        leaseMs: o.table.leaseMs,
+        snapshot: o.snapshot,
+        dataset: o.dataset,
+        returns: o.vectors ? "vectors" : "stats",
+        labels: o.labels,
+        labelSeed: o.labelSeed,
+        metrics: o.metrics,
+        pairs: pairsOf.get(lease.task.id)!,
+      }),
+    accept: (r: PhaseResult) => {
+      const result = r as TaskResultMessage;
+      const refusal = checkResult(o, pairsOf, result);
+      if (refusal) return refusal;
+      const expected = pairsOf.get(result.taskId)!;
+      const taken = result.pairs.map((p, i) => ({ ...p, batches: expected[i]!.batches }));
+      // Durable before the worker hears "accepted": a coordinator killed now resumes with it.
+      o.journal.append(o.name, { layers: result.layers, pairs: taken } satisfies PairsLine);
+      o.records.layers ??= result.layers;
+      for (const rec of taken) o.records.set(rec);
+      return null;
+    },
+    units: (r) => (r as TaskResultMessage).pairs.length,
+  };
+}
+
+/** Pairs a previous coordinator journaled for this phase, checked against the plan; the ids still to do. */
+export function recoverPairs(lines: readonly unknown[], plan: PairPlan, records: PairRecords): number[] {
+  for (const line of lines as PairsLine[]) {
+    records.layers ??= line.layers;
+    for (const r of line.pairs) {
+      if (!Number.isSafeInteger(r.id) || r.id < 0 || r.id >= plan.count) throw new Error(`the journal holds pair ${r.id}, outside the plan of ${plan.count}`);
+      if (records.has(r.id)) continue; // journaled twice: counts once
+      if (JSON.stringify(r.batches) !== JSON.stringify(planPair(plan, r.id))) throw new Error(`the journal's pair ${r.id} has other minibatches than the plan`);
+      records.set(r);
+    }
+  }
+  const todo: number[] = [];
+  for (let i = 0; i < plan.count; i++) if (!records.has(i)) todo.push(i);
+  return todo;
+}
+
+export type { PairStats };
