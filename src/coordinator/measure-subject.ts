@@ -60,11 +60,15 @@ export interface CurvatureSummary {
   /** E_b λ_max(H_b) / λ_max(H̄): stderr from the minibatches' spread, λ(H̄) taken as exact. */
   curvature_contrast: Estimate;
   minibatch_lambda_max: Estimate;
-  full_lambda_max: number;
+  /** null when its products crossed kinks. */
+  full_lambda_max: number | null;
   full_converged: boolean;
   minibatch_hessian_trace: Estimate;
-  full_hessian_trace: { mean: number; stderr: number };
+  full_hessian_trace: { mean: number; stderr: number } | null;
   unconverged: number;
+  /** Items whose Hessian-vector products crossed a kink of the loss (left out: unreliable). */
+  kinked_minibatches: number;
+  full_kinked: boolean;
   full_examples: number;
 }
 
@@ -190,28 +194,40 @@ async function curvature(ctx: RunContext, subject: Subject): Promise<CurvatureSu
   const phase = curvaturePhase({ name, items, todo, snapshot: subject.ref, dataset: ctx.dataset, table: ctx.table, settings, journal: ctx.journal, results });
   ctx.onPhase(name, items.size, () => results.size);
   await ctx.dispatcher.run(phase);
-  const mini = [...Array(c.minibatches).keys()].map((i) => results.get(i)!);
+  const all = [...Array(c.minibatches).keys()].map((i) => results.get(i)!);
+  // A product that straddled a kink measured the jump, not curvature: such items are out.
+  const mini = all.filter((m) => m.kinked === 0);
   const full = results.get(fullId)!;
   const lambdas = estimate(mini.map((m) => m.lambda));
   const scale = full.lambda;
-  const contrast: Estimate =
-    lambdas.resolved && scale !== 0
-      ? {
-          mean: lambdas.mean! / scale,
-          stderr: lambdas.stderr! / Math.abs(scale),
-          ci95: [lambdas.ci95![0] / scale, lambdas.ci95![1] / scale].sort((a, b) => a - b) as [number, number],
-          n: lambdas.n,
-          resolved: true,
-        }
-      : { mean: null, stderr: null, ci95: null, n: lambdas.n, resolved: false, reason: scale === 0 ? "λ_max of the full loss is 0" : lambdas.reason ?? "not resolved" };
+  const kinkNote = (what: string, k: number, of: number) =>
+    `${what}: ${k} of ${of} Hessian-vector products crossed a kink of the loss (a ReLU switching inside the finite difference); a smooth activation (tanh, elu) or curvature.step would avoid it`;
+  let contrast: Estimate;
+  if (full.kinked > 0) {
+    contrast = { mean: null, stderr: null, ci95: null, n: lambdas.n, resolved: false, reason: kinkNote("the full loss", full.kinked, full.products) };
+  } else if (!lambdas.resolved || scale === 0) {
+    contrast = { mean: null, stderr: null, ci95: null, n: lambdas.n, resolved: false, reason: scale === 0 ? "λ_max of the full loss is 0" : lambdas.reason ?? "not resolved" };
+  } else {
+    contrast = {
+      mean: lambdas.mean! / scale,
+      stderr: lambdas.stderr! / Math.abs(scale),
+      ci95: [lambdas.ci95![0] / scale, lambdas.ci95![1] / scale].sort((a, b) => a - b) as [number, number],
+      n: lambdas.n,
+      resolved: true,
+    };
+  }
+  const kinkedMini = all.length - mini.length;
+  if (kinkedMini > 0 && lambdas.resolved) lambdas.reason = `${kinkedMini} of ${all.length} minibatches left out: their finite differences crossed a kink`;
   return {
     curvature_contrast: contrast,
     minibatch_lambda_max: lambdas,
-    full_lambda_max: full.lambda,
+    full_lambda_max: full.kinked > 0 ? null : full.lambda,
     full_converged: full.converged,
     minibatch_hessian_trace: estimate(mini.map((m) => m.trace)),
-    full_hessian_trace: { mean: full.trace, stderr: full.traceStderr },
+    full_hessian_trace: full.kinked > 0 ? null : { mean: full.trace, stderr: full.traceStderr },
     unconverged: [...results.values()].filter((r) => !r.converged).length,
+    kinked_minibatches: kinkedMini,
+    full_kinked: full.kinked > 0,
     full_examples: fullCount,
   };
 }

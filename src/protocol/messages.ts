@@ -275,6 +275,9 @@ export interface CurvatureItem {
   /** Hutchinson's estimate of the Hessian's trace, with its standard error. */
   trace: number;
   traceStderr: number;
+  /** Hessian-vector products taken, and those whose central difference crossed a kink of the loss (a ReLU switching): unreliable. */
+  products: number;
+  kinked: number;
 }
 
 export interface TaskCurvatureResultMessage {
@@ -549,7 +552,7 @@ const taskCurvatureResult = object({
   workerId: id,
   computeMs: nonNegative,
   items: arrayOf(
-    object({ id: count, lambda: finite, iterations: count, converged: boolean, trace: finite, traceStderr: nonNegative }),
+    object({ id: count, lambda: finite, iterations: count, converged: boolean, trace: finite, traceStderr: nonNegative, products: count, kinked: count }),
     { minLength: 1, maxLength: 4096 },
   ),
 });

@@ -12,6 +12,8 @@ import type { LabelMode, PairStats } from "../protocol/index.js";
 import { Rng } from "../util/rng.js";
 import { pairStatistics } from "./pair-stats.js";
 
+const PIECEWISE_LINEAR = /"(relu|relu6|ReLU|LeakyReLU|PReLU|ThresholdedReLU|MaxPooling[123]D|GlobalMaxPooling[123]D)"/;
+
 /** Examples per forward/backward pass when a loss covers many (a full-data pass). */
 export const EXAMPLES_PER_PASS = 1024;
 
@@ -117,6 +119,14 @@ export class GradientEngine {
       return v;
     });
     return new GradientEngine(tf, model, variables, weightLayer, layers, weightNames, dataset, all, weightViews(snapshot));
+  }
+
+  /**
+   * Whether the model has piecewise-linear activations (ReLU, its variants, max pooling),
+   * whose kinks spoil finite differences of the gradient that straddle them.
+   */
+  get piecewiseLinear(): boolean {
+    return PIECEWISE_LINEAR.test(JSON.stringify(this.model.toJSON(null, false)));
   }
 
   /** Trainable parameters in all. */

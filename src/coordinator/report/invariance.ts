@@ -41,7 +41,7 @@ export function quantities(m: SubjectMeasurement): Map<string, Estimate | number
     q.set("curvature.minibatch_lambda_max", c.minibatch_lambda_max);
     q.set("curvature.full_lambda_max", c.full_lambda_max);
     q.set("curvature.minibatch_hessian_trace", c.minibatch_hessian_trace);
-    q.set("curvature.full_hessian_trace", c.full_hessian_trace.mean);
+    q.set("curvature.full_hessian_trace", c.full_hessian_trace?.mean ?? null);
   }
   return q;
 }
