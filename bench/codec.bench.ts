@@ -1,5 +1,5 @@
 // What exact validation costs on the coordinator's hottest message: decoding a
-// task.result (64 pairs × 20 layers) with gradswarm's decoder (msgpackr + exact checks)
+// task.result (64 pairs × 20 parameter groups, no metrics) with gradswarm's decoder (msgpackr + exact checks)
 // vs msgpackr alone (the naive way: trust the peer) and JSON. vitest prints the ratios.
 // Run: npx vitest bench --run bench/codec.bench.ts
 
@@ -7,7 +7,7 @@ import { Unpackr } from "msgpackr";
 import { bench, describe } from "vitest";
 import { createMessage, decodeTaskResult, encodeMessage } from "../src/protocol/index.js";
 
-const layers = Array.from({ length: 20 }, (_, l) => `layer_${l}`);
+const layers = Array.from({ length: 20 }, (_, l) => `dense_${l >> 1}/${l % 2 === 0 ? "kernel" : "bias"}`);
 const message = createMessage("task.result", {
   runId: "run",
   taskId: "t0001",
@@ -23,6 +23,7 @@ const message = createMessage("task.result", {
     dot: 0.8,
     layerNorm: [layers.map((_, l) => 0.1 + l), layers.map((_, l) => 0.2 + l)] as [number[], number[]],
     layerDot: layers.map((_, l) => 0.01 * l),
+    metrics: [],
   })),
 });
 const bytes = encodeMessage(message);

@@ -182,11 +182,14 @@ function estimate(values: number[]): Estimate {
 async function curvature(ctx: RunContext, subject: Subject): Promise<CurvatureSummary> {
   const c = ctx.cfg.curvature!;
   const name = `${subject.key}/curvature`;
-  const items = new Map<number, number[]>();
-  for (let i = 0; i < c.minibatches; i++) items.set(i, new Rng(c.seed, i).sampleWithoutReplacement(ctx.datasetSize, Math.min(c.batchSize, ctx.datasetSize)));
+  // H̄ is the loss over `full_examples` (a seeded subset, or all); the minibatches are drawn
+  // from the same examples, so that E_b H_b = H̄ and the contrast compares like with like.
   const fullCount = Math.min(c.fullExamples ?? ctx.datasetSize, ctx.datasetSize);
   const fullId = c.minibatches;
-  items.set(fullId, fullCount === ctx.datasetSize ? Array.from({ length: fullCount }, (_, i) => i) : new Rng(c.seed, fullId).sampleWithoutReplacement(ctx.datasetSize, fullCount));
+  const full = fullCount === ctx.datasetSize ? Array.from({ length: fullCount }, (_, i) => i) : new Rng(c.seed, fullId).sampleWithoutReplacement(ctx.datasetSize, fullCount);
+  const items = new Map<number, number[]>();
+  for (let i = 0; i < c.minibatches; i++) items.set(i, new Rng(c.seed, i).sampleWithoutReplacement(fullCount, Math.min(c.batchSize, fullCount)).map((k) => full[k]!));
+  items.set(fullId, full);
   const results = new Map<number, CurvatureItem>();
   recoverCurvature(recoveredLines(ctx, name), results);
   const todo = [...items.keys()].filter((id) => !results.has(id));
@@ -197,14 +200,14 @@ async function curvature(ctx: RunContext, subject: Subject): Promise<CurvatureSu
   const all = [...Array(c.minibatches).keys()].map((i) => results.get(i)!);
   // A product that straddled a kink measured the jump, not curvature: such items are out.
   const mini = all.filter((m) => m.kinked === 0);
-  const full = results.get(fullId)!;
+  const fullItem = results.get(fullId)!;
   const lambdas = estimate(mini.map((m) => m.lambda));
-  const scale = full.lambda;
+  const scale = fullItem.lambda;
   const kinkNote = (what: string, k: number, of: number) =>
     `${what}: ${k} of ${of} Hessian-vector products crossed a kink of the loss (a ReLU switching inside the finite difference); a smooth activation (tanh, elu) or curvature.step would avoid it`;
   let contrast: Estimate;
-  if (full.kinked > 0) {
-    contrast = { mean: null, stderr: null, ci95: null, n: lambdas.n, resolved: false, reason: kinkNote("the full loss", full.kinked, full.products) };
+  if (fullItem.kinked > 0) {
+    contrast = { mean: null, stderr: null, ci95: null, n: lambdas.n, resolved: false, reason: kinkNote("the full loss", fullItem.kinked, fullItem.products) };
   } else if (!lambdas.resolved || scale === 0) {
     contrast = { mean: null, stderr: null, ci95: null, n: lambdas.n, resolved: false, reason: scale === 0 ? "λ_max of the full loss is 0" : lambdas.reason ?? "not resolved" };
   } else {
@@ -221,13 +224,13 @@ async function curvature(ctx: RunContext, subject: Subject): Promise<CurvatureSu
   return {
     curvature_contrast: contrast,
     minibatch_lambda_max: lambdas,
-    full_lambda_max: full.kinked > 0 ? null : full.lambda,
-    full_converged: full.converged,
+    full_lambda_max: fullItem.kinked > 0 ? null : fullItem.lambda,
+    full_converged: fullItem.converged,
     minibatch_hessian_trace: estimate(mini.map((m) => m.trace)),
-    full_hessian_trace: full.kinked > 0 ? null : { mean: full.trace, stderr: full.traceStderr },
+    full_hessian_trace: fullItem.kinked > 0 ? null : { mean: fullItem.trace, stderr: fullItem.traceStderr },
     unconverged: [...results.values()].filter((r) => !r.converged).length,
     kinked_minibatches: kinkedMini,
-    full_kinked: full.kinked > 0,
+    full_kinked: fullItem.kinked > 0,
     full_examples: fullCount,
   };
 }

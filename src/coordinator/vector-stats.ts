@@ -66,7 +66,7 @@ export interface VectorSummary {
   /** ‖S1/(2n)‖, the norm of the plug-in mean gradient (biased upward by noise). */
   mean_gradient_norm: number | null;
   /** Σ_j G_j, unbiased for ‖ḡ‖². */
-  grad_sq_norm_mean: number | null;
+  mean_grad_sq_norm: number | null;
   /** Σ_j T_j, unbiased for tr Σ (per-example covariance, 1/N normalization). */
   trace_sigma: number | null;
   /** Over the parameters with T_j > 0; G_j < 0 is kept (see the header). */
@@ -295,7 +295,7 @@ export class VectorStats {
       parameters: to - from,
       pairs: n,
       mean_gradient_norm: n > 0 ? finiteOrNull(Math.sqrt(s1sq) / (2 * n)) : null,
-      grad_sq_norm_mean: n > 0 ? finiteOrNull(sumG) : null,
+      mean_grad_sq_norm: n > 0 ? finiteOrNull(sumG) : null,
       trace_sigma: traceKnown ? finiteOrNull(sumT) : null,
       gsnr_mean: defined > 0 ? finiteOrNull(gsnrSum / defined) : null,
       gsnr_median: finiteOrNull(median),

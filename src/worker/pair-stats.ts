@@ -14,7 +14,7 @@ interface Sums {
  * Per-layer sums over the weights of a gradient (one array per trainable weight), each
  * coordinate weighted by 1/M_j when a metric is given. Coordinates with M_j = 0 are left
  * out: the first pass saw no gradient there, and the metric is undefined in that
- * direction (their share of the gradient is reported by the coordinator).
+ * direction (the coordinator reports how many there are: fisher.*.zero_parameters).
  */
 function layerSums(g1: Float32Array[], g2: Float32Array[], weightLayer: readonly number[], layers: number, metric: Float32Array | null): Sums {
   const sums: Sums = { sq1: new Float64Array(layers), sq2: new Float64Array(layers), dot: new Float64Array(layers) };

@@ -9,7 +9,7 @@ import { appendFileSync, cpSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
-import { exitWithin, journalLines, journalRecordsPath, ProcessPool, readJournal, spawnCoordinator, startWorkers, waitUntil } from "./fault-helpers.js";
+import { exitWithin, journalLines, journalRecordsPath, PAIRS_PHASE, ProcessPool, readJournal, spawnCoordinator, startWorkers, waitUntil, type JournalLine } from "./fault-helpers.js";
 import { chaosConfig, expectSameAsBaseline, readOutcome, runCoordinator, workDir, writeConfig, type Outcome } from "./harness.js";
 
 const PAIRS = 240;
@@ -64,7 +64,7 @@ describe("chaos: coordinator killed and resumed", () => {
     const second = pool.add(spawnCoordinator(["run", configPath, "--nats", url, "--resume", killedDir]));
     const code = await exitWithin(second, 55_000, "the resumed coordinator");
     expect(code, second.stderr()).toBe(0);
-    expect(second.stderr()).toContain(`resume: ${recorded} of ${PAIRS} pairs recorded earlier; ${PAIRS - recorded} to compute`);
+    expect(second.stderr()).toContain(`${PAIRS_PHASE}: ${recorded} of ${PAIRS} pairs recovered from the journal; ${PAIRS - recorded} to compute`);
 
     const outcome = readOutcome(killedDir);
     expect(outcome.run.pairs.resumed).toBe(recorded);
@@ -81,23 +81,36 @@ describe("chaos: coordinator killed and resumed", () => {
   it("drops a torn last journal line and computes its pairs again, still identical", async () => {
     // Half of a line the killed coordinator might have been writing: the next pairs not
     // yet recorded, in the journal's own format, with the fault-free run's numbers.
-    const layers = (JSON.parse(before.text.split("\n")[0]!) as { layers: string[] }).layers;
+    const first = JSON.parse(before.text.split("\n")[0]!) as JournalLine;
+    expect(first.phase).toBe(PAIRS_PHASE);
+    // The journal keeps the workers' per-tensor statistics; pairs.jsonl holds them summed
+    // per layer. Each layer's numbers go to its first tensor (zeros for the others), which
+    // keeps every sum of squares and every dot product.
+    const tensors = first.data.layers!;
+    const layerOf = (t: string) => t.slice(0, t.lastIndexOf("/"));
+    const firstOfLayer = (t: string, i: number) => tensors.findIndex((u) => layerOf(u) === layerOf(t)) === i;
     const baseRecords = base.pairs
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as { pair: number; batches: [number[], number[]]; loss: number[]; norm: number[]; dot: number; layers: Record<string, { norm: number[]; dot: number }> });
     const missing = baseRecords.filter((r) => !before.pairs.has(r.pair)).slice(0, 5);
+    const perTensor = (r: (typeof baseRecords)[number], value: (l: { norm: number[]; dot: number }) => number) =>
+      tensors.map((t, i) => (firstOfLayer(t, i) ? value(r.layers[layerOf(t)]!) : 0));
     const line = JSON.stringify({
-      layers,
-      pairs: missing.map((r) => ({
-        id: r.pair,
-        loss: r.loss,
-        norm: r.norm,
-        dot: r.dot,
-        layerNorm: [layers.map((l) => r.layers[l]!.norm[0]), layers.map((l) => r.layers[l]!.norm[1])],
-        layerDot: layers.map((l) => r.layers[l]!.dot),
-        batches: r.batches,
-      })),
+      phase: PAIRS_PHASE,
+      data: {
+        layers: tensors,
+        pairs: missing.map((r) => ({
+          id: r.pair,
+          loss: r.loss,
+          norm: r.norm,
+          dot: r.dot,
+          layerNorm: [perTensor(r, (l) => l.norm[0]!), perTensor(r, (l) => l.norm[1]!)],
+          layerDot: perTensor(r, (l) => l.dot),
+          metrics: [],
+          batches: r.batches,
+        })),
+      },
     });
     expect(readFileSync(journalRecordsPath(tornDir), "utf8").endsWith("\n")).toBe(true);
     appendFileSync(journalRecordsPath(tornDir), line.slice(0, Math.floor(line.length / 2)));

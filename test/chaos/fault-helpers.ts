@@ -101,22 +101,35 @@ export function journalRecordsPath(outDir: string): string {
   return join(outDir, "journal", "records.jsonl");
 }
 
-/** Complete lines of a run's journal and the distinct pairs they record. */
-export function readJournal(outDir: string): { lines: number; pairs: Set<number>; text: string } {
+/** The phase of θ's main measurement: the pairs that results.json counts. */
+export const PAIRS_PHASE = "theta/pairs";
+
+/** One line of the journal: the phase of an accepted task and what it recorded. */
+export interface JournalLine {
+  phase: string;
+  data: { layers?: string[]; pairs?: { id: number }[] };
+}
+
+/**
+ * Complete lines of a run's journal (of every phase) and the distinct pairs recorded by
+ * `phase` (θ's pairs by default).
+ */
+export function readJournal(outDir: string, phase = PAIRS_PHASE): { lines: number; pairs: Set<number>; text: string } {
   const path = journalRecordsPath(outDir);
   const text = existsSync(path) ? readFileSync(path, "utf8") : "";
   const pairs = new Set<number>();
   let lines = 0;
   for (const raw of text.split("\n")) {
     if (raw.trim() === "") continue;
-    let line: { pairs?: { id: number }[] };
+    let line: JournalLine;
     try {
-      line = JSON.parse(raw) as { pairs?: { id: number }[] };
+      line = JSON.parse(raw) as JournalLine;
     } catch {
       break; // a torn last line: the journal drops it and what follows
     }
     lines++;
-    for (const p of line.pairs ?? []) pairs.add(p.id);
+    if (line.phase !== phase) continue;
+    for (const p of line.data?.pairs ?? []) pairs.add(p.id);
   }
   return { lines, pairs, text };
 }
@@ -131,4 +144,17 @@ export function journalLines(outDir: string): number {
 /** Trainable parameters per Dense layer of an MLP [in, h…, out]: kernel and bias together. */
 export function mlpLayerSizes(layers: number[]): number[] {
   return layers.slice(1).map((units, i) => layers[i]! * units + units);
+}
+
+/**
+ * The parameter groups a worker reports for an MLP [in, h…, out]: one per trainable weight
+ * tensor, each Dense layer's kernel then its bias ("dense_1/kernel", "dense_1/bias", …).
+ */
+export function mlpTensorNames(layers: number[]): string[] {
+  return layers.slice(1).flatMap((_, i) => [`dense_${i + 1}/kernel`, `dense_${i + 1}/bias`]);
+}
+
+/** Trainable parameters per weight tensor of an MLP [in, h…, out], in mlpTensorNames' order. */
+export function mlpTensorSizes(layers: number[]): number[] {
+  return layers.slice(1).flatMap((units, i) => [layers[i]! * units, units]);
 }

@@ -39,7 +39,9 @@ return: ${o.returns ?? "stats"}
 
 export interface Outcome {
   measures: unknown;
+  /** Per layer (the workers' per-tensor statistics summed), and per weight tensor. */
   layers: unknown;
+  tensors: unknown;
   pairs: string;
   run: {
     faults: { expiredLeases: number; taskErrors: number; rejectedResults: number; duplicateResults: number; staleResults: number; refusedMessages: number; quarantinedWorkers: number };
@@ -137,5 +139,6 @@ export function expectSameAsBaseline(label: string, outcome: Outcome, base: Outc
   expect(twice, "results counted twice").toBe(0);
   expect(outcome.measures).toEqual(base.measures);
   expect(outcome.layers).toEqual(base.layers);
+  expect(outcome.tensors).toEqual(base.tensors);
   expect(outcome.pairs).toBe(base.pairs);
 }

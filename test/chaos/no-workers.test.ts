@@ -38,7 +38,7 @@ describe("chaos: no workers", () => {
     expect(code, stderr).toBe(1);
     expect(stderr).toMatch(/waiting for workers on test\.no-workers-4\.[\w.-]+\.task\.pull \(giving up after 4 s\)/);
     const last = stderr.trim().split("\n").at(-1) ?? "";
-    expect(last).toMatch(/^coordinator: no worker was seen for [45] s \(workers\.wait_s is 4 s\); 0 of 12 tasks done$/);
+    expect(last).toMatch(/^coordinator: no worker was seen for [45] s \(workers\.wait_s is 4 s\); 0 of 12 tasks of theta\/pairs done$/);
     // The message comes before giving up, not with it.
     expect(stderr.indexOf("waiting for workers")).toBeLessThan(stderr.indexOf(last));
     console.log(`[chaos no-workers] none at all, wait_s 4: exit ${code}; ${last}`);
@@ -68,7 +68,7 @@ describe("chaos: no workers", () => {
     const stderr = run.stderr();
     expect(stderr).toMatch(/waiting for workers on .*\(giving up after 2 s\)/);
     const last = stderr.trim().split("\n").at(-1) ?? "";
-    const m = /^coordinator: no worker was seen for \d+ s \(workers\.wait_s is 2 s\); (\d+) of 48 tasks done$/.exec(last);
+    const m = /^coordinator: no worker was seen for \d+ s \(workers\.wait_s is 2 s\); (\d+) of 48 tasks of theta\/pairs done$/.exec(last);
     expect(m, last).not.toBeNull();
     expect(Number(m![1])).toBeLessThan(48);
     expect(existsSync(join(out, "results.json"))).toBe(false);

@@ -21,6 +21,13 @@ const MAX_ATTEMPTS = 3;
 /** The cause every attempt ends with: the model's input shape against the examples'. */
 const SHAPE_CAUSE = /shape \[100\].*shape \[784\]/;
 
+/** Task ids name their phase and first pair: "theta/pairs#0". */
+const TASK_ID = String.raw`theta/pairs#\d+`;
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 describe("chaos: a task that fails on every worker", () => {
   const pool = new ProcessPool();
   let nats: NatsFixture;
@@ -54,13 +61,13 @@ describe("chaos: a task that fails on every worker", () => {
       (e: unknown) => e as Error,
     );
     expect(err, `the run should fail\n--- log ---\n${logs.text()}`).toBeInstanceOf(RunFailure);
-    const m = /task (t\d+) failed (\d+) times; last cause: (.*)/.exec(err!.message);
+    const m = new RegExp(`task (${TASK_ID}) failed (\\d+) times; last cause: (.*)`).exec(err!.message);
     expect(m, err!.message).not.toBeNull();
     const [, taskId, times, cause] = m!;
     expect(Number(times)).toBe(MAX_ATTEMPTS);
     expect(cause).toMatch(SHAPE_CAUSE);
     // Each failure was reported as it happened, with the worker and the cause.
-    expect(logs.text()).toMatch(new RegExp(`task ${taskId} failed on poison-w\\d \\(\\w+\\): .*`));
+    expect(logs.text()).toMatch(new RegExp(`task ${escapeRegExp(taskId!)} failed on poison-w\\d \\(\\w+\\): .*`));
     expect(existsSync(join(out, "results.json")), "no results for a failed run").toBe(false);
     console.log(`[chaos poison] in process, max_attempts ${MAX_ATTEMPTS}: ${err!.message}`);
   });
@@ -70,7 +77,7 @@ describe("chaos: a task that fails on every worker", () => {
     const code = await exitWithin(run, 45_000, "the coordinator with a poison task");
     expect(code, run.stderr()).toBe(1);
     const last = run.stderr().trim().split("\n").at(-1) ?? "";
-    expect(last).toMatch(new RegExp(`^coordinator: the run stops: task t\\d+ failed ${MAX_ATTEMPTS} times; last cause: `));
+    expect(last).toMatch(new RegExp(`^coordinator: the run stops: task ${TASK_ID} failed ${MAX_ATTEMPTS} times; last cause: `));
     expect(last).toMatch(SHAPE_CAUSE);
     expect(run.stdout(), "no table of measures").toBe("");
     console.log(`[chaos poison] CLI exit ${code}: ${last}`);

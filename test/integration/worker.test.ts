@@ -76,7 +76,7 @@ describe("a worker process", () => {
   }
 
   function task(refs: Awaited<ReturnType<typeof putBlobs>>, taskId: string, pairs: TaskPair[], leaseMs = 60_000): Uint8Array {
-    return encodeMessage(createMessage("task", { runId: "r1", taskId, leaseId: `${taskId}.1`, leaseMs, snapshot: refs.snapshot, dataset: refs.dataset, returns: "stats", pairs }));
+    return encodeMessage(createMessage("task", { runId: "r1", taskId, leaseId: `${taskId}.1`, leaseMs, snapshot: refs.snapshot, dataset: refs.dataset, returns: "stats", labels: "observed", labelSeed: 0, metrics: [], pairs }));
   }
 
   function pairsOf(count: number, n: number, batch: number): TaskPair[] {
@@ -109,6 +109,11 @@ describe("a worker process", () => {
     }
     expect(served.results).toHaveLength(1);
     expect(states.filter((s) => s === "busy").length).toBeGreaterThanOrEqual(3);
+    // The result reports per trainable weight tensor, with no metrics asked for.
+    const result = served.results[0] as { layers: string[]; layerSizes: number[]; pairs: { metrics: unknown[] }[] };
+    expect(result.layers).toEqual(["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias", "dense_3/kernel", "dense_3/bias"]);
+    expect(result.layerSizes).toEqual([256 * 512, 512, 512 * 512, 512, 512 * 10, 10]);
+    expect(result.pairs.map((p) => p.metrics)).toEqual([[]]);
   });
 
   it("refuses a dataset blob whose content does not match its hash", async () => {

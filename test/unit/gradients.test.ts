@@ -129,9 +129,12 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-/** The per-layer [kernel, bias] slices of a flat gradient vector, as norms and dots. */
-function layerSplit(m: Mlp64): number[] {
-  return m.layers.map((l) => l.kernel.length + l.bias.length);
+/**
+ * The sizes of the parameter groups a worker reports statistics for: one per trainable
+ * weight tensor (each layer's kernel, then its bias), in flattenGradient's order.
+ */
+function tensorSplit(m: Mlp64): number[] {
+  return m.layers.flatMap((l) => [l.kernel.length, l.bias.length]);
 }
 
 function sliceLayers(flat: Float64Array, sizes: number[]): Float64Array[] {
@@ -161,7 +164,11 @@ for (const backend of ["cpu", "wasm"] as const) {
         const engine = await GradientEngine.create(tf, snap, synth);
         try {
           expect(engine.weightNames).toEqual(snap.weights.map((w) => w.name));
-          expect(engine.layers).toEqual(["dense_1", "dense_2", "dense_3"]);
+          // Statistics are per trainable weight tensor: the groups are the weights themselves.
+          expect(engine.layers).toEqual(["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias", "dense_3/kernel", "dense_3/bias"]);
+          expect(engine.layers).toEqual(engine.weightNames);
+          expect(engine.layerSizes).toEqual([12 * 8, 8, 8 * 6, 6, 6 * 4, 4]);
+          expect(engine.parameterCount).toBe(snap.data.length);
           for (const indices of [range(synth.n), batch(synth.n, 16, 1), [5]]) {
             const got = await engine.minibatchGradient(indices);
             const want = ref64(m, synth, indices);
@@ -367,7 +374,7 @@ describe("per-example gradients and pair statistics", () => {
     it(`${activation}: pairStats equals float64 norms and dots of the reference gradients`, async () => {
       const snap = snapshotWithBiases([12, 8, 6, 4], activation, 51);
       const m = await reference(snap);
-      const sizes = layerSplit(m);
+      const sizes = tensorSplit(m);
       const engine = await GradientEngine.create(tf, snap, synth);
       try {
         for (let p = 0; p < 3; p++) {
@@ -408,6 +415,8 @@ describe("per-example gradients and pair statistics", () => {
           }
           const sumDot = stats.layerDot.reduce((acc, v) => acc + v, 0);
           expect(Math.abs(sumDot - stats.dot) / (stats.norm[0] * stats.norm[1])).toBeLessThan(1e-12);
+          // No metrics asked for, none reported.
+          expect(stats.metrics).toEqual([]);
         }
       } finally {
         engine.dispose();

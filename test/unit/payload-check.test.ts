@@ -18,33 +18,47 @@ function task(pairs: number, batch: number): TaskMessage {
     snapshot: { hash: HASH, bytes: 1 },
     dataset: { hash: HASH, bytes: 1, name: "d" },
     returns: "stats",
+    labels: "observed",
+    labelSeed: 0,
+    metrics: [],
     pairs: Array.from({ length: pairs }, (_, id) => ({ id, batches: [b, b] as [number[], number[]] })),
   });
 }
 
 describe("payload checks", () => {
   it("bounds a result from above", () => {
-    const layers = ["dense_1", "dense_2", "dense_3"];
-    const real = encodeMessage(
-      createMessage("task.result", {
-        runId: "0f8fad5b-d9cb-469f-a165-70867728950e",
-        taskId: "t0123",
-        leaseId: "t0123.17",
-        workerId: "gpu-host-17-1234",
-        computeMs: 12345,
-        layers,
-        layerSizes: [50240, 4160, 650],
-        pairs: Array.from({ length: 8 }, (_, id) => ({
-          id,
-          loss: [2.301234567, 2.29876543] as [number, number],
-          norm: [1.23456789, 2.3456789] as [number, number],
-          dot: 0.123456789,
-          layerNorm: [layers.map(() => 0.987654321), layers.map(() => 0.87654321)] as [number[], number[]],
-          layerDot: layers.map(() => -0.0123456789),
-        })),
-      }),
-    ).length;
-    expect(resultBytesBound(8, layers)).toBeGreaterThanOrEqual(real);
+    // Results report per trainable weight tensor.
+    const layers = ["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias", "dense_3/kernel", "dense_3/bias"];
+    const real = (metrics: number) =>
+      encodeMessage(
+        createMessage("task.result", {
+          runId: "0f8fad5b-d9cb-469f-a165-70867728950e",
+          taskId: "theta/fisher-empirical#123",
+          leaseId: "theta/fisher-empirical#123.17",
+          workerId: "gpu-host-17-1234",
+          computeMs: 12345,
+          layers,
+          layerSizes: [50176, 64, 4096, 64, 640, 10],
+          pairs: Array.from({ length: 8 }, (_, id) => ({
+            id,
+            loss: [2.301234567, 2.29876543] as [number, number],
+            norm: [1.23456789, 2.3456789] as [number, number],
+            dot: 0.123456789,
+            layerNorm: [layers.map(() => 0.987654321), layers.map(() => 0.87654321)] as [number[], number[]],
+            layerDot: layers.map(() => -0.0123456789),
+            metrics: Array.from({ length: metrics }, () => ({
+              norm: [12.3456789, 23.456789] as [number, number],
+              dot: -1.23456789,
+              layerNorm: [layers.map(() => 9.87654321), layers.map(() => 8.7654321)] as [number[], number[]],
+              layerDot: layers.map(() => -0.123456789),
+            })),
+          })),
+        }),
+      ).length;
+    expect(resultBytesBound(8, layers)).toBeGreaterThanOrEqual(real(0));
+    expect(resultBytesBound(8, layers, 2)).toBeGreaterThanOrEqual(real(2));
+    // Statistics in metrics make a result larger, and the bound says so.
+    expect(resultBytesBound(8, layers, 2)).toBeGreaterThan(resultBytesBound(8, layers));
   });
 
   it("passes what fits, refuses a task or a result that cannot fit, naming pairs.per_task", () => {
@@ -54,5 +68,9 @@ describe("payload checks", () => {
     expect(tooManyIndices).toThrow(/a task of 64 pairs is \d+ bytes; lower pairs.per_task to at most \d+/);
     const manyLayers = Array.from({ length: 4000 }, (_, l) => `layer_${l}`);
     expect(() => checkPayloads(1024 * 1024, task(2, 8), manyLayers, 256)).toThrow(/a result for 256 pairs over 4000 layers/);
+    // Statistics in each metric repeat the per-tensor arrays: what fits alone may not fit with them.
+    const tensors = Array.from({ length: 200 }, (_, l) => `dense_${l >> 1}/${l % 2 === 0 ? "kernel" : "bias"}`);
+    expect(() => checkPayloads(1024 * 1024, task(2, 8), tensors, 64)).not.toThrow();
+    expect(() => checkPayloads(1024 * 1024, task(2, 8), tensors, 64, 8)).toThrow(/a result for 64 pairs over 200 layers .*lower pairs.per_task to at most \d+/);
   });
 });

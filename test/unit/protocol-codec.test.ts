@@ -3,9 +3,14 @@ import { describe, expect, it } from "vitest";
 import {
   type Message,
   type MessageType,
+  type TaskCurvatureMessage,
+  type TaskCurvatureResultMessage,
+  type TaskLossMessage,
+  type TaskLossResultMessage,
   type TaskMessage,
   type TaskResultMessage,
   MAX_BATCH_SIZE,
+  MAX_METRICS,
   MESSAGE_TYPES,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -16,7 +21,11 @@ import {
   decodeMessage,
   decodeTask,
   decodeTaskChunk,
+  decodeTaskCurvature,
+  decodeTaskCurvatureResult,
   decodeTaskError,
+  decodeTaskLoss,
+  decodeTaskLossResult,
   decodeTaskNone,
   decodeTaskPull,
   decodeTaskResult,
@@ -40,8 +49,9 @@ const raw = (value: unknown): Uint8Array => rawPackr.pack(value);
 /** Packs extension types (typed arrays, Error, RegExp, Set, Date) too. */
 const extPackr = new Packr({ useRecords: false, moreTypes: true });
 
-function taskResult(pairs: number, layers: number): TaskResultMessage {
-  const names = Array.from({ length: layers }, (_, k) => `dense_${k}`);
+/** A result of `pairs` pairs over `layers` parameter groups, with statistics in `metrics` metrics. */
+function taskResult(pairs: number, layers: number, metrics = 1): TaskResultMessage {
+  const names = Array.from({ length: layers }, (_, k) => `dense_${k >> 1}/${k % 2 === 0 ? "kernel" : "bias"}`);
   return createMessage("task.result", {
     runId: "run-1",
     taskId: "task-7",
@@ -57,6 +67,12 @@ function taskResult(pairs: number, layers: number): TaskResultMessage {
       dot: 0.125 - 0.25 * i,
       layerNorm: [names.map((_, k) => 0.1 * k + 0.01), names.map((_, k) => 0.2 * k)] as [number[], number[]],
       layerDot: names.map((_, k) => -0.3 * k + 1e-9),
+      metrics: Array.from({ length: metrics }, (_, m) => ({
+        norm: [3 + m, 0.5 * (m + 1)] as [number, number],
+        dot: -0.75 + i + m,
+        layerNorm: [names.map((_, k) => 0.4 * k + m), names.map((_, k) => 0.3 * k + 1e-3)] as [number[], number[]],
+        layerDot: names.map((_, k) => 0.7 * k - m),
+      })),
     })),
   });
 }
@@ -70,9 +86,79 @@ function task(): TaskMessage {
     snapshot: { hash: HASH_A, bytes: 1_234_567 },
     dataset: { name: "mnist-10k", hash: HASH_B, bytes: 0 },
     returns: "stats",
+    labels: "observed",
+    labelSeed: 0,
+    metrics: [],
     pairs: [
       { id: 0, batches: [[0, 5, 9], [2 ** 31 - 1, 3, 4]] },
       { id: 2 ** 40, batches: [[7], [8]] },
+    ],
+  });
+}
+
+function taskLoss(): TaskLossMessage {
+  return createMessage("task.loss", {
+    runId: "run-1",
+    taskId: "theta/landscape-1d#0",
+    leaseId: "theta/landscape-1d#0.1",
+    leaseMs: 30_000,
+    snapshot: { hash: HASH_A, bytes: 1_234_567 },
+    dataset: { name: "mnist-10k", hash: HASH_B, bytes: 10 },
+    directions: [{ hash: HASH_B, bytes: 4 * 19_000 }, { hash: HASH_A, bytes: 4 * 19_000 }],
+    points: [
+      { id: 0, alpha: -1.5, beta: 0 },
+      { id: 1, alpha: 0, beta: 0.25 },
+      { id: 2 ** 40, alpha: 1e-300, beta: -2 },
+    ],
+    indices: [0, 1, 2, 2 ** 31 - 1],
+  });
+}
+
+function taskCurvature(): TaskCurvatureMessage {
+  return createMessage("task.curvature", {
+    runId: "run-1",
+    taskId: "theta/curvature#0",
+    leaseId: "theta/curvature#0.1",
+    leaseMs: 60_000,
+    snapshot: { hash: HASH_A, bytes: 1_234_567 },
+    dataset: { name: "mnist-10k", hash: HASH_B, bytes: 10 },
+    items: [
+      { id: 0, indices: [0, 1, 2, 3] },
+      { id: 7, indices: [2 ** 31 - 1] },
+    ],
+    maxIterations: 100,
+    tolerance: 1e-4,
+    probes: 32,
+    step: 0,
+    seed: 12345,
+  });
+}
+
+function taskLossResult(): TaskLossResultMessage {
+  return createMessage("task.loss_result", {
+    runId: "run-1",
+    taskId: "theta/landscape-1d#0",
+    leaseId: "theta/landscape-1d#0.1",
+    workerId: "worker-a",
+    computeMs: 4.5,
+    points: [
+      { id: 0, loss: 2.302585092994046, accuracy: 0.125 },
+      { id: 1, loss: -1e-9, accuracy: 0 },
+      { id: 2 ** 40, loss: 1e300, accuracy: 1 },
+    ],
+  });
+}
+
+function taskCurvatureResult(): TaskCurvatureResultMessage {
+  return createMessage("task.curvature_result", {
+    runId: "run-1",
+    taskId: "theta/curvature#0",
+    leaseId: "theta/curvature#0.1",
+    workerId: "worker-a",
+    computeMs: 812.25,
+    items: [
+      { id: 0, lambda: 41.5, iterations: 17, converged: true, trace: 310.75, traceStderr: 4.125, products: 98, kinked: 0 },
+      { id: 7, lambda: -0.003, iterations: 100, converged: false, trace: -1.5, traceStderr: 0, products: 264, kinked: 3 },
     ],
   });
 }
@@ -125,6 +211,21 @@ const SAMPLES: Message[] = [
   createMessage("ack", { accepted: true, reason: null }),
   createMessage("ack", { accepted: false, reason: "lease expired" }),
   createMessage("error", { code: "protocol_version", message: "this side speaks v1, the peer sent v2" }),
+  // Appended (the tests below index SAMPLES[0], [4] and [7]).
+  createMessage("task", {
+    ...task(),
+    returns: "vectors",
+    labels: "sampled",
+    labelSeed: Number.MAX_SAFE_INTEGER,
+    metrics: Array.from({ length: MAX_METRICS }, (_, m) => ({ hash: m % 2 === 0 ? HASH_A : HASH_B, bytes: 4 * 19_000 + m })),
+  }),
+  taskResult(2, 3, MAX_METRICS),
+  taskResult(2, 4, 0),
+  taskLoss(),
+  createMessage("task.loss", { ...taskLoss(), directions: [], points: [{ id: 0, alpha: 0, beta: 0 }], indices: [5] }),
+  taskCurvature(),
+  taskLossResult(),
+  taskCurvatureResult(),
 ];
 
 const DECODERS: Record<MessageType, (bytes: Uint8Array) => Message> = {
@@ -133,9 +234,13 @@ const DECODERS: Record<MessageType, (bytes: Uint8Array) => Message> = {
   "worker.list": decodeWorkerList,
   "task.pull": decodeTaskPull,
   task: decodeTask,
+  "task.loss": decodeTaskLoss,
+  "task.curvature": decodeTaskCurvature,
   "task.none": decodeTaskNone,
   "task.result": decodeTaskResult,
   "task.chunk": decodeTaskChunk,
+  "task.loss_result": decodeTaskLossResult,
+  "task.curvature_result": decodeTaskCurvatureResult,
   "task.error": decodeTaskError,
   ack: decodeAck,
   error: decodeErrorMessage,
@@ -305,6 +410,12 @@ describe("field validation", () => {
     const inPair = clone(taskResult(3, 2)) as unknown as { pairs: Record<string, unknown>[] };
     inPair.pairs[2]!.grad = [1, 2];
     expect(fieldOf(inPair)).toBe("pairs[2].grad");
+    const inMetric = clone(taskResult(3, 2)) as unknown as { pairs: { metrics: Record<string, unknown>[] }[] };
+    inMetric.pairs[1]!.metrics[0]!.weight = 1;
+    expect(fieldOf(inMetric)).toBe("pairs[1].metrics[0].weight");
+    const inMetricRef = clone(SAMPLES.find((m) => m.type === "task" && m.metrics.length > 0)!) as unknown as { metrics: Record<string, unknown>[] };
+    inMetricRef.metrics[3]!.name = "fisher";
+    expect(fieldOf(inMetricRef)).toBe("metrics[3].name");
   });
 
   it("keeps error messages short whatever the peer sent", () => {
@@ -333,6 +444,26 @@ describe("field validation", () => {
     expect(fieldOf({ ...SAMPLES[0]!, state: "sleeping" })).toBe("state");
     expect(fieldOf({ ...SAMPLES[0]!, taskId: 3 })).toBe("taskId");
     expect(fieldOf({ ...task(), returns: "gradients" })).toBe("returns");
+  });
+
+  it("checks a task's labels, labelSeed and metrics", () => {
+    expect(decodeTask(raw({ ...task(), labels: "sampled" })).labels).toBe("sampled");
+    for (const labels of ["true", "", "Observed", null, 0]) expect(fieldOf({ ...task(), labels })).toBe("labels");
+    const { labels: _l, ...noLabels } = task();
+    expect(fieldOf(noLabels)).toBe("labels");
+    expect(decodeTask(raw({ ...task(), labelSeed: Number.MAX_SAFE_INTEGER })).labelSeed).toBe(Number.MAX_SAFE_INTEGER);
+    for (const labelSeed of [-1, 0.5, 2 ** 53, Number.NaN, "7", null]) expect(fieldOf({ ...task(), labelSeed })).toBe("labelSeed");
+    const { labelSeed: _s, ...noSeed } = task();
+    expect(fieldOf(noSeed)).toBe("labelSeed");
+    const ref = { hash: HASH_A, bytes: 76 };
+    expect(decodeTask(raw({ ...task(), metrics: Array.from({ length: MAX_METRICS }, () => ref) })).metrics).toHaveLength(MAX_METRICS);
+    expect(fieldOf({ ...task(), metrics: Array.from({ length: MAX_METRICS + 1 }, () => ref) })).toBe("metrics");
+    expect(fieldOf({ ...task(), metrics: ref })).toBe("metrics");
+    expect(fieldOf({ ...task(), metrics: [ref, { hash: HASH_A.toUpperCase(), bytes: 76 }] })).toBe("metrics[1].hash");
+    expect(fieldOf({ ...task(), metrics: [{ hash: HASH_A, bytes: -4 }] })).toBe("metrics[0].bytes");
+    expect(fieldOf({ ...task(), metrics: [{ hash: HASH_A }] })).toBe("metrics[0].bytes");
+    const { metrics: _m, ...noMetrics } = task();
+    expect(fieldOf(noMetrics)).toBe("metrics");
   });
 
   it("checks integers and ranges", () => {
@@ -389,6 +520,33 @@ describe("field validation", () => {
     three.pairs[0]!.layerNorm.push([0, 0]);
     expect(fieldOf(three)).toBe("pairs[0].layerNorm");
     expect(fieldOf({ ...taskResult(1, 2), layers: ["a", 3] })).toBe("layers[1]");
+    // The same in every metric's statistics.
+    const metricShort = clone(taskResult(3, 2, 2));
+    metricShort.pairs[2]!.metrics[1]!.layerNorm[0] = [0.5];
+    expect(fieldOf(metricShort)).toBe("pairs[2].metrics[1].layerNorm[0]");
+    const metricLong = clone(taskResult(3, 2, 2));
+    metricLong.pairs[0]!.metrics[0]!.layerNorm[1].push(1);
+    expect(fieldOf(metricLong)).toBe("pairs[0].metrics[0].layerNorm[1]");
+    const metricDot = clone(taskResult(3, 2, 2));
+    metricDot.pairs[1]!.metrics[1]!.layerDot = [];
+    expect(fieldOf(metricDot)).toBe("pairs[1].metrics[1].layerDot");
+  });
+
+  it("checks a pair's metrics: present, at most MAX_METRICS, each of the right shape", () => {
+    expect(decodeTaskResult(raw(taskResult(2, 2, MAX_METRICS))).pairs[1]!.metrics).toHaveLength(MAX_METRICS);
+    expect(fieldOf(taskResult(2, 2, MAX_METRICS + 1))).toBe("pairs[0].metrics");
+    const missing = clone(taskResult(2, 2)) as unknown as { pairs: Record<string, unknown>[] };
+    delete missing.pairs[1]!.metrics;
+    expect(fieldOf(missing)).toBe("pairs[1].metrics");
+    const noDot = clone(taskResult(2, 2)) as unknown as { pairs: { metrics: Record<string, unknown>[] }[] };
+    delete noDot.pairs[0]!.metrics[0]!.dot;
+    expect(fieldOf(noDot)).toBe("pairs[0].metrics[0].dot");
+    const oneNorm = clone(taskResult(2, 2)) as unknown as { pairs: { metrics: Record<string, unknown>[] }[] };
+    oneNorm.pairs[1]!.metrics[0]!.norm = [1];
+    expect(fieldOf(oneNorm)).toBe("pairs[1].metrics[0].norm");
+    const notObject = clone(taskResult(2, 2)) as unknown as { pairs: { metrics: unknown[] }[] };
+    notObject.pairs[0]!.metrics[0] = [1, 2, 3];
+    expect(fieldOf(notObject)).toBe("pairs[0].metrics[0]");
   });
 
   const NUMERIC_PATHS: [string, (m: TaskResultMessage, x: number) => void][] = [
@@ -403,6 +561,12 @@ describe("field validation", () => {
     ["pairs[1].layerNorm[1][1]", (m, x) => (m.pairs[1]!.layerNorm[1][1] = x)],
     ["pairs[1].layerDot[0]", (m, x) => (m.pairs[1]!.layerDot[0] = x)],
     ["pairs[1].layerDot[1]", (m, x) => (m.pairs[1]!.layerDot[1] = x)],
+    ["pairs[1].metrics[0].norm[0]", (m, x) => (m.pairs[1]!.metrics[0]!.norm[0] = x)],
+    ["pairs[1].metrics[0].norm[1]", (m, x) => (m.pairs[1]!.metrics[0]!.norm[1] = x)],
+    ["pairs[1].metrics[0].dot", (m, x) => (m.pairs[1]!.metrics[0]!.dot = x)],
+    ["pairs[1].metrics[0].layerNorm[0][1]", (m, x) => (m.pairs[1]!.metrics[0]!.layerNorm[0][1] = x)],
+    ["pairs[1].metrics[0].layerNorm[1][0]", (m, x) => (m.pairs[1]!.metrics[0]!.layerNorm[1][0] = x)],
+    ["pairs[1].metrics[0].layerDot[1]", (m, x) => (m.pairs[1]!.metrics[0]!.layerDot[1] = x)],
   ];
 
   for (const [path, set] of NUMERIC_PATHS) {
@@ -427,6 +591,125 @@ describe("field validation", () => {
     const c = taskResult(2, 2);
     c.computeMs = -1;
     expect(fieldOf(c)).toBe("computeMs");
+    const d = taskResult(2, 2);
+    d.pairs[1]!.metrics[0]!.norm[0] = -1;
+    expect(fieldOf(d)).toBe("pairs[1].metrics[0].norm[0]");
+    const e = taskResult(2, 2);
+    e.pairs[0]!.metrics[0]!.layerNorm[1][0] = -1e-300;
+    expect(fieldOf(e)).toBe("pairs[0].metrics[0].layerNorm[1][0]");
+    // Dot products may be negative, in a metric too.
+    const f = taskResult(2, 2);
+    f.pairs[0]!.metrics[0]!.dot = -5;
+    f.pairs[0]!.metrics[0]!.layerDot[0] = -5;
+    expect(decodeTaskResult(raw(f))).toEqual(f);
+  });
+});
+
+describe("task.loss, task.curvature and their results", () => {
+  const fieldOf = (value: unknown) => protocolError(() => decodeMessage(raw(value))).field;
+
+  it("each decoder takes its own type only", () => {
+    const own: [Message, (bytes: Uint8Array) => Message][] = [
+      [taskLoss(), decodeTaskLoss],
+      [taskCurvature(), decodeTaskCurvature],
+      [taskLossResult(), decodeTaskLossResult],
+      [taskCurvatureResult(), decodeTaskCurvatureResult],
+    ];
+    for (const [msg, decode] of own) {
+      expect(decode(encodeMessage(msg))).toEqual(msg);
+      for (const [other] of own) {
+        if (other === msg) continue;
+        const err = protocolError(() => decode(encodeMessage(other)));
+        expect(err.field).toBe("type");
+        expect(err.message).toContain(JSON.stringify(other.type));
+      }
+      expect(protocolError(() => decode(encodeMessage(task()))).field).toBe("type");
+    }
+    // And the decoders of task and task.result take none of them.
+    expect(protocolError(() => decodeTask(encodeMessage(taskLoss()))).field).toBe("type");
+    expect(protocolError(() => decodeTask(encodeMessage(taskCurvature()))).field).toBe("type");
+    expect(protocolError(() => decodeTaskResult(encodeMessage(taskLossResult()))).field).toBe("type");
+    expect(protocolError(() => decodeTaskResult(encodeMessage(taskCurvatureResult()))).field).toBe("type");
+  });
+
+  it("task.loss: at most two directions, finite points, at least one point and one index", () => {
+    expect(fieldOf({ ...taskLoss(), directions: [...taskLoss().directions, { hash: HASH_A, bytes: 4 }] })).toBe("directions");
+    expect(fieldOf({ ...taskLoss(), directions: [{ hash: "x", bytes: 4 }] })).toBe("directions[0].hash");
+    expect(fieldOf({ ...taskLoss(), directions: [{ hash: HASH_A, bytes: 1.5 }] })).toBe("directions[0].bytes");
+    expect(fieldOf({ ...taskLoss(), points: [] })).toBe("points");
+    expect(fieldOf({ ...taskLoss(), points: [{ id: 0, alpha: 1 }] })).toBe("points[0].beta");
+    expect(fieldOf({ ...taskLoss(), points: [{ id: 0, alpha: 1, beta: 0, gamma: 0 }] })).toBe("points[0].gamma");
+    expect(fieldOf({ ...taskLoss(), points: [{ id: -1, alpha: 1, beta: 0 }] })).toBe("points[0].id");
+    for (const x of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, "1"]) {
+      expect(fieldOf({ ...taskLoss(), points: [{ id: 0, alpha: 0, beta: 0 }, { id: 1, alpha: x, beta: 0 }] })).toBe("points[1].alpha");
+      expect(fieldOf({ ...taskLoss(), points: [{ id: 0, alpha: 0, beta: x }] })).toBe("points[0].beta");
+    }
+    expect(fieldOf({ ...taskLoss(), points: Array.from({ length: 65_537 }, (_, id) => ({ id, alpha: 0, beta: 0 })) })).toBe("points");
+    expect(fieldOf({ ...taskLoss(), indices: [] })).toBe("indices");
+    expect(fieldOf({ ...taskLoss(), indices: [0, -1] })).toBe("indices[1]");
+    expect(fieldOf({ ...taskLoss(), indices: [2 ** 31] })).toBe("indices[0]");
+    expect(fieldOf({ ...taskLoss(), indices: [0.5] })).toBe("indices[0]");
+    expect(fieldOf({ ...taskLoss(), leaseMs: 0 })).toBe("leaseMs");
+    expect(fieldOf({ ...taskLoss(), snapshot: { hash: HASH_A } })).toBe("snapshot.bytes");
+    const { directions: _d, ...noDirections } = taskLoss();
+    expect(fieldOf(noDirections)).toBe("directions");
+    // Fields of task do not belong to task.loss.
+    expect(fieldOf({ ...taskLoss(), returns: "stats" })).toBe("returns");
+  });
+
+  it("task.curvature: items with indices, bounded iterations, tolerance, probes, step and seed", () => {
+    expect(fieldOf({ ...taskCurvature(), items: [] })).toBe("items");
+    expect(fieldOf({ ...taskCurvature(), items: Array.from({ length: 4097 }, (_, id) => ({ id, indices: [0] })) })).toBe("items");
+    expect(fieldOf({ ...taskCurvature(), items: [{ id: 0, indices: [] }] })).toBe("items[0].indices");
+    expect(fieldOf({ ...taskCurvature(), items: [{ id: 0, indices: [1] }, { id: 1, indices: [1, 2 ** 31] }] })).toBe("items[1].indices[1]");
+    expect(fieldOf({ ...taskCurvature(), items: [{ id: 0.5, indices: [1] }] })).toBe("items[0].id");
+    expect(fieldOf({ ...taskCurvature(), items: [{ id: 0, indices: [1], weight: 1 }] })).toBe("items[0].weight");
+    for (const maxIterations of [0, 10_001, 2.5]) expect(fieldOf({ ...taskCurvature(), maxIterations })).toBe("maxIterations");
+    expect(decodeTaskCurvature(raw({ ...taskCurvature(), maxIterations: 10_000 })).maxIterations).toBe(10_000);
+    for (const tolerance of [-1e-9, 1.5, Number.NaN]) expect(fieldOf({ ...taskCurvature(), tolerance })).toBe("tolerance");
+    expect(decodeTaskCurvature(raw({ ...taskCurvature(), tolerance: 0 })).tolerance).toBe(0);
+    for (const probes of [-1, 100_001, 0.5]) expect(fieldOf({ ...taskCurvature(), probes })).toBe("probes");
+    expect(decodeTaskCurvature(raw({ ...taskCurvature(), probes: 0 })).probes).toBe(0);
+    for (const step of [-1e-3, Number.POSITIVE_INFINITY, Number.NaN]) expect(fieldOf({ ...taskCurvature(), step })).toBe("step");
+    expect(decodeTaskCurvature(raw({ ...taskCurvature(), step: 1e-3 })).step).toBe(1e-3);
+    for (const seed of [-1, 0.5, 2 ** 53]) expect(fieldOf({ ...taskCurvature(), seed })).toBe("seed");
+    const { seed: _s, ...noSeed } = taskCurvature();
+    expect(fieldOf(noSeed)).toBe("seed");
+  });
+
+  it("task.loss_result: finite losses, accuracies in [0, 1], at least one point", () => {
+    const withPoint = (point: Record<string, unknown>) => ({ ...taskLossResult(), points: [taskLossResult().points[0], point] });
+    for (const loss of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) expect(fieldOf(withPoint({ id: 1, loss, accuracy: 0.5 }))).toBe("points[1].loss");
+    for (const accuracy of [-1e-9, 1.0000001, Number.NaN, null]) expect(fieldOf(withPoint({ id: 1, loss: 1, accuracy }))).toBe("points[1].accuracy");
+    expect(fieldOf(withPoint({ id: 1, loss: 1 }))).toBe("points[1].accuracy");
+    expect(fieldOf(withPoint({ id: 1, loss: 1, accuracy: 1, alpha: 0 }))).toBe("points[1].alpha");
+    expect(fieldOf({ ...taskLossResult(), points: [] })).toBe("points");
+    expect(fieldOf({ ...taskLossResult(), computeMs: -1 })).toBe("computeMs");
+    expect(fieldOf({ ...taskLossResult(), workerId: "" })).toBe("workerId");
+  });
+
+  it("task.curvature_result: finite values, a non-negative standard error, a boolean converged", () => {
+    const withItem = (item: Record<string, unknown>) => ({ ...taskCurvatureResult(), items: [taskCurvatureResult().items[0], item] });
+    const good = taskCurvatureResult().items[1]!;
+    for (const key of ["lambda", "trace", "traceStderr"] as const) {
+      for (const x of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) expect(fieldOf(withItem({ ...good, [key]: x }))).toBe(`items[1].${key}`);
+    }
+    expect(fieldOf(withItem({ ...good, traceStderr: -1e-12 }))).toBe("items[1].traceStderr");
+    // A dominant eigenvalue and a trace may be negative (a saddle).
+    expect(decodeTaskCurvatureResult(raw(withItem({ ...good, lambda: -3, trace: -7 }))).items[1]).toMatchObject({ lambda: -3, trace: -7 });
+    expect(fieldOf(withItem({ ...good, iterations: -1 }))).toBe("items[1].iterations");
+    expect(fieldOf(withItem({ ...good, iterations: 1.5 }))).toBe("items[1].iterations");
+    expect(fieldOf(withItem({ ...good, converged: 1 }))).toBe("items[1].converged");
+    for (const key of ["products", "kinked"] as const) {
+      for (const x of [-1, 0.5, Number.NaN]) expect(fieldOf(withItem({ ...good, [key]: x }))).toBe(`items[1].${key}`);
+    }
+    const { kinked: _k, ...noKinked } = good;
+    expect(fieldOf(withItem(noKinked))).toBe("items[1].kinked");
+    expect(fieldOf(withItem({ ...good, hessian: [] }))).toBe("items[1].hessian");
+    const { converged: _c, ...noConverged } = good;
+    expect(fieldOf(withItem(noConverged))).toBe("items[1].converged");
+    expect(fieldOf({ ...taskCurvatureResult(), items: [] })).toBe("items");
+    expect(fieldOf({ ...taskCurvatureResult(), items: Array.from({ length: 4097 }, (_, id) => ({ ...good, id })) })).toBe("items");
   });
 });
 

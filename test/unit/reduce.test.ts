@@ -29,6 +29,7 @@ function makeRecords(count: number, seed: number, layers = LAYERS.length): PairR
       dot: dots.reduce((s, x) => s + x, 0),
       layerNorm: [n1, n2],
       layerDot: dots,
+      metrics: [],
       batches: [rng.sampleWithoutReplacement(1000, 16), rng.sampleWithoutReplacement(1000, 16)],
     };
   });

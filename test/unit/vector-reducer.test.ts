@@ -6,7 +6,8 @@ import { VectorReducer } from "../../src/coordinator/vector-reducer.js";
 import { createMessage, float32Bytes, type PairStats, type TaskChunkMessage, type TaskResultMessage } from "../../src/protocol/index.js";
 import { Rng } from "../../src/util/rng.js";
 
-const LAYERS = ["dense_1", "dense_2"];
+/** Parameter groups as workers report them: one per trainable weight tensor. */
+const LAYERS = ["dense_1/kernel", "dense_1/bias"];
 const SIZES = [10, 3];
 
 function vectors(seed: number): Float32Array[] {
@@ -43,7 +44,7 @@ function statsOf(pair: number, g1: Float32Array[], g2: Float32Array[]): PairStat
   const n2 = g2.map((b) => sq(b, b));
   const d = g1.map((a, l) => sq(a, g2[l]!));
   const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
-  return { id: pair, loss: [1, 2], norm: [Math.sqrt(sum(n1)), Math.sqrt(sum(n2))], dot: sum(d), layerNorm: [n1.map(Math.sqrt), n2.map(Math.sqrt)], layerDot: d };
+  return { id: pair, loss: [1, 2], norm: [Math.sqrt(sum(n1)), Math.sqrt(sum(n2))], dot: sum(d), layerNorm: [n1.map(Math.sqrt), n2.map(Math.sqrt)], layerDot: d, metrics: [] };
 }
 
 function result(pairs: PairStats[]): TaskResultMessage {
@@ -68,6 +69,16 @@ describe("VectorReducer", () => {
     }
   });
 
+  it("passes the worker's statistics in metrics through with the pair", () => {
+    const r = new VectorReducer();
+    for (const c of chunks(0, g1, g2, 4)) r.add(c, [0]);
+    const claimed = statsOf(0, g1, g2);
+    claimed.metrics = [{ norm: [2, 3], dot: -1, layerNorm: [[1, 1], [2, 1]], layerDot: [-0.5, -0.5] }];
+    const stats = r.commit(result([claimed]));
+    expect(typeof stats).not.toBe("string");
+    expect((stats as PairStats[])[0]!.metrics).toEqual(claimed.metrics);
+  });
+
   it("refuses a chunk out of order, or of a pair not in the task", () => {
     const r = new VectorReducer();
     const cs = chunks(0, g1, g2, 4);
@@ -78,7 +89,7 @@ describe("VectorReducer", () => {
   it("refuses a commit with a layer incomplete, or statistics that disagree with the vectors", () => {
     const short = new VectorReducer();
     for (const c of chunks(0, g1, g2, 4).slice(0, -1)) short.add(c, [0]);
-    expect(short.commit(result([statsOf(0, g1, g2)]))).toMatch(/layer dense_2: 0 of 3 gradient values arrived/);
+    expect(short.commit(result([statsOf(0, g1, g2)]))).toMatch(/layer dense_1\/bias: 0 of 3 gradient values arrived/);
 
     const lying = new VectorReducer();
     for (const c of chunks(0, g1, g2, 4)) lying.add(c, [0]);

@@ -155,9 +155,9 @@ describe("VectorStats: exact under full enumeration of pairs (least squares, N =
         const m = set.results();
         const gsq = m.mean_grad_sq_norm.mean!;
         const trSigma = m.fisher_trace_per_example.mean! - gsq;
-        expect(relErr(res.overall.grad_sq_norm_mean!, gsq)).toBeLessThan(1e-9);
+        expect(relErr(res.overall.mean_grad_sq_norm!, gsq)).toBeLessThan(1e-9);
         expect(relErr(res.overall.trace_sigma!, trSigma)).toBeLessThan(1e-9);
-        expect(relErr(res.overall.grad_sq_norm_mean!, sum(exact.G))).toBeLessThan(1e-9);
+        expect(relErr(res.overall.mean_grad_sq_norm!, sum(exact.G))).toBeLessThan(1e-9);
         expect(relErr(res.overall.trace_sigma!, sum(exact.T))).toBeLessThan(1e-9);
         expect(relErr(res.layers["dense/kernel"]!.trace_sigma! + res.layers["dense/bias"]!.trace_sigma!, trSigma)).toBeLessThan(1e-9);
       });
@@ -365,7 +365,7 @@ describe("VectorStats: degenerate input", () => {
     const res = vs.result();
     expectClean(res);
     expect(res.overall.pairs).toBe(0);
-    expect(res.overall.grad_sq_norm_mean).toBeNull();
+    expect(res.overall.mean_grad_sq_norm).toBeNull();
     expect(res.overall.gsnr_defined).toBe(0);
   });
 
@@ -375,7 +375,7 @@ describe("VectorStats: degenerate input", () => {
       feed(vs, Array.from({ length: count }, zeros));
       const res = vs.result();
       expectClean(res);
-      expect(res.overall.grad_sq_norm_mean).toBe(0);
+      expect(res.overall.mean_grad_sq_norm).toBe(0);
       expect(res.overall.trace_sigma).toBe(0);
       expect(res.overall.mean_gradient_norm).toBe(0);
       expect(res.overall.gsnr_defined).toBe(0);
@@ -418,6 +418,6 @@ describe("VectorStats: degenerate input", () => {
     expect(res.overall.gsnr_defined).toBe(0);
     expect(res.overall.gradient_diversity_per_example).toBeNull();
     expect(res.overall.variance_ratio_check).toBeNull();
-    expect(relErr(res.overall.grad_sq_norm_mean!, dot(g, g))).toBeLessThan(1e-6);
+    expect(relErr(res.overall.mean_grad_sq_norm!, dot(g, g))).toBeLessThan(1e-6);
   });
 });
