@@ -218,6 +218,7 @@ export class GradientEngine {
    * logits, in float64), one seeded stream per minibatch: the true Fisher's labels.
    */
   async sampleLabels(indices: readonly number[], seed: number, stream: number): Promise<Int32Array> {
+    this.checkIndices(indices);
     const classes = this.dataset.numClasses;
     const z = await this.logits(indices);
     const rng = new Rng(seed, stream);

@@ -28,13 +28,19 @@ import {
   type TaskResultMessage,
 } from "../../src/protocol/index.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
-import { mlpLayerSizes, ProcessPool, rawPackr, sleep, startWorkers, withWorkerOptions } from "./fault-helpers.js";
+import { mlpTensorNames, mlpTensorSizes, ProcessPool, rawPackr, sleep, startWorkers, withWorkerOptions } from "./fault-helpers.js";
 import { chaosConfig, expectSameAsBaseline, runCoordinator, workDir, type ChaosOptions, type Outcome } from "./harness.js";
 
 const QUARANTINE_AFTER = 3;
-/** The harness's model: MLP 784-24-10, two Dense layers. */
-const LAYERS = ["dense_1", "dense_2"];
-const LAYER_SIZES = mlpLayerSizes([784, 24, 10]);
+/**
+ * The harness's model: MLP 784-24-10, two Dense layers. Workers report statistics (and
+ * send vectors) per trainable weight tensor: dense_1/kernel, dense_1/bias, dense_2/kernel,
+ * dense_2/bias, of 18816, 24, 240 and 10 parameters.
+ */
+const LAYERS = mlpTensorNames([784, 24, 10]);
+const LAYER_SIZES = mlpTensorSizes([784, 24, 10]);
+/** The model's Dense layers, as results.json sums the tensors into them. */
+const DENSE_LAYERS = ["dense_1", "dense_2"];
 
 interface Reply {
   what: string;
@@ -110,13 +116,18 @@ class HostileWorker {
   }
 }
 
-/** Finite, plausible statistics for a task's pairs (what a lying worker would claim). */
-function plausibleStats(task: TaskMessage): PairStats[] {
-  return task.pairs.map((p) => ({ id: p.id, loss: [2.3, 2.3], norm: [1, 1], dot: 0.5, layerNorm: [[0.9, 0.4], [0.9, 0.4]], layerDot: [0.4, 0.1] }));
+/**
+ * Finite, plausible statistics for a task's pairs (what a lying worker would claim), over
+ * `groups` parameter groups (the model's 4 tensors unless a test lies about them too).
+ */
+function plausibleStats(task: TaskMessage, groups = LAYERS.length): PairStats[] {
+  const norms = Array.from({ length: groups }, () => 1 / Math.sqrt(groups + 1));
+  const dots = Array.from({ length: groups }, () => 0.5 / groups);
+  return task.pairs.map((p) => ({ id: p.id, loss: [2.3, 2.3], norm: [1, 1], dot: 0.5, layerNorm: [[...norms], [...norms]], layerDot: [...dots], metrics: [] }));
 }
 
-function resultBody(task: TaskMessage, workerId: string, pairs: PairStats[], layerSizes = LAYER_SIZES): TaskResultMessage {
-  return createMessage("task.result", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId, computeMs: 3, layers: LAYERS, layerSizes, pairs });
+function resultBody(task: TaskMessage, workerId: string, pairs: PairStats[], layerSizes = LAYER_SIZES, layers = LAYERS): TaskResultMessage {
+  return createMessage("task.result", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId, computeMs: 3, layers, layerSizes, pairs });
 }
 
 function chunkBody(task: TaskMessage, workerId: string, pair: number, layer: number, offset: number, g1: Float32Array, g2: Float32Array) {
@@ -127,7 +138,7 @@ function values(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i) * 0.01);
 }
 
-/** ‖g1‖, ‖g2‖, g1·g2 per layer and in all, in float64 in value order, as the coordinator sums them. */
+/** ‖g1‖, ‖g2‖, g1·g2 per tensor and in all, in float64 in value order, as the coordinator sums them. */
 function statsOf(id: number, g1: Float32Array[], g2: Float32Array[]): PairStats {
   const sq1: number[] = [];
   const sq2: number[] = [];
@@ -147,7 +158,7 @@ function statsOf(id: number, g1: Float32Array[], g2: Float32Array[]): PairStats 
     dot.push(d);
   });
   const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
-  return { id, loss: [2.3, 2.3], norm: [Math.sqrt(sum(sq1)), Math.sqrt(sum(sq2))], dot: sum(dot), layerNorm: [sq1.map(Math.sqrt), sq2.map(Math.sqrt)], layerDot: dot };
+  return { id, loss: [2.3, 2.3], norm: [Math.sqrt(sum(sq1)), Math.sqrt(sum(sq2))], dot: sum(dot), layerNorm: [sq1.map(Math.sqrt), sq2.map(Math.sqrt)], layerDot: dot, metrics: [] };
 }
 
 /** Replies in order, runs of the same one counted: "10× short chunk → taken | result → …". */
@@ -162,8 +173,12 @@ function summarize(replies: Reply[]): string {
   return runs.map((r) => `${r.n > 1 ? `${r.n}× ` : ""}${r.text}`).join(" | ");
 }
 
-function readRun(outDir: string): { snapshot: { parameters: number; gradient_layers: string[] } } {
-  return (JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as { run: { snapshot: { parameters: number; gradient_layers: string[] } } }).run;
+interface RunSnapshot {
+  snapshot: { parameters: number; gradient_layers: string[]; gradient_tensors: string[] };
+}
+
+function readRun(outDir: string): RunSnapshot {
+  return (JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as { run: RunSnapshot }).run;
 }
 
 describe("chaos: a worker that returns bad results", () => {
@@ -185,7 +200,8 @@ describe("chaos: a worker that returns bad results", () => {
     vectorsBase = (await runCoordinator("bad-worker-baseline-vectors", chaosConfig(prefix, { returns: "vectors" }), url)).outcome;
     // The layout the hostile worker mimics is the model's.
     const run = readRun(join(workDir, "bad-worker-baseline"));
-    expect(run.snapshot.gradient_layers).toEqual(LAYERS);
+    expect(run.snapshot.gradient_tensors).toEqual(LAYERS);
+    expect(run.snapshot.gradient_layers).toEqual(DENSE_LAYERS);
     expect(run.snapshot.parameters).toBe(LAYER_SIZES.reduce((a, b) => a + b, 0));
   }, 90_000);
 
@@ -250,7 +266,7 @@ describe("chaos: a worker that returns bad results", () => {
       for (const p of task.pairs) {
         for (let layer = 0; layer < LAYERS.length; layer++) {
           if (kind === 0) {
-            // Too short: 8 values where the layer has thousands.
+            // Too short: 8 values where the tensor has 10 to 18816.
             await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, 0, values(8, p.id), values(8, p.id + 1))), "short chunk");
           } else if (kind === 1) {
             // NaN inside the task's first chunk (our encoder would refuse to send it); the
@@ -265,10 +281,10 @@ describe("chaos: a worker that returns bad results", () => {
               await h.send(h.s.chunk, encodeMessage(body), "chunk after the NaN one");
             }
           } else {
-            // Too long: the whole layer and 8 values more.
+            // Too long: the whole tensor and 8 values more.
             const size = LAYER_SIZES[layer]!;
-            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, 0, values(size, p.id), values(size, p.id + 1))), "chunks of a whole layer and 8 values more");
-            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, size, values(8, p.id), values(8, p.id + 1))), "chunks of a whole layer and 8 values more");
+            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, 0, values(size, p.id), values(size, p.id + 1))), "chunks of a whole tensor and 8 values more");
+            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, size, values(8, p.id), values(8, p.id + 1))), "chunks of a whole tensor and 8 values more");
           }
         }
       }
@@ -276,14 +292,14 @@ describe("chaos: a worker that returns bad results", () => {
     });
     expectQuarantined("bad-worker-vectors", outcome, hostile, log);
     const details = hostile.replies.map((r) => r.detail).join("\n");
-    expect(details).toMatch(/8 of 18840 gradient values arrived/);
+    expect(details).toMatch(/layer dense_1\/kernel: 8 of 18816 gradient values arrived/);
     expect(details).toMatch(/error bad_message: .*g1: value 5 is NaN/);
-    expect(details).toMatch(/258 of 250 gradient values arrived|18848 of 18840 gradient values arrived/);
+    expect(details).toMatch(/layer dense_1\/kernel: 18824 of 18816 gradient values arrived|layer dense_1\/bias: 32 of 24 gradient values arrived|layer dense_2\/kernel: 248 of 240 gradient values arrived|layer dense_2\/bias: 18 of 10 gradient values arrived/);
     expectSameAsBaseline("bad-worker-vectors", outcome, vectorsBase, "a hostile worker's task.chunks: too short, NaN inside, too long");
   });
 
   // Regression: every malformed task.chunk was once a strike of its own, even under a
-  // lease already lost, so one task with NaN in its 10 chunks (5 pairs × 2 layers)
+  // lease already lost, so one task with NaN in its 20 chunks (5 pairs × 4 weight tensors)
   // quarantined the worker at once. Now a strike needs the worker's own live lease.
   it("return: vectors, NaN in every chunk of one task: one bad result, not one per chunk", async () => {
     const { outcome, hostile } = await runWithHostile(
@@ -304,12 +320,12 @@ describe("chaos: a worker that returns bad results", () => {
     expect(hostile.tasks).toHaveLength(1);
     expect(record?.bad_results, "bad results charged for one bad task").toBe(1);
     expect(record?.quarantined).toBeNull();
-    expectSameAsBaseline("bad-worker-nan-everywhere", outcome, vectorsBase, "one task answered with NaN in all its 10 chunks");
+    expectSameAsBaseline("bad-worker-nan-everywhere", outcome, vectorsBase, `one task answered with NaN in all its ${5 * LAYERS.length} chunks`);
   });
 
   // Regression: the chunks were once checked only against the layerSizes the worker
-  // itself declared, so 8 values per layer declared as [8, 8] were accepted. Now the
-  // model's own parameter counts (18840 and 250 here) decide.
+  // itself declared, so 8 values per tensor declared as [8, 8, 8, 8] were accepted. Now
+  // the model's own parameter counts (18816, 24, 240 and 10 here) decide.
   it("return: vectors, short vectors with matching declared layerSizes: refused", async () => {
     const { outcome, hostile, log } = await runWithHostile("bad-worker-short-declared", { returns: "vectors" }, async (task, _n, h) => {
       const stats: PairStats[] = [];
@@ -321,10 +337,35 @@ describe("chaos: a worker that returns bad results", () => {
         }
         stats.push(statsOf(p.id, g1, g2));
       }
-      await h.send(h.s.result, encodeMessage(resultBody(task, h.id, stats, [8, 8])), "result declaring layerSizes [8, 8]");
+      await h.send(h.s.result, encodeMessage(resultBody(task, h.id, stats, LAYERS.map(() => 8))), "result declaring layerSizes [8, 8, 8, 8]");
     });
     expect(hostile.replies.filter((r) => r.what.startsWith("result") && r.accepted), "short-vector results accepted").toEqual([]);
+    expect(hostile.replies.filter((r) => r.what.startsWith("result")).map((r) => r.detail)).toContain("dense_1/kernel has 18816 parameters, the result says 8");
     expectQuarantined("bad-worker-short-declared", outcome, hostile, log);
-    expectSameAsBaseline("bad-worker-short-declared", outcome, vectorsBase, "a hostile worker's 8-value vectors with layerSizes [8, 8]");
+    expectSameAsBaseline("bad-worker-short-declared", outcome, vectorsBase, "a hostile worker's 8-value vectors with layerSizes [8, 8, 8, 8]");
+  });
+
+  // A result's parameter groups must be exactly θ's trainable weight tensors, in order:
+  // statistics per Dense layer (what workers reported before they spoke in tensors), a
+  // tensor left out, or tensors in another order are not θ's gradient and are refused.
+  it("task.result over other parameter groups than θ's weight tensors: refused, redone, quarantined; identical measures", async () => {
+    const lies: { what: string; layers: string[]; sizes: number[] }[] = [
+      { what: "per Dense layer", layers: DENSE_LAYERS, sizes: [784 * 24 + 24, 24 * 10 + 10] },
+      { what: "without the biases", layers: [LAYERS[0]!, LAYERS[2]!], sizes: [LAYER_SIZES[0]!, LAYER_SIZES[2]!] },
+      { what: "in another order", layers: [LAYERS[1]!, LAYERS[0]!, LAYERS[3]!, LAYERS[2]!], sizes: [LAYER_SIZES[1]!, LAYER_SIZES[0]!, LAYER_SIZES[3]!, LAYER_SIZES[2]!] },
+    ];
+    const { outcome, hostile, log } = await runWithHostile("bad-worker-groups", {}, async (task, n, h) => {
+      const lie = lies[n % lies.length]!;
+      await h.send(h.s.result, encodeMessage(resultBody(task, h.id, plausibleStats(task, lie.layers.length), lie.sizes, lie.layers)), `result ${lie.what}`);
+    });
+    expectQuarantined("bad-worker-groups", outcome, hostile, log);
+    const details = hostile.replies.filter((r) => r.what.startsWith("result")).map((r) => r.detail);
+    const model = `the model's trainable weights are [${LAYERS.join(",")}]`;
+    expect(details).toEqual([
+      "dense_1 is not a trainable weight of the model",
+      `the result covers [dense_1/kernel,dense_2/kernel], ${model}`,
+      `the result covers [dense_1/bias,dense_1/kernel,dense_2/bias,dense_2/kernel], ${model}`,
+    ]);
+    expectSameAsBaseline("bad-worker-groups", outcome, statsBase, "task.results per Dense layer, without the biases, and with the tensors reordered");
   });
 });

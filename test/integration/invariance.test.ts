@@ -213,7 +213,10 @@ describe("invariance under Dinh et al.'s rescaling, through a real run", () => {
           const want = predict(alpha);
           const got = r.twins[k]!;
           predictedChange = Math.max(predictedChange, Math.abs(want - at0) / at0);
-          console.log(`invariance: layers.dense_2.contrastive_flatness: θ ${thetaValue.toPrecision(6)}, twin α=${alpha} ${got?.toPrecision(6)}, predicted ${want.toPrecision(6)}`);
+          console.log(
+            `invariance: layers.dense_2.contrastive_flatness: θ ${thetaValue.toPrecision(6)} (reference ${at0.toPrecision(6)}), twin α=${alpha} ${got?.toPrecision(6)}, ` +
+              `predicted ${want.toPrecision(6)} (relative difference ${(Math.abs(got! - want) / want).toExponential(2)})`,
+          );
           expect(Math.abs(got! - want) / want).toBeLessThan(1e-5);
         }
         // The bias share is not nil here, so the prediction is a change well beyond the tolerance.
