@@ -1,5 +1,5 @@
 // What exact validation costs on the coordinator's hottest message: decoding a
-// task.result (64 pairs × 20 parameter groups, no metrics) with gradswarm's decoder (msgpackr + exact checks)
+// task.result (64 pairs × 20 weight tensors, no metrics) with gradswarm's decoder (msgpackr + exact checks)
 // vs msgpackr alone (the naive way: trust the peer) and JSON. vitest prints the ratios.
 // Run: npx vitest bench --run bench/codec.bench.ts
 
@@ -30,7 +30,7 @@ const bytes = encodeMessage(message);
 const json = JSON.stringify(message);
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false, int64AsType: "number" });
 
-describe(`decode a task.result of 64 pairs × 20 layers (${bytes.length} bytes msgpack)`, () => {
+describe(`decode a task.result of 64 pairs × 20 weight tensors (${bytes.length} bytes msgpack)`, () => {
   bench("gradswarm decodeTaskResult (msgpackr + exact validation)", () => {
     decodeTaskResult(bytes);
   });

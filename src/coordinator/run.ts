@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { basename, extname, join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rescaleTwin } from "../model/rescale.js";
-import { encodeSnapshot, layerNames, parameterCount, sha256Hex, type Snapshot } from "../model/snapshot.js";
+import { encodeSnapshot, layerNames, parameterCount, sha256Hex, trainableTensorSizes, type Snapshot } from "../model/snapshot.js";
 import { BlobStore } from "../nats/blob-store.js";
 import { connectNats } from "../nats/connect.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
@@ -173,7 +173,8 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
         metrics: Array.from({ length: metricCount }, () => subjects[0]!.ref),
         pairs: Array.from({ length: perTask }, (_, i) => ({ id: plan.count - 1 - i, batches: planPair(plan, i) })),
       }),
-      layerNames(snapshot.weights),
+      // A result carries one group per trainable weight tensor.
+      [...trainableTensorSizes(snapshot).keys()],
       perTask,
       metricCount,
     );

@@ -110,13 +110,16 @@ describe("chaos: a worker hung past its lease", () => {
       const deadline = Date.now() + 15_000;
       while (!refused.test(victim.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       const m = refused.exec(victim.output());
-      expect(m?.[2], `the victim's late result was not refused by the coordinator\n${log}\n--- victim ---\n${victim.output()}`).toMatch(/^(task already done|lease no longer valid.*)$/);
+      expect(m, `the victim's late result was neither refused nor given up\n${log}\n--- victim ---\n${victim.output()}`).not.toBeNull();
+      // "gave up returning the reply": the run had ended and nobody answered; the result
+      // was never counted either. Otherwise the coordinator said why it refused it.
+      if (m![2] !== undefined) expect(m![2]).toMatch(/^(task already done|lease no longer valid.*)$/);
       const f = outcome.run.faults;
       expect(f.expiredLeases).toBeGreaterThanOrEqual(1);
       expect(f.taskErrors).toBe(0);
       // Refused as stale means it came while the task was not done yet: before the run
       // ended, so the run record counts it.
-      if (m![2]!.startsWith("lease no longer valid")) expect(f.staleResults).toBeGreaterThanOrEqual(1);
+      if (m![2]?.startsWith("lease no longer valid")) expect(f.staleResults).toBeGreaterThanOrEqual(1);
       // It lived on after SIGCONT: idle heartbeats after the run, and with them (one
       // connection keeps its order) every busy one, i.e. every lease it held.
       const deadline3 = Date.now() + 10_000;

@@ -42,6 +42,9 @@ describe("coordinator run on the embedded default", () => {
       expect(Object.keys(results.measures[m])).toEqual(expect.arrayContaining(["mean", "stderr", "ci95", "n"]));
     }
     expect(Object.keys(results.layers)).toEqual(["dense_1", "dense_2"]);
+    // Workers report per weight tensor; results.json has both views.
+    expect(Object.keys(results.tensors)).toEqual(["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias"]);
+    expect(results.run.snapshot.gradient_tensors).toEqual(Object.keys(results.tensors));
     expect(results.run.seed).toBe(7);
     expect(results.run.dataset.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(results.run.snapshot.hash).toMatch(/^[0-9a-f]{64}$/);

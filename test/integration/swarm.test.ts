@@ -30,7 +30,7 @@ nats: {prefix: ${prefix}}
 }
 
 interface Outcome {
-  results: { measures: unknown; layers: unknown; run: { faults: { expiredLeases: number; duplicateResults: number; staleResults: number }; workers: { id: string; pairs: number }[] } };
+  results: { measures: unknown; layers: unknown; tensors: unknown; run: { faults: { expiredLeases: number; duplicateResults: number; staleResults: number }; workers: { id: string; pairs: number }[] } };
   pairs: string;
 }
 
@@ -104,7 +104,7 @@ describe("a run on a real NATS swarm", () => {
       () => Uint8Array.from({ length: 1 + rng.nextInt(64) }, () => rng.nextInt(256)),
       () => packr.pack({ v: 2, type: "task.pull", workerId: "intruder", backend: "cpu" }),
       () => packr.pack(JSON.parse('{"v": 1, "type": "task.pull", "workerId": "x", "backend": "cpu", "__proto__": {"polluted": 1}}')),
-      () => packr.pack({ v: 1, type: "task.result", runId: "r", taskId: "t0", leaseId: "t0.1", workerId: "x", computeMs: 1, layers: ["a"], pairs: [{ id: 0, loss: [NaN, 1], norm: [1, 1], dot: 0, layerNorm: [[1], [1]], layerDot: [0] }] }),
+      () => packr.pack({ v: 1, type: "task.result", runId: "r", taskId: "t0", leaseId: "t0.1", workerId: "x", computeMs: 1, layers: ["a"], layerSizes: [1], pairs: [{ id: 0, loss: [NaN, 1], norm: [1, 1], dot: 0, layerNorm: [[1], [1]], layerDot: [0], metrics: [] }] }),
     ];
     const timer = setInterval(() => {
       for (const subject of [s.pull, s.result, s.error, s.heartbeat, s.announce]) {
@@ -128,6 +128,7 @@ describe("a run on a real NATS swarm", () => {
     expect(outcomes.three.results.run.workers.filter((w) => w.pairs > 0).length).toBeGreaterThanOrEqual(2);
     expect(outcomes.three.results.measures).toEqual(outcomes.one!.results.measures);
     expect(outcomes.three.results.layers).toEqual(outcomes.one!.results.layers);
+    expect(outcomes.three.results.tensors).toEqual(outcomes.one!.results.tensors);
     expect(outcomes.three.pairs).toBe(outcomes.one!.pairs);
   });
 
@@ -142,6 +143,7 @@ describe("a run on a real NATS swarm", () => {
     outcomes.killed = await runWith("killed", 3, true);
     expect(outcomes.killed.results.measures).toEqual(outcomes.one!.results.measures);
     expect(outcomes.killed.results.layers).toEqual(outcomes.one!.results.layers);
+    expect(outcomes.killed.results.tensors).toEqual(outcomes.one!.results.tensors);
     expect(outcomes.killed.pairs).toBe(outcomes.one!.pairs);
   });
 });
