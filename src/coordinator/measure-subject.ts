@@ -92,6 +92,8 @@ export interface SubjectMeasurement {
   tensorMetrics: Partial<Record<FisherKind, Reduction>>;
   fisher: Partial<Record<FisherKind, FisherInfo>>;
   vectorStats: VectorStatsResult | null;
+  /** Per parameter, in the order of `tensors`: ḡ (plug-in mean), σ_j² (per-example variance), GSNR_j. */
+  vectorArrays: { meanGradient: Float32Array; variance: Float32Array; gsnr: Float32Array } | null;
   curvature: CurvatureSummary | null;
   landscapes: Landscape[];
   pairsRecovered: number;
@@ -328,6 +330,7 @@ export async function measureSubject(ctx: RunContext, subject: Subject): Promise
     tensorMetrics,
     fisher,
     vectorStats: vectorStats ? vectorStats.result() : null,
+    vectorArrays: vectorStats ? { meanGradient: vectorStats.meanGradient(), variance: Float32Array.from(vectorStats.perParameter().T), gsnr: vectorStats.gsnr() } : null,
     curvature: cfg.curvature ? await curvature(ctx, subject) : null,
     landscapes: cfg.landscape ? await landscapes(ctx, subject) : [],
     pairsRecovered,

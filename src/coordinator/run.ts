@@ -24,7 +24,7 @@ import { prepareRun } from "./prepare.js";
 import type { Reduction } from "./reduce.js";
 import { invarianceRows, type InvarianceRow } from "./report/invariance.js";
 import { writeLandscapes } from "./report/landscape-files.js";
-import { writeModel, writePairsJsonl, writeResultsJson } from "./report/outputs.js";
+import { writeModel, writePairsJsonl, writeResultsJson, writeVectorArrays } from "./report/outputs.js";
 import { ProgressLine } from "./report/progress.js";
 import { planPair } from "./sampler.js";
 
@@ -238,6 +238,10 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     const twins = measured.slice(1);
     const invariance = cfg.invariance ? invarianceRows(theta, twins, cfg.invariance.tolerance) : null;
     const landscapeFiles = cfg.landscape ? await writeLandscapes(outDir, measured) : [];
+    const vectorFiles: Record<string, Record<string, string>> = {};
+    for (const m of measured) {
+      if (m.vectorArrays) vectorFiles[m.subject.key] = await writeVectorArrays(outDir, m.subject.key, { mean_gradient: m.vectorArrays.meanGradient, variance: m.vectorArrays.variance, gsnr: m.vectorArrays.gsnr });
+    }
     const computed = plan.count - theta.pairsRecovered;
     const run = {
       gradswarm_version: PACKAGE_VERSION,
@@ -288,6 +292,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       ...subjectReport(theta),
       measures: headlineMeasures(theta),
       landscape: landscapeFiles.length > 0 ? landscapeFiles : undefined,
+      vector_files: Object.keys(vectorFiles).length > 0 ? { layout: theta.tensors, sizes: [...trainableTensorSizes(snapshot).values()], files: vectorFiles } : undefined,
       twins: twins.length > 0 ? twins.map((t) => ({ alpha: t.subject.alpha, layer: cfg.invariance!.layer, snapshot: t.subject.ref.hash, ...subjectReport(t), measures: headlineMeasures(t) })) : undefined,
       invariance: invariance ? { layer: cfg.invariance!.layer, alphas: cfg.invariance!.alphas, tolerance: cfg.invariance!.tolerance, rows: invariance } : undefined,
     };

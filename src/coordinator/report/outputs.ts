@@ -41,3 +41,17 @@ export async function writePairsJsonl(dir: string, records: readonly PairRecord[
 export async function writeModel(dir: string, snapshot: Snapshot): Promise<string> {
   return (await writeLayersModel(dir, snapshot)).modelJson;
 }
+
+/**
+ * Per-parameter vector statistics as raw little-endian float32 files (NaN where
+ * undefined), laid out tensor after tensor in `tensors` order; returns the file names.
+ */
+export async function writeVectorArrays(dir: string, key: string, arrays: Record<string, Float32Array>): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const [name, values] of Object.entries(arrays)) {
+    const file = `vector-${key}-${name}.f32`;
+    await writeFile(join(dir, file), new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    files[name] = file;
+  }
+  return files;
+}
