@@ -422,12 +422,20 @@ const taskPull = object({ ...envelope("task.pull"), workerId: id, backend: label
 
 const batch = numberArray({ integer: true, min: 0, max: MAX_BATCH_INDEX, minLength: 1, maxLength: MAX_BATCH_SIZE });
 
-const task = object({
-  ...envelope("task"),
+/** What every task carries: whose run, which task under which lease, for how long. */
+const taskHead = {
   runId: id,
   taskId: id,
   leaseId: id,
   leaseMs: number({ integer: true, min: 1, max: MAX_DURATION_MS }),
+};
+
+/** What every worker reply names: the run, task and lease it answers, and the worker. */
+const workerReply = { runId: id, taskId: id, leaseId: id, workerId: id };
+
+const task = object({
+  ...envelope("task"),
+  ...taskHead,
   snapshot: object({ hash: sha256, bytes: count }),
   dataset: object({ name, hash: sha256, bytes: count }),
   returns: oneOf(TASK_RETURNS),
@@ -445,10 +453,7 @@ const exampleIndices = numberArray({ integer: true, min: 0, max: MAX_BATCH_INDEX
 
 const taskLoss = object({
   ...envelope("task.loss"),
-  runId: id,
-  taskId: id,
-  leaseId: id,
-  leaseMs: number({ integer: true, min: 1, max: MAX_DURATION_MS }),
+  ...taskHead,
   snapshot: blobRef,
   dataset: object({ name, hash: sha256, bytes: count }),
   directions: arrayOf(blobRef, { maxLength: 2 }),
@@ -458,10 +463,7 @@ const taskLoss = object({
 
 const taskCurvature = object({
   ...envelope("task.curvature"),
-  runId: id,
-  taskId: id,
-  leaseId: id,
-  leaseMs: number({ integer: true, min: 1, max: MAX_DURATION_MS }),
+  ...taskHead,
   snapshot: blobRef,
   dataset: object({ name, hash: sha256, bytes: count }),
   items: arrayOf(object({ id: count, indices: exampleIndices }), { minLength: 1, maxLength: 4096 }),
@@ -501,10 +503,7 @@ const pairStats = object({
 
 const taskResultShape = object({
   ...envelope("task.result"),
-  runId: id,
-  taskId: id,
-  leaseId: id,
-  workerId: id,
+  ...workerReply,
   computeMs: nonNegative,
   layers: arrayOf(name, { maxLength: MAX_LAYERS }),
   layerSizes: numberArray({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, maxLength: MAX_LAYERS }),
@@ -536,20 +535,14 @@ const taskResult: typeof taskResultShape = (value, path) => {
 
 const taskLossResult = object({
   ...envelope("task.loss_result"),
-  runId: id,
-  taskId: id,
-  leaseId: id,
-  workerId: id,
+  ...workerReply,
   computeMs: nonNegative,
   points: arrayOf(object({ id: count, loss: finite, accuracy: number({ min: 0, max: 1 }) }), { minLength: 1, maxLength: MAX_PAIRS_PER_TASK }),
 });
 
 const taskCurvatureResult = object({
   ...envelope("task.curvature_result"),
-  runId: id,
-  taskId: id,
-  leaseId: id,
-  workerId: id,
+  ...workerReply,
   computeMs: nonNegative,
   items: arrayOf(
     object({ id: count, lambda: finite, iterations: count, converged: boolean, trace: finite, traceStderr: nonNegative, products: count, kinked: count }),
@@ -561,10 +554,7 @@ const chunkData = float32Data(MAX_CHUNK_BYTES);
 
 const taskChunkShape = object({
   ...envelope("task.chunk"),
-  runId: id,
-  taskId: id,
-  leaseId: id,
-  workerId: id,
+  ...workerReply,
   pair: count,
   layer: number({ integer: true, min: 0, max: MAX_LAYERS - 1 }),
   offset: count,
@@ -581,10 +571,7 @@ const taskChunk: typeof taskChunkShape = (value, path) => {
 
 const taskError = object({
   ...envelope("task.error"),
-  runId: id,
-  taskId: id,
-  leaseId: id,
-  workerId: id,
+  ...workerReply,
   code: name,
   message: text,
 });
