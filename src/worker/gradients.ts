@@ -299,8 +299,10 @@ export class GradientEngine {
         const logits = this.model.apply(xb, { training: false }) as TF.Tensor;
         return tf.neg(tf.mean(tf.sum(tf.mul(yb, tf.logSoftmax(logits)), -1))) as TF.Scalar;
       }, this.variables));
-      const ordered = this.variables.map((v) => grads![v.name]!);
-      const arrays = await Promise.all(ordered.map((g) => g.data() as Promise<Float32Array>));
+      // One read at a time: a GPU serves them in order anyway, and concurrent reads were
+      // seen to hang Dawn's OpenGL ES path.
+      const arrays: Float32Array[] = [];
+      for (const v of this.variables) arrays.push((await grads[v.name]!.data()) as Float32Array);
       const loss = (await value.data())[0]!;
       return { loss, grads: arrays };
     } finally {
