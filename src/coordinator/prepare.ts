@@ -8,6 +8,7 @@ import { datasetToBundleBytes } from "../data/bundle.js";
 import { featureSize, type Dataset } from "../data/dataset.js";
 import { loadDataset } from "../data/load.js";
 import { readLayersModel } from "../model/layers-model-files.js";
+import { cnnSnapshot } from "../model/cnn.js";
 import { mlpSnapshot } from "../model/mlp.js";
 import { encodeSnapshot, sha256Hex, type Snapshot } from "../model/snapshot.js";
 import type { RunConfig } from "./config/load.js";
@@ -31,12 +32,15 @@ export interface PreparedRun {
 
 /** Checks what can be checked before anything starts: sizes of model vs data. */
 function checkModelFitsData(cfg: RunConfig, dataset: Dataset): void {
-  if (cfg.model.kind !== "mlp") return;
-  const inputs = cfg.model.layers[0]!;
-  const outputs = cfg.model.layers.at(-1)!;
+  const m = cfg.model;
+  if (m.kind === "layers") return;
   const problems: string[] = [];
-  if (inputs !== featureSize(dataset)) problems.push(`model.layers[0] is ${inputs} but the examples of ${dataset.name} have ${featureSize(dataset)} features`);
-  if (outputs !== dataset.numClasses) problems.push(`the last of model.layers is ${outputs} but ${dataset.name} has ${dataset.numClasses} classes`);
+  const inputs = m.kind === "mlp" ? m.layers[0]! : m.inputShape.reduce((a, b) => a * b, 1);
+  const outputs = m.kind === "mlp" ? m.layers.at(-1)! : m.classes;
+  const inputField = m.kind === "mlp" ? "model.layers[0]" : `model.input_shape (${m.inputShape.join("×")})`;
+  const outputField = m.kind === "mlp" ? "the last of model.layers" : "model.classes";
+  if (inputs !== featureSize(dataset)) problems.push(`${inputField} is ${inputs} but the examples of ${dataset.name} have ${featureSize(dataset)} features`);
+  if (outputs !== dataset.numClasses) problems.push(`${outputField} is ${outputs} but ${dataset.name} has ${dataset.numClasses} classes`);
   if (problems.length > 0) throw new RunFailure(`${cfg.file}: ${problems.join("; ")}`);
 }
 
@@ -49,7 +53,7 @@ export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
   } catch (err) {
     throw new RunFailure(`${cfg.file}: ${(err as Error).message}`);
   }
-  const snapshot = cfg.model.kind === "mlp" ? mlpSnapshot(cfg.model) : await readLayersModel(cfg.model.path);
+  const snapshot = cfg.model.kind === "mlp" ? mlpSnapshot(cfg.model) : cfg.model.kind === "cnn" ? cnnSnapshot(cfg.model) : await readLayersModel(cfg.model.path);
   const snapshotBytes = encodeSnapshot(snapshot);
   const datasetBytes = datasetToBundleBytes(dataset);
   const snapshotHash = sha256Hex(snapshotBytes);

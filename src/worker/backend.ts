@@ -86,10 +86,10 @@ async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt
 
 async function tryWasm(tf: typeof TF): Promise<Attempt> {
   try {
-    await import("@tensorflow/tfjs-backend-wasm");
-    if (!(await tf.setBackend("wasm"))) return { skipped: "wasm: the backend did not initialise" };
-    const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
-    return { backend: "wasm", device: `CPU (wasm${simd ? ", SIMD" : ""})` };
+    // XNNPACK matmuls for transposed operands, conv gradients, threads in Node: see src/worker/wasm/.
+    const { setupWasm } = await import("./wasm/index.js");
+    const { threads, simd } = await setupWasm(tf);
+    return { backend: "wasm", device: `CPU (wasm${simd ? ", SIMD" : ""}, ${threads} thread${threads === 1 ? "" : "s"})` };
   } catch (err) {
     return { skipped: `wasm: ${firstLine(err)}` };
   }

@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import type { DataSpec } from "../../data/load.js";
+import type { CnnSpec } from "../../model/cnn.js";
 import type { MlpSpec } from "../../model/mlp.js";
 import type { BackendChoice } from "../../worker/backend.js";
 import type { Pairing } from "../sampler.js";
@@ -23,7 +24,7 @@ export class ConfigError extends Error {
   }
 }
 
-export type ModelSource = ({ kind: "mlp" } & MlpSpec) | { kind: "layers"; path: string };
+export type ModelSource = ({ kind: "mlp" } & MlpSpec) | ({ kind: "cnn" } & CnnSpec) | { kind: "layers"; path: string };
 
 export interface RunConfig {
   file: string;
@@ -105,6 +106,9 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
   let model: ModelSource;
   if (parsed.model.kind === "mlp") {
     model = { kind: "mlp", layers: parsed.model.layers, activation: parsed.model.activation, seed: parsed.model.seed, init: parsed.model.init };
+  } else if (parsed.model.kind === "cnn") {
+    const m = parsed.model;
+    model = { kind: "cnn", inputShape: m.input_shape, filters: m.filters, kernel: m.kernel, classes: m.classes, activation: m.activation, seed: m.seed, init: m.init };
   } else {
     model = { kind: "layers", path: resolve(base, parsed.model.path) };
     requireFile(problems, "model.path", model.path);
@@ -130,6 +134,7 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
   }
   if (parsed.vector_stats && parsed.return !== "vectors") problems.push("vector_stats: needs return: vectors (the statistics are computed from the gradient vectors)");
   if (parsed.landscape && !(parsed.landscape.from < parsed.landscape.to)) problems.push("landscape.from: must be below landscape.to");
+  if (parsed.invariance && model.kind === "cnn") problems.push("invariance: the twins are built for MLPs (Dense layers); a cnn model has none to rescale before its output");
   if (parsed.invariance && model.kind === "mlp" && parsed.invariance.layer >= model.layers.length - 2) {
     problems.push(`invariance.layer: ${parsed.invariance.layer} has no next layer to take 1/α (the MLP has ${model.layers.length - 1} Dense layers, numbered from 0)`);
   }

@@ -17,6 +17,19 @@ const mlpModel = z.strictObject({
   init: z.enum(MLP_INITS).default("glorot_uniform"),
 });
 
+const cnnModel = z.strictObject({
+  kind: z.literal("cnn"),
+  /** [height, width, channels] of an example; the data's flat features are reshaped to it. */
+  input_shape: z.tuple([positiveInt.max(4096), positiveInt.max(4096), positiveInt.max(4096)]).default([28, 28, 1]),
+  /** Filters of each conv block (3×3 conv 'same' + 2×2 max pooling). */
+  filters: z.array(positiveInt.max(4096)).min(1).max(8).default([32, 64]),
+  kernel: positiveInt.max(15).default(3),
+  classes: positiveInt.max(1_000_000),
+  activation: z.enum(MLP_ACTIVATIONS).default("relu"),
+  seed: seed.default(0),
+  init: z.enum(MLP_INITS).default("glorot_uniform"),
+});
+
 const layersModel = z.strictObject({
   kind: z.literal("layers"),
   /** model.json of a TensorFlow.js layers model; weight files beside it. */
@@ -42,7 +55,7 @@ const syntheticData = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  model: z.discriminatedUnion("kind", [mlpModel, layersModel]),
+  model: z.discriminatedUnion("kind", [mlpModel, cnnModel, layersModel]),
   data: z.discriminatedUnion("kind", [mnistData, idxData, syntheticData]),
   pairs: z.strictObject({
     count: positiveInt.max(100_000_000),
