@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { hasExited, terminate } from "../util/child-process.js";
 import { distFile } from "../util/package-root.js";
@@ -53,7 +54,11 @@ export class LocalSwarm {
     const args = [cli, "--nats", o.natsUrl, "--prefix", o.prefix, "--backend", o.backend, "--id", id, "--exit-with-parent"];
     if (o.drainTimeoutS !== undefined) args.push("--drain-timeout", String(o.drainTimeoutS));
     // stdin is a pipe from us: the worker leaves when it closes, i.e. if we die (--exit-with-parent).
-    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
+    // Local workers share this machine's cores: wasm threads split between them (an
+    // explicit GRADSWARM_WASM_THREADS wins), rather than each taking every core.
+    const threads = String(Math.max(1, Math.floor(availableParallelism() / o.count)));
+    const env = { ...process.env, GRADSWARM_WASM_THREADS: process.env.GRADSWARM_WASM_THREADS ?? threads };
+    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], env });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     this.workers.push({ id, process: child, logFile });

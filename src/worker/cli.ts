@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_PREFIX, validatePrefix } from "../protocol/index.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { BACKEND_CHOICES, type BackendChoice } from "./backend.js";
+import { GROUP_CHOICES, type GroupChoice } from "./compute-messages.js";
 import { DEFAULT_DRAIN_TIMEOUT_MS, Worker } from "./serve.js";
 
 function seconds(value: string): number {
@@ -28,12 +29,13 @@ const program = new Command()
   .version(PACKAGE_VERSION)
   .requiredOption("--nats <url>", "NATS server URL(s), comma-separated (e.g. nats://host:4222)")
   .addOption(new Option("--backend <name>", "TensorFlow.js backend").choices(BACKEND_CHOICES).default("auto"))
+  .addOption(new Option("--group <mode>", "compute minibatch gradients in grouped passes (auto: on a GPU backend)").choices(GROUP_CHOICES).default("auto"))
   .option("--id <name>", "worker id shown by the coordinator", `${hostname()}-${process.pid}`)
   .option("--prefix <prefix>", "subject prefix of the runs to serve", prefix, DEFAULT_PREFIX)
   .option("--exit-with-parent", "leave at once when stdin closes (how a coordinator's local workers follow it)")
   .option("--drain-timeout <seconds>", "on SIGTERM, how long to finish the task in hand before handing it back", seconds, DEFAULT_DRAIN_TIMEOUT_MS / 1000)
-  .action(async (opts: { nats: string; backend: BackendChoice; id: string; prefix: string; drainTimeout: number; exitWithParent?: boolean }) => {
-    const worker = new Worker({ natsUrl: opts.nats, id: opts.id, backend: opts.backend, prefix: opts.prefix, drainTimeoutMs: opts.drainTimeout * 1000 });
+  .action(async (opts: { nats: string; backend: BackendChoice; group: GroupChoice; id: string; prefix: string; drainTimeout: number; exitWithParent?: boolean }) => {
+    const worker = new Worker({ natsUrl: opts.nats, id: opts.id, backend: opts.backend, group: opts.group, prefix: opts.prefix, drainTimeoutMs: opts.drainTimeout * 1000 });
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;

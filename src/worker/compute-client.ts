@@ -5,7 +5,7 @@ import { Worker } from "node:worker_threads";
 import { distFile } from "../util/package-root.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
 import type { LabelMode } from "../protocol/index.js";
-import type { BlobRef, ComputeFailure, FromCompute, GradientLayout, Job, JobResult, ToCompute } from "./compute-messages.js";
+import type { BlobRef, ComputeFailure, FromCompute, GradientLayout, GroupChoice, Job, JobResult, ToCompute } from "./compute-messages.js";
 import type { PairInput } from "./gradients.js";
 
 export interface ComputeResult {
@@ -50,7 +50,10 @@ export class ComputeThread {
   private ready: Promise<BackendInfo>;
   private died: Error | null = null;
 
-  constructor(backend: BackendChoice) {
+  /** Whether the thread computes pairs in grouped passes (known once ready). */
+  grouping = false;
+
+  constructor(backend: BackendChoice, group: GroupChoice = "auto") {
     // Dawn's OpenGL ES path (a software adapter, for tests) needs a surfaceless EGL. It
     // reads the C environment, which a worker thread's process.env does not reach: set it
     // here, in the main thread, before the thread starts.
@@ -58,7 +61,10 @@ export class ComputeThread {
     this.thread = new Worker(distFile("worker/compute-thread.js"));
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (msg: FromCompute) => {
-        if (msg.kind === "ready") resolve(msg.info);
+        if (msg.kind === "ready") {
+          this.grouping = msg.grouping;
+          resolve(msg.info);
+        }
         else if (msg.kind === "init-failed") reject(new ComputeError("compute_failed", msg.message));
         else if (msg.kind === "vectors") this.forwardVectors(msg);
         else this.settle(msg);
@@ -67,7 +73,7 @@ export class ComputeThread {
       this.thread.on("error", (err) => this.fail(err, reject));
       this.thread.on("exit", (code) => this.fail(new Error(`compute thread exited with code ${code}`), reject));
     });
-    this.post({ kind: "init", backend });
+    this.post({ kind: "init", backend, group });
   }
 
   /** Resolves with the backend the thread selected. */

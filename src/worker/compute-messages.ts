@@ -6,6 +6,10 @@ import type { CurvatureItem, LabelMode, PairStats } from "../protocol/index.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
 import type { PairInput } from "./gradients.js";
 
+/** Grouped minibatch gradients: "auto" uses them on a GPU backend, where they pay. */
+export const GROUP_CHOICES = ["auto", "on", "off"] as const;
+export type GroupChoice = (typeof GROUP_CHOICES)[number];
+
 export interface BlobRef {
   hash: string;
   /** Present only when the compute thread does not hold this blob yet. */
@@ -24,13 +28,13 @@ export type JobResult =
   | { type: "curvature"; items: CurvatureItem[] };
 
 export type ToCompute =
-  | { kind: "init"; backend: BackendChoice }
+  | { kind: "init"; backend: BackendChoice; group: GroupChoice }
   | { kind: "task"; id: number; snapshot: BlobRef; dataset: BlobRef & { name: string }; job: Job }
   /** After a "vectors" message: go on with the next pair, or stop the task. */
   | { kind: "continue"; id: number; abort: boolean };
 
 export type FromCompute =
-  | { kind: "ready"; info: BackendInfo }
+  | { kind: "ready"; info: BackendInfo; grouping: boolean }
   | { kind: "init-failed"; message: string }
   | { kind: "result"; id: number; result: JobResult; computeMs: number }
   /** Both gradients of one pair (vectors tasks); the thread waits for "continue". */

@@ -45,8 +45,11 @@ function post(msg: FromCompute): void {
   if (msg.kind !== "vectors") return port!.postMessage(msg);
   // Gradients are handed over, not copied: for a 100M-parameter model each is 400 MB.
   // They come from tensor.data() after the tensors were disposed, so nothing else holds them.
+  // Only buffers an array owns whole are transferred; a view into a shared buffer is copied.
   const buffers = new Set<ArrayBuffer>();
-  for (const a of [...msg.g1, ...msg.g2]) if (a.buffer instanceof ArrayBuffer) buffers.add(a.buffer);
+  for (const a of [...msg.g1, ...msg.g2]) {
+    if (a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) buffers.add(a.buffer);
+  }
   port!.postMessage(msg, [...buffers]);
 }
 
@@ -98,6 +101,12 @@ function vectorOf(ref: BlobRef): Float32Array {
   return v;
 }
 
+/** Set at init: whether pairs are computed in groups (replicated weights) when the model allows. */
+let grouping = false;
+/** Memory one group may take (replicated weights, activations, their gradients). */
+const GROUP_BUDGET_BYTES = 1 << 30;
+const MAX_GROUP = 64;
+
 /** Resolvers of the "continue" a vectors task waits for after each pair. */
 const continuations = new Map<number, (abort: boolean) => void>();
 
@@ -105,18 +114,23 @@ async function runPairs(id: number, e: GradientEngine, job: Extract<Job, { type:
   const layout = { layers: e.layers, layerSizes: e.layerSizes, weightLayer: e.weightLayer };
   const options = { labels: job.labels, labelSeed: job.labelSeed, metrics: job.metrics.map(vectorOf) };
   const pairs = [];
-  for (const p of job.pairs) {
-    if (!job.vectors) {
-      pairs.push(await e.pairStats(p, options));
-      continue;
+  // Pairs in chunks: one chunk's gradients at a time, computed in one grouped pass when
+  // grouping is on and the model allows it, else one minibatch after the other.
+  const grouped = grouping && e.whyNotGrouped === null;
+  const k = grouped ? e.groupSize(Math.max(...job.pairs.map((p) => Math.max(p.batches[0].length, p.batches[1].length))), GROUP_BUDGET_BYTES, MAX_GROUP) : 1;
+  const perChunk = grouped ? Math.max(1, Math.floor(k / 2)) : 1;
+  for (let start = 0; start < job.pairs.length; start += perChunk) {
+    const chunk = job.pairs.slice(start, start + perChunk);
+    const done = grouped ? await e.pairGradientsGrouped(chunk, options, k) : [await e.pairGradients(chunk[0]!, options)];
+    for (const [i, { stats, g1, g2 }] of done.entries()) {
+      pairs.push(stats);
+      if (!job.vectors) continue;
+      // One pair's vectors at a time: wait until they are sent before going on, so a slow
+      // network never piles gradients up in memory.
+      const go = new Promise<boolean>((resolve) => continuations.set(id, resolve));
+      post({ kind: "vectors", id, pair: chunk[i]!.id, g1, g2, layout });
+      if (await go) throw new TaskFailure("aborted", "the vectors were refused; the task is abandoned");
     }
-    const { stats, g1, g2 } = await e.pairGradients(p, options);
-    pairs.push(stats);
-    // One pair's vectors at a time: wait until they are sent before computing the next,
-    // so a slow network never piles gradients up in memory.
-    const go = new Promise<boolean>((resolve) => continuations.set(id, resolve));
-    post({ kind: "vectors", id, pair: p.id, g1, g2, layout });
-    if (await go) throw new TaskFailure("aborted", "the vectors were refused; the task is abandoned");
   }
   return { type: "pairs", layout, pairs };
 }
@@ -149,7 +163,12 @@ port.on("message", (msg: ToCompute) => {
   queue = queue.then(async () => {
     if (msg.kind === "init") {
       try {
-        post({ kind: "ready", info: await selectBackend(tf, msg.backend) });
+        const info = await selectBackend(tf, msg.backend);
+        // Grouping pays where many small matmuls are launch-bound: a GPU (FACTS.md: 18× on
+        // an H200); on CPU backends the loop is as fast or faster (measured).
+        const gpu = (info.backend === "webgpu" && !info.device.includes("(software)")) || info.device.startsWith("CUDA");
+        grouping = msg.group === "on" || (msg.group === "auto" && gpu);
+        post({ kind: "ready", info, grouping });
       } catch (err) {
         post({ kind: "init-failed", message: (err as Error).message });
       }

@@ -10,7 +10,14 @@ import { weightViews, type Snapshot } from "../model/snapshot.js";
 import { logitsTopology } from "../model/logits-topology.js";
 import type { LabelMode, PairStats } from "../protocol/index.js";
 import { Rng } from "../util/rng.js";
+import { denseLayers, groupedGradients, groupSize, whyNotGrouped, type DenseSpec } from "./grouped.js";
 import { pairStatistics } from "./pair-stats.js";
+
+/** The Dense stack of a model for grouping, or why there is none. */
+function denseOrWhy(topology: Record<string, unknown>, variables: TF.Variable[]): DenseSpec[] | string {
+  const why = whyNotGrouped(topology);
+  return why ?? denseLayers(topology, variables);
+}
 
 const PIECEWISE_LINEAR = /"(relu|relu6|ReLU|LeakyReLU|PReLU|ThresholdedReLU|MaxPooling[123]D|GlobalMaxPooling[123]D)"/;
 
@@ -57,6 +64,8 @@ export class GradientEngine {
     /** Every weight of the model (trainable or not), in θ's order, and θ itself. */
     private readonly allVariables: TF.LayerVariable[],
     private readonly thetaViews: Float32Array[],
+    /** The Dense stack for grouped gradients, or why the model has none. */
+    private readonly dense: DenseSpec[] | string,
   ) {
     this.exampleSize = featureSize(dataset);
     this.layerSizes = layers.map(() => 0);
@@ -118,7 +127,7 @@ export class GradientEngine {
       if (!v) throw new GradientError(`weight ${w.name} of θ is not in the model`);
       return v;
     });
-    return new GradientEngine(tf, model, variables, weightLayer, layers, weightNames, dataset, all, weightViews(snapshot));
+    return new GradientEngine(tf, model, variables, weightLayer, layers, weightNames, dataset, all, weightViews(snapshot), denseOrWhy(logitsTopology(snapshot.modelTopology), variables));
   }
 
   /**
@@ -127,6 +136,52 @@ export class GradientEngine {
    */
   get piecewiseLinear(): boolean {
     return PIECEWISE_LINEAR.test(JSON.stringify(this.model.toJSON(null, false)));
+  }
+
+  /** Why this model's gradients cannot be grouped, or null when they can. */
+  get whyNotGrouped(): string | null {
+    return typeof this.dense === "string" ? this.dense : null;
+  }
+
+  /**
+   * The pairs' gradients in groups of up to `k` minibatches per pass (replicated weights,
+   * batched matmul: src/worker/grouped.ts), equal to the one-by-one gradients up to float32
+   * rounding. For GPU backends, where one pass of many small matmuls is launch-bound.
+   */
+  async pairGradientsGrouped(pairs: readonly PairInput[], options: PairOptions, k: number): Promise<{ stats: PairStats; g1: Float32Array[]; g2: Float32Array[] }[]> {
+    if (typeof this.dense === "string") throw new GradientError(`grouped gradients: ${this.dense}`);
+    const batches: (readonly number[])[] = [];
+    const labels: (Int32Array | undefined)[] = [];
+    for (const p of pairs) {
+      for (const kIdx of [0, 1] as const) {
+        this.checkIndices(p.batches[kIdx]);
+        batches.push(p.batches[kIdx]);
+        labels.push(options.labels === "sampled" ? await this.sampleLabels(p.batches[kIdx], options.labelSeed, 2 * p.id + kIdx) : undefined);
+      }
+    }
+    const grads: MinibatchGradient[] = [];
+    for (let start = 0; start < batches.length; start += k) {
+      grads.push(...(await groupedGradients(this.tf, this.dense, this.dataset, batches.slice(start, start + k), labels.slice(start, start + k))));
+    }
+    return pairs.map((p, i) => {
+      const g1 = grads[2 * i]!;
+      const g2 = grads[2 * i + 1]!;
+      const stats = pairStatistics(p.id, [g1.loss, g2.loss], g1.grads, g2.grads, this.weightLayer, this.layers.length, options.metrics);
+      if (![...stats.loss, ...stats.norm, stats.dot].every(Number.isFinite)) {
+        throw new GradientError(`pair ${p.id}: the loss or gradient is not finite (loss ${stats.loss}, ‖g‖ ${stats.norm})`);
+      }
+      // Grouped gradients are views into one buffer per weight shared by the group: give
+      // each pair its own copies, so that handing one pair's vectors over (a transfer)
+      // cannot detach another's.
+      return { stats, g1: g1.grads.map((a) => a.slice()), g2: g2.grads.map((a) => a.slice()) };
+    });
+  }
+
+  /** A group size for this model from a memory budget (bytes). */
+  groupSize(batch: number, budgetBytes: number, maxK: number): number {
+    if (typeof this.dense === "string") return 1;
+    const widths = [this.exampleSize, ...this.dense.map((d) => d.kernel.shape[1]!)];
+    return groupSize({ parameters: this.parameterCount, batch, widths, budgetBytes, maxK });
   }
 
   /** Trainable parameters in all. */

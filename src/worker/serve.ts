@@ -27,7 +27,7 @@ import type { BackendChoice, BackendInfo } from "./backend.js";
 import { BlobCache } from "./blob-cache.js";
 import { sendPairVectors } from "./chunk-sender.js";
 import { ComputeError, ComputeThread, type JobRequest, type VectorsHandler } from "./compute-client.js";
-import type { JobResult } from "./compute-messages.js";
+import type { GroupChoice, JobResult } from "./compute-messages.js";
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 120_000;
@@ -41,6 +41,8 @@ export interface WorkerOptions {
   natsUrl: string;
   id: string;
   backend: BackendChoice;
+  /** Grouped minibatch gradients: auto (on a GPU), on, off. */
+  group?: GroupChoice;
   prefix: string;
   heartbeatMs?: number;
   /** How long a draining worker may finish its task before handing it back. */
@@ -102,7 +104,7 @@ export class Worker {
 
   /** Connects, selects the backend, announces, and starts pulling. Resolves once running. */
   async start(): Promise<void> {
-    this.compute = new ComputeThread(this.options.backend);
+    this.compute = new ComputeThread(this.options.backend, this.options.group ?? "auto");
     try {
       this.backend = await this.compute.backend();
     } catch (err) {
@@ -111,7 +113,7 @@ export class Worker {
       throw new WorkerFailure(`no compute backend: ${(err as Error).message}`, { cause: err });
     }
     for (const s of this.backend.skipped) this.log(`backend passed over: ${s}`);
-    this.log(`backend ${this.backend.backend} on ${this.backend.device}`);
+    this.log(`backend ${this.backend.backend} on ${this.backend.device}; minibatch gradients ${this.compute.grouping ? "grouped (replicated weights) where the model allows" : "one at a time"}`);
     try {
       this.nc = await connectNats(this.options.natsUrl, `gradswarm-worker-${this.options.id}`);
     } catch (err) {

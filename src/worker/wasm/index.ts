@@ -5,7 +5,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { installBatchMatMulFix } from "./batch-matmul.js";
 import { installConvGradients } from "./conv-grad.js";
-import { installThreadedWasm, readWasmThreads, threadsFailure } from "./threads.js";
+import { installThreadedWasm, processListenerGuard, readWasmThreads, threadsFailure } from "./threads.js";
 
 export { activeWasmThreads, MAX_WASM_THREADS, setWasmThreads, threadsFailure, WASM_THREADS_ENV, wantedWasmThreads } from "./threads.js";
 export { ConvGradientError, installConvGradients } from "./conv-grad.js";
@@ -33,7 +33,12 @@ export async function setupWasm(tf: typeof TF): Promise<WasmSetup> {
   const threaded = installThreadedWasm(tf, simd);
   for (const k of installBatchMatMulFix(tf)) fixes.push(`${k}: transposes and batches through XNNPACK`);
   for (const k of installConvGradients(tf)) fixes.push(`${k}: from forward Conv2D`);
-  if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");
+  const removeListeners = processListenerGuard();
+  try {
+    if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");
+  } finally {
+    removeListeners();
+  }
   const threads = readWasmThreads();
   if (threaded && threads > 1) fixes.push(`threads: ${threads} (threaded SIMD module)`);
   const failure = threadsFailure();

@@ -178,6 +178,21 @@ function workerScriptFile(dir: string): string {
   return file;
 }
 
+/**
+ * Emscripten's Node glue (in the stock module too) adds process listeners for
+ * uncaughtException and unhandledRejection that only rethrow; since its source is one
+ * minified line, Node then prints the whole file with any crash, and test runners see a
+ * rethrow instead of the error. Node does the same without them. Call before the module
+ * starts; the function returned removes whatever listeners were added since.
+ */
+export function processListenerGuard(): () => void {
+  const before = { uncaughtException: process.listeners("uncaughtException"), unhandledRejection: process.listeners("unhandledRejection") };
+  return () => {
+    for (const l of process.listeners("uncaughtException")) if (!before.uncaughtException.includes(l)) process.removeListener("uncaughtException", l);
+    for (const l of process.listeners("unhandledRejection")) if (!before.unhandledRejection.includes(l)) process.removeListener("unhandledRejection", l);
+  };
+}
+
 /** Starts the threaded+SIMD Emscripten module with `threads` threads' worth of cores. */
 async function startThreadedModule(threads: number): Promise<EmscriptenModuleLike> {
   const dir = wasmOutDir();
@@ -218,14 +233,7 @@ async function startThreadedModule(threads: number): Promise<EmscriptenModuleLik
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`the threaded wasm module did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
   });
-  // Emscripten's Node glue adds process listeners that rethrow whatever reaches them; with
-  // its source on one minified line, Node then prints the whole file with any crash.
-  // Without them Node does the same by default, so they are taken off again.
-  const before = { uncaughtException: process.listeners("uncaughtException"), unhandledRejection: process.listeners("unhandledRejection") };
-  const removeAdded = (): void => {
-    for (const l of process.listeners("uncaughtException")) if (!before.uncaughtException.includes(l)) process.removeListener("uncaughtException", l);
-    for (const l of process.listeners("unhandledRejection")) if (!before.unhandledRejection.includes(l)) process.removeListener("unhandledRejection", l);
-  };
+  const removeAdded = processListenerGuard();
   try {
     const started = factory(config);
     removeAdded(); // they are added synchronously, when the factory runs
@@ -274,8 +282,9 @@ export function installThreadedWasm(tf: typeof TF, simd: boolean): boolean {
   const factory = async (): Promise<TF.KernelBackend> => {
     const threads = wantedWasmThreads(); // read when the backend starts, after setWasmThreads
     if (threads >= 2) {
+      let module: EmscriptenModuleLike | undefined;
       try {
-        const module = await startThreadedModule(threads);
+        module = await startThreadedModule(threads);
         addTfjsBridge(module);
         pkg.setThreadsCount(threads);
         const backend = new pkg.BackendWasm(module); // creates XNNPACK's thread pool
@@ -290,6 +299,11 @@ export function installThreadedWasm(tf: typeof TF, simd: boolean): boolean {
         return backend;
       } catch (err) {
         lastFailure = err instanceof Error ? err.message : String(err);
+        try {
+          module?.PThread?.terminateAllThreads();
+        } catch {
+          // nothing more to clean
+        }
       }
     }
     const backend = await stock();
