@@ -1,0 +1,93 @@
+// What the swarm costs: end-to-end pairs per second through NATS (a coordinator, a
+// nats-server, worker processes) against the same worker code called in-process, on the
+// quickstart workload (MLP 784-64-10, minibatches of 32, the MNIST digits of
+// examples/data). Goal (issue "fast workers"): 2 local workers through NATS deliver
+// ≥ 0.9 × the sum of the same workers' in-process rates.
+// Run: npm run build && npx tsx bench/swarm.ts [--pairs N]
+// On a 2-core machine the coordinator and nats-server share the cores with the workers,
+// so the 2-worker ratio measures that contention too; the line says so.
+
+import { spawn } from "node:child_process";
+import { availableParallelism, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { loadDataset } from "../src/data/load.js";
+import { mlpSnapshot } from "../src/model/mlp.js";
+import { startNatsServer } from "../src/nats/server-process.js";
+import { planPair } from "../src/coordinator/sampler.js";
+import { terminate } from "../src/util/child-process.js";
+import { distFile } from "../src/util/package-root.js";
+import { selectBackend } from "../src/worker/backend.js";
+import { GradientEngine } from "../src/worker/gradients.js";
+
+const args = process.argv.slice(2);
+const pairs = Number(args[args.indexOf("--pairs") + 1]) || 1024;
+const data = resolve("examples/data");
+const work = mkdtempSync(join(tmpdir(), "gradswarm-swarm-bench-"));
+const plan = { seed: 7, count: pairs, datasetSize: 10_000, batchSize: 32, pairing: "independent" as const };
+
+/** The worker's own code, in this process: pairs per second of GradientEngine.pairStats. */
+async function inProcess(): Promise<number> {
+  process.env.GRADSWARM_WASM_THREADS = "1";
+  await selectBackend(tf, "wasm");
+  const dataset = await loadDataset({ kind: "idx", images: join(data, "images-idx3-ubyte"), labels: join(data, "labels-idx1-ubyte") }, ".");
+  const engine = await GradientEngine.create(tf, mlpSnapshot({ layers: [784, 64, 10], activation: "relu", seed: 1, init: "glorot_uniform" }), dataset);
+  for (let i = 0; i < 32; i++) await engine.pairStats({ id: i, batches: planPair(plan, i) });
+  const rates: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const t = performance.now();
+    for (let i = 0; i < pairs; i++) await engine.pairStats({ id: i, batches: planPair(plan, i) });
+    rates.push(pairs / ((performance.now() - t) / 1000));
+  }
+  engine.dispose();
+  return rates.sort((a, b) => a - b)[1]!;
+}
+
+/** Pairs per second of a run through NATS with `workers` worker processes (1 wasm thread each). */
+async function throughNats(workers: number): Promise<number> {
+  const server = await startNatsServer();
+  const prefix = `bench${workers}`;
+  const procs = Array.from({ length: workers }, (_, i) =>
+    spawn(process.execPath, [distFile("worker/cli.js"), "--nats", server.url, "--prefix", prefix, "--id", `${prefix}-${i}`, "--backend", "wasm"], {
+      stdio: "ignore",
+      env: { ...process.env, GRADSWARM_WASM_THREADS: "1" },
+    }),
+  );
+  try {
+    const cfg = join(work, `${prefix}.yaml`);
+    writeFileSync(
+      cfg,
+      `model: {kind: mlp, layers: [784, 64, 10], activation: relu, seed: 1}
+data: {kind: idx, images: ${join(data, "images-idx3-ubyte")}, labels: ${join(data, "labels-idx1-ubyte")}}
+pairs: {count: ${pairs}, batch_size: 32, seed: 7, per_task: 16}
+nats: {prefix: ${prefix}}
+`,
+    );
+    // Let the workers start (TensorFlow.js takes a second or two) before the clock runs.
+    await new Promise((r) => setTimeout(r, 4000));
+    const out = join(work, prefix);
+    const code = await new Promise<number | null>((done) =>
+      spawn(process.execPath, [distFile("coordinator/cli.js"), "run", cfg, "--nats", server.url, "--out", out], { stdio: "ignore" }).once("exit", done),
+    );
+    if (code !== 0) throw new Error(`the ${workers}-worker run failed (exit ${code})`);
+    const run = (JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as { run: { timings: { pairs_per_s: number } } }).run;
+    return run.timings.pairs_per_s;
+  } finally {
+    await Promise.all(procs.map((p) => terminate(p, 5000)));
+    await server.stop();
+  }
+}
+
+const single = await inProcess();
+const one = await throughNats(1);
+const two = await throughNats(2);
+const rows = [
+  ["in-process, 1 worker's code (wasm, 1 thread)", `${single.toFixed(0)} pairs/s`, ""],
+  ["through NATS, 1 worker process", `${one.toFixed(0)} pairs/s`, `${(one / single).toFixed(2)} × in-process`],
+  ["through NATS, 2 worker processes", `${two.toFixed(0)} pairs/s`, `${(two / (2 * single)).toFixed(2)} × the sum of 2 in-process rates (goal ≥ 0.9)`],
+];
+const w = [0, 1].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+process.stdout.write(`${pairs} pairs, MLP 784-64-10, minibatch 32, ${availableParallelism()} cores (coordinator, nats-server and workers share them)\n`);
+process.stdout.write(rows.map((r) => `${r[0]!.padEnd(w[0]!)}  ${r[1]!.padStart(w[1]!)}  ${r[2]}`).join("\n") + "\n");
+process.exit(0);
