@@ -80,6 +80,8 @@ export class Dispatcher {
   private readonly now: () => number;
   /** Faults seen, for the run record. */
   readonly counts = { expiredLeases: 0, taskErrors: 0, rejectedResults: 0, duplicateResults: 0, staleResults: 0, refusedMessages: 0, quarantinedWorkers: 0 };
+  /** Per phase: when its first and last results were accepted, and the units after the first. */
+  readonly spans = new Map<string, { first: number; last: number; unitsAfterFirst: number }>();
   /** Reduces gradient chunks (return: vectors). */
   readonly vectors = new VectorReducer();
 
@@ -226,6 +228,14 @@ export class Dispatcher {
     worker.tasksDone++;
     const units = phase.units(result);
     worker.units[phase.name] = (worker.units[phase.name] ?? 0) + units;
+    const t = this.now();
+    const span = this.spans.get(phase.name);
+    if (span) {
+      span.last = t;
+      span.unitsAfterFirst += units;
+    } else {
+      this.spans.set(phase.name, { first: t, last: t, unitsAfterFirst: 0 });
+    }
     if (phase.name === this.o.creditPhase) worker.pairsDone += units;
     this.ack(msg, true, null);
     if (phase.table.isFinished()) this.finish();

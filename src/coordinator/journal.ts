@@ -8,7 +8,7 @@
 
 import { closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { PairRecord } from "./pair-records.js";
+import type { PairStats } from "../protocol/index.js";
 
 export const JOURNAL_DIR = "journal";
 const MANIFEST = "manifest.json";
@@ -57,10 +57,10 @@ interface Line {
   data: unknown;
 }
 
-/** What the pairs phases journal per accepted task. */
+/** What the pairs phases journal per accepted task (minibatches come back from the plan). */
 export interface PairsLine {
   layers: string[];
-  pairs: PairRecord[];
+  pairs: PairStats[];
 }
 
 export class Journal {

@@ -98,6 +98,7 @@ function headlineMeasures(m: SubjectMeasurement): Record<string, unknown> {
 export async function runJob(options: RunOptions): Promise<RunResult> {
   const stream = options.stream ?? process.stderr;
   const started = Date.now();
+  const cpuAtStart = process.cpuUsage();
   const cfg = loadConfig(options.configPath);
   if (options.resume && options.outDir && resolve(options.outDir) !== resolve(options.resume)) {
     throw new RunFailure(`--resume ${options.resume} and --out ${options.outDir} name different folders; a resumed run writes where it started`);
@@ -285,7 +286,18 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
         blob_put_s: putMs / 1000,
         dispatch_s: dispatchMs / 1000,
         total_s: (Date.now() - started) / 1000,
+        // This process's CPU time (user + system): what the coordinator costs the machine.
+        coordinator_cpu_s: (() => {
+          const u = process.cpuUsage(cpuAtStart);
+          return (u.user + u.system) / 1e6;
+        })(),
         pairs_per_s: computed / Math.max(dispatchMs / 1000, 1e-9),
+        // Between the first and the last accepted result of θ's pairs: the rate once the
+        // workers are up (no start-up, blob fetch or first-task latency in it).
+        steady_pairs_per_s: (() => {
+          const span = dispatcher.spans.get("theta/pairs");
+          return span && span.last > span.first ? span.unitsAfterFirst / ((span.last - span.first) / 1000) : null;
+        })(),
       },
     };
     const report = {

@@ -89,6 +89,8 @@ export class Worker {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private listSub: Subscription | null = null;
   private readonly stopPulling = new AbortController();
+  /** The result reply in flight, if any. */
+  private replying: Promise<void> = Promise.resolve();
   private loopDone: Promise<void> = Promise.resolve();
   private readonly log: (line: string) => void;
 
@@ -213,6 +215,7 @@ export class Worker {
       }
       await this.runTask(reply);
     }
+    await this.replying;
   }
 
   private async runTask(task: TaskMessage | TaskLossMessage | TaskCurvatureMessage): Promise<void> {
@@ -240,7 +243,10 @@ export class Worker {
         // Never dropped silently: the coordinator hears why and can stop the run.
         throw new ResultTooLarge(`the result of task ${task.taskId} is ${bytes.length} bytes, over the server's max_payload of ${limit}; use fewer pairs.per_task`);
       }
-      if (await this.send(this.subjects.result, bytes, task)) this.tasksDone++;
+      // The reply goes out while the next task is pulled and computed (at most one reply
+      // in flight): the coordinator's decode, checks and journal fsync then cost no compute.
+      await this.replying;
+      this.replying = this.send(this.subjects.result, bytes, task).then((ok) => void (ok && this.tasksDone++));
     } catch (err) {
       const code = err instanceof ComputeError ? err.code : err instanceof BlobError ? err.code : err instanceof ResultTooLarge ? "result_too_large" : "worker_failed";
       const message = (err as Error).message ?? String(err);

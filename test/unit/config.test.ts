@@ -62,13 +62,13 @@ describe("the example config", () => {
       limit: undefined,
       classes: undefined,
     });
-    expect(cfg.pairs).toEqual({ count: 256, batchSize: 32, seed: 7, pairing: "independent", perTask: 8 });
+    expect(cfg.pairs).toEqual({ count: 256, batchSize: 32, seed: 7, pairing: "independent", perTask: 32 });
     expect(cfg.workers).toEqual({ local: 2, backend: "auto", leaseMs: 60_000, maxAttempts: 5, quarantineAfter: 3, maxInFlight: 256, waitMs: 300_000 });
     expect(cfg.returns).toBe("stats");
     expect(cfg.nats).toEqual({ url: undefined, prefix: "gradswarm", replicas: 1 });
     expect(cfg.outDir).toBeUndefined();
     // The parsed config (recorded in results.json) has the defaults too, in the file's spelling.
-    expect(cfg.parsed.pairs).toEqual({ count: 256, batch_size: 32, seed: 7, pairing: "independent", per_task: 8 });
+    expect(cfg.parsed.pairs).toEqual({ count: 256, batch_size: 32, seed: 7, pairing: "independent", per_task: 32 });
     expect(cfg.parsed.workers.lease_s).toBe(60);
     expect(cfg.parsed.output).toEqual({});
   });

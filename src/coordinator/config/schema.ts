@@ -63,7 +63,8 @@ export const configSchema = z.strictObject({
     seed: seed.default(0),
     /** independent: the two minibatches of a pair are drawn independently (may overlap). */
     pairing: z.enum(["independent", "disjoint"]).default("independent"),
-    per_task: positiveInt.max(65_536).default(8),
+    /** Pairs per task: larger amortizes each task's round trips (bench/swarm.ts). */
+    per_task: positiveInt.max(65_536).default(32),
   }),
   workers: z
     .strictObject({
