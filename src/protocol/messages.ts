@@ -131,15 +131,19 @@ export type LabelMode = (typeof LABEL_MODES)[number];
 export const MAX_METRICS = 8;
 
 /** The coordinator's reply to task.pull carrying work. */
-export interface TaskMessage {
-  v: number;
-  type: "task";
+/** What every task carries: whose run, which task under which lease and for how long, θ and the data. */
+export interface TaskHead {
   runId: string;
   taskId: string;
   leaseId: string;
   leaseMs: number;
   snapshot: BlobRef;
   dataset: DatasetRef;
+}
+
+export interface TaskMessage extends TaskHead {
+  v: number;
+  type: "task";
   returns: TaskReturns;
   labels: LabelMode;
   /** Seed of the sampled labels (pair i, minibatch k draws from stream 2i + k). */
@@ -153,15 +157,9 @@ export interface TaskMessage {
 }
 
 /** Loss (and accuracy) at points θ + α·d1 + β·d2 of a landscape, over fixed examples. */
-export interface TaskLossMessage {
+export interface TaskLossMessage extends TaskHead {
   v: number;
   type: "task.loss";
-  runId: string;
-  taskId: string;
-  leaseId: string;
-  leaseMs: number;
-  snapshot: BlobRef;
-  dataset: DatasetRef;
   /** d1 and (for a 2-D grid) d2: float32 vector blobs over θ's weights. */
   directions: BlobRef[];
   points: { id: number; alpha: number; beta: number }[];
@@ -169,15 +167,9 @@ export interface TaskLossMessage {
 }
 
 /** Curvature of fixed losses, from gradients at perturbed θ only. */
-export interface TaskCurvatureMessage {
+export interface TaskCurvatureMessage extends TaskHead {
   v: number;
   type: "task.curvature";
-  runId: string;
-  taskId: string;
-  leaseId: string;
-  leaseMs: number;
-  snapshot: BlobRef;
-  dataset: DatasetRef;
   /** One loss each: the mean loss over these example indices. */
   items: { id: number; indices: number[] }[];
   maxIterations: number;
@@ -217,13 +209,17 @@ export interface MetricStats {
   layerDot: number[];
 }
 
-export interface TaskResultMessage {
-  v: number;
-  type: "task.result";
+/** What every worker reply names: the run, task and lease it answers, and the worker. */
+export interface WorkerReply {
   runId: string;
   taskId: string;
   leaseId: string;
   workerId: string;
+}
+
+export interface TaskResultMessage extends WorkerReply {
+  v: number;
+  type: "task.result";
   computeMs: number;
   /**
    * Parameter groups in model order: one per trainable weight tensor ("dense_1/kernel"),
@@ -240,13 +236,9 @@ export interface TaskResultMessage {
  * (pair, layer) come in order of `offset`; g1 and g2 are raw little-endian float32 bytes
  * of the same length.
  */
-export interface TaskChunkMessage {
+export interface TaskChunkMessage extends WorkerReply {
   v: number;
   type: "task.chunk";
-  runId: string;
-  taskId: string;
-  leaseId: string;
-  workerId: string;
   pair: number;
   layer: number;
   /** Index of the first value within the layer's parameters. */
@@ -255,13 +247,9 @@ export interface TaskChunkMessage {
   g2: Uint8Array;
 }
 
-export interface TaskLossResultMessage {
+export interface TaskLossResultMessage extends WorkerReply {
   v: number;
   type: "task.loss_result";
-  runId: string;
-  taskId: string;
-  leaseId: string;
-  workerId: string;
   computeMs: number;
   points: { id: number; loss: number; accuracy: number }[];
 }
@@ -280,25 +268,17 @@ export interface CurvatureItem {
   kinked: number;
 }
 
-export interface TaskCurvatureResultMessage {
+export interface TaskCurvatureResultMessage extends WorkerReply {
   v: number;
   type: "task.curvature_result";
-  runId: string;
-  taskId: string;
-  leaseId: string;
-  workerId: string;
   computeMs: number;
   items: CurvatureItem[];
 }
 
 /** The worker could not do the task. */
-export interface TaskErrorMessage {
+export interface TaskErrorMessage extends WorkerReply {
   v: number;
   type: "task.error";
-  runId: string;
-  taskId: string;
-  leaseId: string;
-  workerId: string;
   /** e.g. "dataset_hash_mismatch", "snapshot_missing", "compute_failed", "draining". */
   code: string;
   message: string;
