@@ -81,6 +81,18 @@ describe("coordinator run on the embedded default", () => {
   });
 });
 
+describe("coordinator run on the small CNN", () => {
+  it("runs examples/cnn.yaml (conv gradients; on wasm here), per layer and per tensor", () => {
+    const out = join(tmp, "cnn");
+    const r = coordinator(["run", "examples/cnn.yaml", "--out", out]);
+    expect(r.status, r.stderr).toBe(0);
+    const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    expect(Object.keys(results.layers)).toEqual(["conv2d_1", "conv2d_2", "dense_1"]);
+    expect(Object.keys(results.tensors)).toContain("conv2d_1/kernel");
+    for (const m of MEASURE_NAMES) expect(results.measures[m].n).toBe(64);
+  });
+});
+
 describe("coordinator run stops cleanly", () => {
   it("on a bad config: exit 2, the field and line named, nothing started", () => {
     const bad = join(tmp, "bad.yaml");
