@@ -5,7 +5,9 @@
 // ≥ 0.9 × the sum of the same workers' in-process rates.
 // Run: npm run build && npx tsx bench/swarm.ts [--pairs N]
 // On a 2-core machine the coordinator and nats-server share the cores with the workers,
-// so the 2-worker ratio measures that contention too; the line says so.
+// so the 2-worker ratio measures that contention too; the line says so. The last row is
+// one worker process that splits each task between 2 compute threads (--compute-threads),
+// against one compute thread whose wasm backend runs 2 threads (the other way to use 2 cores).
 
 import { spawn } from "node:child_process";
 import { availableParallelism, tmpdir } from "node:os";
@@ -54,14 +56,17 @@ function cpuSeconds(pid: number): number {
 /** What the coordinator and the nats-server used of the machine in the last throughNats run. */
 const overheads: string[] = [];
 
-/** Pairs per second of a run through NATS with `workers` worker processes (1 wasm thread each). */
-async function throughNats(workers: number): Promise<number> {
+/**
+ * Pairs per second of a run through NATS with `workers` worker processes, each with
+ * `computeThreads` compute threads of 1 wasm thread.
+ */
+async function throughNats(workers: number, computeThreads = 1, wasmThreads = 1): Promise<number> {
   const server = await startNatsServer();
-  const prefix = `bench${workers}`;
+  const prefix = `bench${workers}x${computeThreads}x${wasmThreads}`;
   const procs = Array.from({ length: workers }, (_, i) =>
-    spawn(process.execPath, [distFile("worker/cli.js"), "--nats", server.url, "--prefix", prefix, "--id", `${prefix}-${i}`, "--backend", "wasm"], {
+    spawn(process.execPath, [distFile("worker/cli.js"), "--nats", server.url, "--prefix", prefix, "--id", `${prefix}-${i}`, "--backend", "wasm", "--compute-threads", String(computeThreads)], {
       stdio: "ignore",
-      env: { ...process.env, GRADSWARM_WASM_THREADS: "1" },
+      env: { ...process.env, GRADSWARM_WASM_THREADS: String(wasmThreads) },
     }),
   );
   try {
@@ -84,7 +89,7 @@ nats: {prefix: ${prefix}}
     const run = (JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as { run: { timings: { steady_pairs_per_s: number; coordinator_cpu_s: number; dispatch_s: number } } }).run;
     const t = run.timings;
     overheads.push(
-      `${workers} worker${workers === 1 ? "" : "s"}: coordinator ${t.coordinator_cpu_s.toFixed(1)} CPU-s and nats-server ${cpuSeconds(server.process.pid!).toFixed(1)} CPU-s over ${t.dispatch_s.toFixed(1)} s of dispatch`,
+      `${workers} worker${workers === 1 ? "" : "s"} × ${computeThreads} compute × ${wasmThreads} wasm thread${wasmThreads === 1 ? "" : "s"}: coordinator ${t.coordinator_cpu_s.toFixed(1)} CPU-s and nats-server ${cpuSeconds(server.process.pid!).toFixed(1)} CPU-s over ${t.dispatch_s.toFixed(1)} s of dispatch`,
     );
     // Once the workers are up: from the first accepted result to the last.
     return t.steady_pairs_per_s;
@@ -119,11 +124,15 @@ const together = await inProcessTogether(2);
 const sumTogether = together[0]! + together[1]!;
 const one = await throughNats(1);
 const two = await throughNats(2);
+const pooled = await throughNats(1, 2);
+const wide = await throughNats(1, 1, 2);
 const rows = [
   ["in-process, 1 worker's code (wasm, 1 thread)", `${single.toFixed(0)} pairs/s`, ""],
   ["in-process, 2 processes at once (sum)", `${sumTogether.toFixed(0)} pairs/s`, `(${together.map((r) => r.toFixed(0)).join(" + ")})`],
   ["through NATS, 1 worker process", `${one.toFixed(0)} pairs/s`, `${(one / single).toFixed(2)} × in-process`],
   ["through NATS, 2 worker processes", `${two.toFixed(0)} pairs/s`, `${(two / sumTogether).toFixed(2)} × the same 2 workers' in-process rates, run at once (goal ≥ 0.9); ${(two / (2 * single)).toFixed(2)} × twice the lone rate`],
+  ["through NATS, 1 worker, 2 compute threads", `${pooled.toFixed(0)} pairs/s`, `${(pooled / sumTogether).toFixed(2)} × the 2 processes' in-process rates, run at once; ${(pooled / two).toFixed(2)} × 2 worker processes`],
+  ["through NATS, 1 worker, 1 thread of 2 wasm threads", `${wide.toFixed(0)} pairs/s`, `2 compute threads deliver ${(pooled / wide).toFixed(2)} × this`],
 ];
 const w = [0, 1].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
 process.stdout.write(`${pairs} pairs, MLP 784-64-10, minibatch 32, ${availableParallelism()} cores (coordinator, nats-server and workers share them)\n`);

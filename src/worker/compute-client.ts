@@ -53,12 +53,12 @@ export class ComputeThread {
   /** Whether the thread computes pairs in grouped passes (known once ready). */
   grouping = false;
 
-  constructor(backend: BackendChoice, group: GroupChoice = "auto") {
+  constructor(backend: BackendChoice, group: GroupChoice = "auto", env: NodeJS.ProcessEnv = process.env) {
     // Dawn's OpenGL ES path (a software adapter, for tests) needs a surfaceless EGL. It
     // reads the C environment, which a worker thread's process.env does not reach: set it
     // here, in the main thread, before the thread starts.
     if (backend === "webgpu") process.env.EGL_PLATFORM ??= "surfaceless";
-    this.thread = new Worker(distFile("worker/compute-thread.js"));
+    this.thread = new Worker(distFile("worker/compute-thread.js"), { env });
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (msg: FromCompute) => {
         if (msg.kind === "ready") {

@@ -26,7 +26,8 @@ import { PACKAGE_VERSION } from "../util/package-root.js";
 import type { BackendChoice, BackendInfo } from "./backend.js";
 import { BlobCache } from "./blob-cache.js";
 import { sendPairVectors } from "./chunk-sender.js";
-import { ComputeError, ComputeThread, type JobRequest, type VectorsHandler } from "./compute-client.js";
+import { ComputeError, type JobRequest, type VectorsHandler } from "./compute-client.js";
+import { ComputePool } from "./compute-pool.js";
 import type { GroupChoice, JobResult } from "./compute-messages.js";
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
@@ -43,6 +44,8 @@ export interface WorkerOptions {
   backend: BackendChoice;
   /** Grouped minibatch gradients: auto (on a GPU), on, off. */
   group?: GroupChoice;
+  /** Compute threads, each computing part of every task: a count, or auto (cores on a CPU, one on a GPU). */
+  computeThreads?: number | "auto";
   prefix: string;
   heartbeatMs?: number;
   /** How long a draining worker may finish its task before handing it back. */
@@ -82,7 +85,7 @@ export class Worker {
   tasksDone = 0;
   private nc!: NatsConnection;
   private subjects: Subjects;
-  private compute: ComputeThread | null = null;
+  private compute: ComputePool | null = null;
   private blobs: BlobStore | null = null;
   private readonly cache = new BlobCache(4);
   private current: { taskId: string; leaseId: string; runId: string } | null = null;
@@ -106,16 +109,15 @@ export class Worker {
 
   /** Connects, selects the backend, announces, and starts pulling. Resolves once running. */
   async start(): Promise<void> {
-    this.compute = new ComputeThread(this.options.backend, this.options.group ?? "auto");
     try {
-      this.backend = await this.compute.backend();
+      this.compute = await ComputePool.start(this.options.backend, this.options.group ?? "auto", this.options.computeThreads ?? "auto");
+      this.backend = this.compute.info;
     } catch (err) {
       this.lifecycle = "failed";
-      await this.compute.close();
       throw new WorkerFailure(`no compute backend: ${(err as Error).message}`, { cause: err });
     }
     for (const s of this.backend.skipped) this.log(`backend passed over: ${s}`);
-    this.log(`backend ${this.backend.backend} on ${this.backend.device}; minibatch gradients ${this.compute.grouping ? "grouped (replicated weights) where the model allows" : "one at a time"}`);
+    this.log(`backend ${this.backend.backend} on ${this.backend.device}, ${this.compute.size} compute thread${this.compute.size === 1 ? "" : "s"}; minibatch gradients ${this.compute.grouping ? "grouped (replicated weights) where the model allows" : "one at a time"}`);
     try {
       this.nc = await connectNats(this.options.natsUrl, `gradswarm-worker-${this.options.id}`);
     } catch (err) {

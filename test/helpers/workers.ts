@@ -12,8 +12,12 @@ export interface TestWorker {
   exited: Promise<number | null>;
 }
 
+/**
+ * One compute thread unless `extra` says otherwise (a later option wins): tests run many
+ * workers at once on few cores, and each thread is a TensorFlow.js of its own.
+ */
 export function spawnWorker(natsUrl: string, prefix: string, id: string, extra: string[] = []): TestWorker {
-  const child = spawn(process.execPath, [distFile("worker/cli.js"), "--nats", natsUrl, "--prefix", prefix, "--id", id, "--backend", "wasm", ...extra], {
+  const child = spawn(process.execPath, [distFile("worker/cli.js"), "--nats", natsUrl, "--prefix", prefix, "--id", id, "--backend", "wasm", "--compute-threads", "1", ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
