@@ -1,0 +1,151 @@
+// A CPU worker's two ways to use 2 cores, against PyTorch on the same machine in the same
+// run (issue "fast workers", goal: a CPU worker ≥ 0.35 of PyTorch+OpenBLAS on the MLP):
+//   1 × 2    one compute thread whose wasm backend runs XNNPACK on 2 threads
+//   2 × 1    two compute threads (--compute-threads 2), one wasm thread each, splitting
+//            every task's pairs between them
+//   1 × 1    one compute thread, one wasm thread (the per-core rate, for reference)
+// through the worker's own ComputePool (the compute threads a worker process runs), on
+// tasks of 64 pairs: every pair is two minibatch gradients plus their statistics, so
+// minibatch gradients/s = 2 × pairs/s (the statistics are counted against us).
+// PyTorch: bench/torch-peer.py with 2 threads, its per-minibatch loop (K = 1) and its
+// best method at any K (loop, vmap, bmm at K = 1, 8, 32).
+// Workloads: MLP 784-64-10 at minibatch 32 (the seed's) and MLP 784-256-256-10 at 64.
+//
+// Run: npm run build && npx tsx bench/compute-pool.ts [--skip-torch] [--seconds 3]
+// About 2 minutes on 2 cores.
+
+import { spawn, spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { planPair } from "../src/coordinator/sampler.js";
+import { datasetHash, datasetToBundleBytes } from "../src/data/bundle.js";
+import { loadMnist } from "../src/data/mnist.js";
+import { mlpSnapshot } from "../src/model/mlp.js";
+import { encodeSnapshot, sha256Hex, type Snapshot } from "../src/model/snapshot.js";
+import { ComputePool } from "../src/worker/compute-pool.js";
+
+const args = process.argv.slice(2);
+const seconds = Number(args[args.indexOf("--seconds") + 1]) || 3;
+const HERE = dirname(fileURLToPath(import.meta.url));
+const PAIRS_PER_TASK = 64;
+
+interface Workload {
+  name: string;
+  description: string;
+  batch: number;
+  snapshot: () => Snapshot;
+}
+
+const WORKLOADS: Workload[] = [
+  { name: "mlp-64", description: "MLP 784-64-10", batch: 32, snapshot: () => mlpSnapshot({ layers: [784, 64, 10], activation: "relu", seed: 1, init: "glorot_uniform" }) },
+  { name: "mlp-256", description: "MLP 784-256-256-10", batch: 64, snapshot: () => mlpSnapshot({ layers: [784, 256, 256, 10], activation: "relu", seed: 1, init: "glorot_uniform" }) },
+];
+
+const SETUPS = [
+  { label: "1 compute × 1 wasm thread", compute: 1, wasm: "1" },
+  { label: "1 compute × 2 wasm threads", compute: 1, wasm: "2" },
+  { label: "2 compute × 1 wasm thread", compute: 2, wasm: undefined },
+] as const;
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** Minibatch gradients per second of a pool on one workload: the best of 3 timed stretches. */
+async function poolRate(pool: ComputePool, w: Workload, dataset: { hash: string; name: string; get: () => Promise<Uint8Array> }, size: number): Promise<number> {
+  const bytes = encodeSnapshot(w.snapshot());
+  const snapshot = { hash: sha256Hex(bytes), get: async () => bytes };
+  const plan = { seed: 7, count: 1 << 30, datasetSize: size, batchSize: w.batch, pairing: "independent" as const };
+  let next = 0;
+  const task = async () => {
+    const pairs = Array.from({ length: PAIRS_PER_TASK }, () => ({ id: next, batches: planPair(plan, next++) }));
+    await pool.run(snapshot, dataset, { type: "pairs", pairs, labels: "observed", labelSeed: 0, metrics: [] });
+  };
+  await task(); // warm-up: blobs sent, kernels compiled
+  const rates: number[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    const t = performance.now();
+    let pairs = 0;
+    while (performance.now() - t < (seconds * 1000) / 3) {
+      await task();
+      pairs += PAIRS_PER_TASK;
+    }
+    rates.push((2 * pairs) / ((performance.now() - t) / 1000));
+  }
+  return Math.max(...rates);
+}
+
+interface TorchRow {
+  workload: string;
+  method: string;
+  k: number;
+  batch: number;
+  minibatch_grads_per_s: number;
+}
+
+function findPython(): string | null {
+  const candidates = [process.env.GRADSWARM_PYTHON, ...(process.env.PATH ?? "").split(delimiter).filter(Boolean).map((d) => join(d, "python3")), "/usr/bin/python3"];
+  for (const python of new Set(candidates.filter((c): c is string => !!c))) {
+    if (spawnSync(python, ["-c", "import torch"], { timeout: 60_000 }).status === 0) return python;
+  }
+  return null;
+}
+
+function runTorch(python: string): Promise<{ rows: TorchRow[]; threads: number; blas: string } | string> {
+  return new Promise((done) => {
+    const child = spawn(python, [join(HERE, "torch-peer.py"), "--threads", "2", "--ks", "1,8,32", "--workloads", WORKLOADS.map((w) => w.name).join(",")], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.once("exit", (code) => {
+      try {
+        done(JSON.parse(out));
+      } catch {
+        done(`torch-peer.py exited with ${code} without its JSON`);
+      }
+    });
+  });
+}
+
+const mnist = await loadMnist();
+const bundle = datasetToBundleBytes(mnist);
+const dataset = { hash: datasetHash(mnist), name: "mnist", get: async () => bundle };
+
+const ours = new Map<string, number>(); // `${setup} ${workload}` → minibatch gradients/s
+for (const setup of SETUPS) {
+  if (setup.wasm) process.env.GRADSWARM_WASM_THREADS = setup.wasm;
+  else delete process.env.GRADSWARM_WASM_THREADS;
+  const pool = await ComputePool.start("wasm", "off", setup.compute);
+  try {
+    for (const w of WORKLOADS) {
+      const rate = await poolRate(pool, w, dataset, mnist.n);
+      ours.set(`${setup.label} ${w.name}`, rate);
+      log(`${setup.label}, ${w.name}: ${rate.toFixed(0)} minibatch gradients/s`);
+    }
+  } finally {
+    await pool.close();
+  }
+}
+
+let torch: { rows: TorchRow[]; threads: number; blas: string } | string = "skipped (--skip-torch)";
+if (!args.includes("--skip-torch")) {
+  const python = findPython();
+  torch = python ? await runTorch(python) : "no python3 with torch found (Debian: apt-get install python3-torch libopenblas0)";
+}
+
+const rows: string[][] = [["workload", "ours (worker compute threads)", "grads/s", "÷ PyTorch loop", "÷ PyTorch best"]];
+for (const w of WORKLOADS) {
+  const t = typeof torch === "string" ? [] : torch.rows.filter((r) => r.workload === w.name && r.batch === w.batch);
+  const loop = t.find((r) => r.method === "loop" && r.k === 1)?.minibatch_grads_per_s;
+  const best = t.length ? t.reduce((a, b) => (b.minibatch_grads_per_s > a.minibatch_grads_per_s ? b : a)) : undefined;
+  for (const setup of SETUPS) {
+    const rate = ours.get(`${setup.label} ${w.name}`)!;
+    rows.push([`${w.description}, B=${w.batch}`, setup.label, rate.toFixed(0), loop ? (rate / loop).toFixed(3) : "—", best ? (rate / best.minibatch_grads_per_s).toFixed(3) : "—"]);
+  }
+  if (loop && best) rows.push([`${w.description}, B=${w.batch}`, `PyTorch: loop ${loop.toFixed(0)}/s; best ${best.method} K=${best.k} ${best.minibatch_grads_per_s.toFixed(0)}/s`, "", "", ""]);
+}
+const width = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+process.stdout.write(`wasm backend, tasks of ${PAIRS_PER_TASK} pairs (2 gradients each), ${availableParallelism()} cores, ${new Date().toISOString().slice(0, 10)}\n`);
+process.stdout.write(typeof torch === "string" ? `PyTorch: ${torch}\n` : `PyTorch: ${torch.threads} threads, BLAS ${torch.blas.split(", ").map((p) => p.split("/").at(-1)).join(", ")}\n`);
+process.stdout.write(rows.map((r) => r.map((c, i) => (i === 2 ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join("  ")).join("\n") + "\n");
+process.exit(0);
