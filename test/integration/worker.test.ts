@@ -95,7 +95,8 @@ describe("a worker process", () => {
   it("answers worker.list with state busy while a long step computes, then returns the result", async () => {
     const prefix = uniquePrefix("busy");
     const refs = await putBlobs(prefix, [256, 512, 512, 10], 1024, 256);
-    const served = serve(prefix, [task(refs, "slow", pairsOf(1, 1024, 1024))]);
+    // Four pairs of 1024-example minibatches: a step long enough to ask several times.
+    const served = serve(prefix, [task(refs, "slow", pairsOf(4, 1024, 1024))]);
     const w = spawnWorker(nats.server.url, prefix, "busy-w");
     workers.push(w);
     await waitForHeartbeats(nats.nc, subjects(prefix).heartbeat, [w.id]);
@@ -113,7 +114,7 @@ describe("a worker process", () => {
     const result = served.results[0] as { layers: string[]; layerSizes: number[]; pairs: { metrics: unknown[] }[] };
     expect(result.layers).toEqual(["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias", "dense_3/kernel", "dense_3/bias"]);
     expect(result.layerSizes).toEqual([256 * 512, 512, 512 * 512, 512, 512 * 10, 10]);
-    expect(result.pairs.map((p) => p.metrics)).toEqual([[]]);
+    expect(result.pairs.map((p) => p.metrics)).toEqual([[], [], [], []]);
   });
 
   it("refuses a dataset blob whose content does not match its hash", async () => {
