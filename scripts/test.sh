@@ -4,5 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+
+# test/integration/webgpu.test.ts runs Dawn's OpenGL ES backend on Mesa's llvmpipe (no GPU
+# needed): Mesa's EGL and software driver, from Debian's packages when missing.
+mesa="libegl1 libegl-mesa0 libgl1-mesa-dri libgles2"
+missing=$(for p in $mesa; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"; done)
+if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test: installing Mesa's EGL for the WebGPU tests (apt-get): $(echo $missing)" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+  # shellcheck disable=SC2086
+  $sudo apt-get install -y -qq $missing >&2 2>/dev/null || { $sudo apt-get update -qq >&2 && $sudo apt-get install -y -qq $missing >&2; } ||
+    echo "test: could not install $(echo $missing); the WebGPU tests will fail without them" >&2
+fi
+
 npx tsc -p tsconfig.test.json
 exec npx vitest run "$@"

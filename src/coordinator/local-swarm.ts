@@ -54,10 +54,11 @@ export class LocalSwarm {
     const args = [cli, "--nats", o.natsUrl, "--prefix", o.prefix, "--backend", o.backend, "--id", id, "--exit-with-parent"];
     if (o.drainTimeoutS !== undefined) args.push("--drain-timeout", String(o.drainTimeoutS));
     // stdin is a pipe from us: the worker leaves when it closes, i.e. if we die (--exit-with-parent).
-    // Local workers share this machine's cores: compute threads split between them (an
-    // explicit GRADSWARM_COMPUTE_THREADS wins), rather than each taking every core.
-    const threads = String(Math.max(1, Math.floor(availableParallelism() / o.count)));
-    const env = { ...process.env, GRADSWARM_COMPUTE_THREADS: process.env.GRADSWARM_COMPUTE_THREADS ?? threads };
+    // Local workers share this machine's cores: on a CPU backend their compute threads
+    // split the cores between them, rather than each taking every core (a GPU worker keeps
+    // its one thread; an explicit GRADSWARM_COMPUTE_THREADS or GRADSWARM_CPU_CORES wins).
+    const cores = String(Math.max(1, Math.floor(availableParallelism() / o.count)));
+    const env = { ...process.env, GRADSWARM_CPU_CORES: process.env.GRADSWARM_CPU_CORES ?? cores };
     const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], env });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });

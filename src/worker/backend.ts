@@ -47,6 +47,14 @@ interface GpuAdapterLike {
   info?: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean };
 }
 
+/**
+ * The Dawn instances whose adapters are in use. The navigator object handed to tfjs copies
+ * none of the instance's (prototype) methods, so nothing else holds it: once collected,
+ * Dawn tears the instance down under the live device, and the process dies some gradients
+ * later (SIGSEGV or a failed mutex assertion, seen on the OpenGL ES path). Held for good.
+ */
+const heldGpuInstances: unknown[] = [];
+
 async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt> {
   let webgpu: { create: (flags: string[]) => { requestAdapter: (o?: object) => Promise<GpuAdapterLike | null> }; globals: object };
   try {
@@ -72,6 +80,7 @@ async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt
   // tfjs-backend-webgpu registers itself on import only if navigator.gpu exists, and asks
   // for its own adapter: hand it the one chosen here.
   const chosen = adapter;
+  heldGpuInstances.push(gpu);
   Object.assign(globalThis, webgpu.globals);
   const navigatorGpu = { ...gpu, requestAdapter: async () => chosen, getPreferredCanvasFormat: () => "rgba8unorm" };
   Object.defineProperty(globalThis, "navigator", { value: { gpu: navigatorGpu }, configurable: true, writable: true });

@@ -9,12 +9,21 @@ import type { BackendChoice, BackendInfo } from "./backend.js";
 import { ComputeThread, type ComputeResult, type JobRequest, type VectorsHandler } from "./compute-client.js";
 import type { GroupChoice, JobResult } from "./compute-messages.js";
 
-/** Threads for `auto`: every core on a CPU backend (one wasm thread each), one on a GPU. */
+function positiveIntegerEnv(name: string): number | null {
+  const n = Number(process.env[name]);
+  return Number.isInteger(n) && n >= 1 ? n : null;
+}
+
+/**
+ * Threads for `auto`: GRADSWARM_COMPUTE_THREADS where set; else, on a CPU backend, one per
+ * core the worker may use (GRADSWARM_CPU_CORES, which the embedded default sets to split
+ * the machine between its local workers, or every core), one wasm thread each; on a GPU one.
+ */
 export function autoComputeThreads(info: BackendInfo): number {
+  const explicit = positiveIntegerEnv("GRADSWARM_COMPUTE_THREADS");
+  if (explicit !== null) return explicit;
   const cpu = info.backend === "wasm" || info.backend === "cpu";
-  const fromEnv = Number(process.env.GRADSWARM_COMPUTE_THREADS);
-  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
-  return cpu ? availableParallelism() : 1;
+  return cpu ? (positiveIntegerEnv("GRADSWARM_CPU_CORES") ?? availableParallelism()) : 1;
 }
 
 function split<T>(items: readonly T[], parts: number): T[][] {
