@@ -87,6 +87,9 @@ async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt
   try {
     await import(TFJS_WEBGPU_PKG);
     if (!(await tf.setBackend("webgpu"))) return { skipped: `webgpu: the backend did not initialise on ${name}` };
+    // tf.addN over more inputs than a shader may bind returns zeros silently: chunk it.
+    const { installWebgpuAddN } = await import("./webgpu/add-n.js");
+    installWebgpuAddN(tf);
   } catch (err) {
     return { skipped: `webgpu: ${firstLine(err)}` };
   }
