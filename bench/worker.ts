@@ -20,7 +20,7 @@
 // than --max-step-s is skipped with a line saying so (a loop of K costs K × the K=1 row).
 //
 // Run: npx tsx bench/worker.ts [--backends cpu,wasm1,wasm2] [--skip-torch] [--json FILE]
-//        [--max-step-s 5] [--row-budget 2.5]
+//        [--max-step-s 5] [--row-budget 2.5] [--webgpu-software]
 // No build needed (it imports src/ through tsx). About 4–5 minutes on 2 cores.
 // PyTorch: the first python3 that imports torch among $GRADSWARM_PYTHON, those on PATH, and
 // /usr/bin/python3 (Debian's python3-torch).
@@ -121,8 +121,11 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 async function childMain(choice: string): Promise<void> {
   const t0 = performance.now();
   const tf = (await import("@tensorflow/tfjs")) as typeof TF;
+  // Dawn's OpenGL ES fallback reads it when it loads (the worker's compute client does the same).
+  if (choice === "webgpu") process.env.EGL_PLATFORM ??= "surfaceless";
   const info = await selectBackend(tf, choice as BackendChoice);
-  const label = choice === "wasm" ? `wasm ${process.env.GRADSWARM_WASM_THREADS ?? "?"}t` : choice;
+  const label =
+    choice === "wasm" ? `wasm ${process.env.GRADSWARM_WASM_THREADS ?? "?"}t` : choice === "webgpu" && process.env.GRADSWARM_WEBGPU_CONV_GRAD === "forward" ? "webgpu fwd-conv" : choice;
   log(`[${label}] backend ${info.backend} on ${info.device}`);
   const dataset = await loadMnist();
   const rng = new Rng(3, 0);
@@ -369,11 +372,16 @@ async function parentMain(): Promise<void> {
   for (const t of [1, 2]) if (wanted.includes(`wasm${t}`)) plan.push({ choice: "wasm", env: { GRADSWARM_WASM_THREADS: String(t) }, name: `wasm ${t}t` });
   let gpuName: string | null = null;
   if (wanted.includes("webgpu")) {
-    const probe = probeWebgpu();
+    // --webgpu-software: measure Dawn's OpenGL ES path on a CPU (to try the bench here;
+    // its rates say nothing about a GPU).
+    const probe = process.argv.includes("--webgpu-software") ? { hardware: "a software adapter (--webgpu-software)" } : probeWebgpu();
     if (typeof probe === "string") notes.push(`webgpu: not measured: ${probe}`);
     else {
       gpuName = probe.hardware;
-      plan.push({ choice: "webgpu", env: {}, name: "webgpu" });
+      plan.push({ choice: "webgpu", env: { GRADSWARM_WEBGPU_CONV_GRAD: "stock" }, name: "webgpu" });
+      // Conv gradients built from forward convolutions (src/worker/wasm/conv-grad.ts), the
+      // lever against tfjs-webgpu's slow backprop kernels: its CNN rows against the stock ones.
+      plan.push({ choice: "webgpu", env: { GRADSWARM_WEBGPU_CONV_GRAD: "forward" }, name: "webgpu fwd-conv" });
     }
   }
   if (wanted.includes("tensorflow")) {
@@ -509,7 +517,7 @@ async function parentMain(): Promise<void> {
       );
     }
     const goal2 = "small CNN at B=512 on the GPU worker ≥ 0.1 of PyTorch/cuDNN";
-    const g = best(ours.filter((r) => r.backend === "webgpu" && r.workload === "cnn" && r.batch === 512));
+    const g = best(ours.filter((r) => r.backend.startsWith("webgpu") && r.workload === "cnn" && r.batch === 512));
     const tc = best(torchRows.filter((r) => r.workload === "cnn" && r.batch === 512));
     if (!gpuName) out(`${goal2}: no GPU here (${notes.find((n) => n.startsWith("webgpu:"))?.replace(/^webgpu: not measured: /, "") ?? "webgpu not measured"}; PyTorch on ${torch?.device ?? "—"})`);
     else if (!g) out(`${goal2}: the webgpu worker on ${gpuName} gave no CNN B=512 row (see notes)`);

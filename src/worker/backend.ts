@@ -55,6 +55,20 @@ interface GpuAdapterLike {
  */
 const heldGpuInstances: unknown[] = [];
 
+export const WEBGPU_CONV_GRAD_ENV = "GRADSWARM_WEBGPU_CONV_GRAD";
+
+/**
+ * How the webgpu worker computes conv gradients: "stock" (tfjs-backend-webgpu's backprop
+ * kernels, the default) or "forward" (the forward-conv construction of wasm/conv-grad.ts,
+ * the lever FACTS.md names for GPUs; bench/worker.ts measures both on a hardware adapter).
+ */
+function webgpuConvGradients(): "stock" | "forward" {
+  const v = process.env[WEBGPU_CONV_GRAD_ENV];
+  if (v === undefined || v === "" || v === "stock") return "stock";
+  if (v === "forward") return "forward";
+  throw new BackendError(`${WEBGPU_CONV_GRAD_ENV} must be "stock" or "forward", not ${JSON.stringify(v)}`);
+}
+
 async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt> {
   let webgpu: { create: (flags: string[]) => { requestAdapter: (o?: object) => Promise<GpuAdapterLike | null> }; globals: object };
   try {
@@ -93,7 +107,12 @@ async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt
   } catch (err) {
     return { skipped: `webgpu: ${firstLine(err)}` };
   }
-  return { backend: "webgpu", device: `${name}${software ? " (software)" : ""}` };
+  const convGrad = webgpuConvGradients();
+  if (convGrad === "forward") {
+    const { installConvGradients } = await import("./wasm/conv-grad.js");
+    installConvGradients(tf, { backend: "webgpu" });
+  }
+  return { backend: "webgpu", device: `${name}${software ? " (software)" : ""}${convGrad === "forward" ? ", conv gradients from forward convs" : ""}` };
 }
 
 async function tryWasm(tf: typeof TF): Promise<Attempt> {

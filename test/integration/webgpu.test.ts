@@ -4,11 +4,13 @@
 // and through the mean gradient vector of `return: vectors`. On a machine without a GPU
 // Dawn runs on its OpenGL ES backend over Mesa's llvmpipe (scripts/setup.sh installs Mesa's
 // EGL where it is missing); the worker must say so ("(software)"). An MLP (dense matmuls)
-// and a small CNN (tfjs-webgpu's conv gradients), looped and grouped.
+// and a small CNN (tfjs-webgpu's conv gradients, and ours from forward convolutions),
+// looped and grouped.
 
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { subjects } from "../../src/protocol/index.js";
+import { WEBGPU_CONV_GRAD_ENV } from "../../src/worker/backend.js";
 import { readOutcome, runCoordinator, workDir } from "../chaos/harness.js";
 import { join, resolve } from "node:path";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
@@ -63,9 +65,12 @@ describe("the webgpu backend against the cpu backend, through real runs", () => 
     await nats?.close();
   });
 
-  async function run(label: string, model: keyof typeof MODELS, backend: "webgpu" | "cpu", group: "on" | "off") {
+  async function run(label: string, model: keyof typeof MODELS, backend: "webgpu" | "cpu", group: "on" | "off", convGrad: "stock" | "forward" = "stock") {
     const prefix = uniquePrefix(label);
+    // The worker inherits this process's environment.
+    process.env[WEBGPU_CONV_GRAD_ENV] = convGrad;
     const w = spawnWorker(nats.server.url, prefix, `${label}-w`, ["--backend", backend, "--group", group]);
+    delete process.env[WEBGPU_CONV_GRAD_ENV];
     workers.push(w);
     try {
       await waitForHeartbeats(nats.nc, subjects(prefix).heartbeat, [w.id], 60_000);
@@ -83,8 +88,10 @@ describe("the webgpu backend against the cpu backend, through real runs", () => 
     it(`${model}: every pair's statistics and the mean gradient agree to float32 rounding, looped and grouped`, { timeout: 240_000 }, async () => {
       const cpu = await run(`cpu-${model}`, model, "cpu", "off");
       const variants = [await run(`webgpu-${model}-loop`, model, "webgpu", "off")];
-      // Grouping replicates Dense weights; the CNN has a conv layer, so it stays looped there.
+      // Grouping replicates Dense weights; the CNN has a conv layer, so it stays looped there,
+      // and is also run with conv gradients built from forward convolutions.
       if (model === "mlp") variants.push(await run(`webgpu-${model}-grouped`, model, "webgpu", "on"));
+      else variants.push(await run(`webgpu-${model}-forward`, model, "webgpu", "off", "forward"));
       const reference = pairLines(cpu.out);
       const refMean = meanGradient(cpu.out);
       for (const v of variants) {
@@ -110,7 +117,8 @@ describe("the webgpu backend against the cpu backend, through real runs", () => 
           size += refMean[j]! ** 2;
         }
         const meanRel = Math.sqrt(diff / size);
-        console.log(`[webgpu ${model}] ${v.log.includes("grouped (replicated") ? "grouped" : "looped"}: worst relative difference of a pair statistic ${worst.toExponential(2)}, of the mean gradient ${meanRel.toExponential(2)} (vs cpu)`);
+        const how = v.log.includes("grouped (replicated") ? "grouped" : v.log.includes("conv gradients from forward convs") ? "looped, conv gradients from forward convs" : "looped";
+        console.log(`[webgpu ${model}] ${how}: worst relative difference of a pair statistic ${worst.toExponential(2)}, of the mean gradient ${meanRel.toExponential(2)} (vs cpu)`);
         expect(worst).toBeLessThan(1e-5);
         expect(meanRel).toBeLessThan(1e-5);
         expect(meanRel).toBeGreaterThan(0); // another backend really computed it

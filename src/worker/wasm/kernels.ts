@@ -26,11 +26,16 @@ export function markOurs<F extends object>(f: F): F {
   return f;
 }
 
+/** A registered kernel's function on a backend, to be called with TensorInfos. */
+export function backendKernel(tf: typeof TF, backendName: string, name: string): RawKernelFunc {
+  const config = tf.getKernel(name, backendName);
+  if (!config) throw new Error(`the ${backendName} backend has no ${name} kernel`);
+  return config.kernelFunc as unknown as RawKernelFunc;
+}
+
 /** A registered wasm kernel's function, to be called with TensorInfos. */
 export function wasmKernel(tf: typeof TF, name: string): RawKernelFunc {
-  const config = tf.getKernel(name, "wasm");
-  if (!config) throw new Error(`the wasm backend has no ${name} kernel`);
-  return config.kernelFunc as unknown as RawKernelFunc;
+  return backendKernel(tf, "wasm", name);
 }
 
 export function single(out: Info | Info[]): Info {
