@@ -11,8 +11,8 @@
 // best method at any K (loop, vmap, bmm at K = 1, 8, 32).
 // Workloads: MLP 784-64-10 at minibatch 32 (the seed's) and MLP 784-256-256-10 at 64.
 //
-// Run: npm run build && npx tsx bench/compute-pool.ts [--skip-torch] [--seconds 3]
-// About 2 minutes on 2 cores.
+// Run: npm run build && npx tsx bench/compute-pool.ts [--skip-torch] [--seconds 3] [--rounds 3]
+// About 2 minutes a round on 2 cores.
 
 import { spawn, spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
@@ -27,6 +27,7 @@ import { ComputePool } from "../src/worker/compute-pool.js";
 
 const args = process.argv.slice(2);
 const seconds = Number(args[args.indexOf("--seconds") + 1]) || 3;
+const roundCount = Number(args[args.indexOf("--rounds") + 1]) || 3;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PAIRS_PER_TASK = 64;
 
@@ -111,41 +112,71 @@ const mnist = await loadMnist();
 const bundle = datasetToBundleBytes(mnist);
 const dataset = { hash: datasetHash(mnist), name: "mnist", get: async () => bundle };
 
-const ours = new Map<string, number>(); // `${setup} ${workload}` → minibatch gradients/s
-for (const setup of SETUPS) {
-  if (setup.wasm) process.env.GRADSWARM_WASM_THREADS = setup.wasm;
-  else delete process.env.GRADSWARM_WASM_THREADS;
-  const pool = await ComputePool.start("wasm", "off", setup.compute);
-  try {
-    for (const w of WORKLOADS) {
-      const rate = await poolRate(pool, w, dataset, mnist.n);
-      ours.set(`${setup.label} ${w.name}`, rate);
-      log(`${setup.label}, ${w.name}: ${rate.toFixed(0)} minibatch gradients/s`);
+async function measureOurs(): Promise<Map<string, number>> {
+  const ours = new Map<string, number>(); // `${setup} ${workload}` → minibatch gradients/s
+  for (const setup of SETUPS) {
+    if (setup.wasm) process.env.GRADSWARM_WASM_THREADS = setup.wasm;
+    else delete process.env.GRADSWARM_WASM_THREADS;
+    const pool = await ComputePool.start("wasm", "off", setup.compute);
+    try {
+      for (const w of WORKLOADS) {
+        const rate = await poolRate(pool, w, dataset, mnist.n);
+        ours.set(`${setup.label} ${w.name}`, rate);
+        log(`${setup.label}, ${w.name}: ${rate.toFixed(0)} minibatch gradients/s`);
+      }
+    } finally {
+      await pool.close();
     }
-  } finally {
-    await pool.close();
   }
+  return ours;
 }
 
-let torch: { rows: TorchRow[]; threads: number; blas: string } | string = "skipped (--skip-torch)";
-if (!args.includes("--skip-torch")) {
-  const python = findPython();
-  torch = python ? await runTorch(python) : "no python3 with torch found (Debian: apt-get install python3-torch libopenblas0)";
+// Rounds alternate ours and PyTorch, and every ratio is taken within a round: the load
+// other sessions put on a shared machine drifts over minutes, and a ratio of two rates
+// measured minutes apart would carry that drift.
+const python = args.includes("--skip-torch") ? null : findPython();
+const torchMissing = args.includes("--skip-torch") ? "skipped (--skip-torch)" : "no python3 with torch found (Debian: apt-get install python3-torch libopenblas0)";
+const rounds: { ours: Map<string, number>; torch: { rows: TorchRow[]; threads: number; blas: string } | string }[] = [];
+for (let round = 0; round < roundCount; round++) {
+  log(`round ${round + 1} of ${roundCount}`);
+  const ours = await measureOurs();
+  const torch = python ? await runTorch(python) : torchMissing;
+  rounds.push({ ours, torch });
 }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+/** "median (min–max)" of per-round values, or just the value for one round. */
+const spread = (xs: number[], digits: number) => {
+  if (xs.length === 0) return "—";
+  if (xs.length === 1) return xs[0]!.toFixed(digits);
+  return `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+};
 
 const rows: string[][] = [["workload", "ours (worker compute threads)", "grads/s", "÷ PyTorch loop", "÷ PyTorch best"]];
 for (const w of WORKLOADS) {
-  const t = typeof torch === "string" ? [] : torch.rows.filter((r) => r.workload === w.name && r.batch === w.batch);
-  const loop = t.find((r) => r.method === "loop" && r.k === 1)?.minibatch_grads_per_s;
-  const best = t.length ? t.reduce((a, b) => (b.minibatch_grads_per_s > a.minibatch_grads_per_s ? b : a)) : undefined;
+  const perRound = rounds.map((r) => {
+    const t = typeof r.torch === "string" ? [] : r.torch.rows.filter((row) => row.workload === w.name && row.batch === w.batch);
+    const loop = t.find((row) => row.method === "loop" && row.k === 1);
+    const best = t.length ? t.reduce((a, b) => (b.minibatch_grads_per_s > a.minibatch_grads_per_s ? b : a)) : undefined;
+    return { ours: r.ours, loop, best };
+  });
   for (const setup of SETUPS) {
-    const rate = ours.get(`${setup.label} ${w.name}`)!;
-    rows.push([`${w.description}, B=${w.batch}`, setup.label, rate.toFixed(0), loop ? (rate / loop).toFixed(3) : "—", best ? (rate / best.minibatch_grads_per_s).toFixed(3) : "—"]);
+    const key = `${setup.label} ${w.name}`;
+    const rates = perRound.map((r) => r.ours.get(key)!);
+    const toLoop = perRound.filter((r) => r.loop).map((r) => r.ours.get(key)! / r.loop!.minibatch_grads_per_s);
+    const toBest = perRound.filter((r) => r.best).map((r) => r.ours.get(key)! / r.best!.minibatch_grads_per_s);
+    rows.push([`${w.description}, B=${w.batch}`, setup.label, spread(rates, 0), spread(toLoop, 3), spread(toBest, 3)]);
   }
-  if (loop && best) rows.push([`${w.description}, B=${w.batch}`, `PyTorch: loop ${loop.toFixed(0)}/s; best ${best.method} K=${best.k} ${best.minibatch_grads_per_s.toFixed(0)}/s`, "", "", ""]);
+  const loops = perRound.filter((r) => r.loop).map((r) => r.loop!.minibatch_grads_per_s);
+  const bests = perRound.filter((r) => r.best).map((r) => `${r.best!.method} K=${r.best!.k} ${r.best!.minibatch_grads_per_s.toFixed(0)}/s`);
+  if (loops.length) rows.push([`${w.description}, B=${w.batch}`, `PyTorch: loop ${spread(loops, 0)}/s; best per round: ${bests.join(", ")}`, "", "", ""]);
 }
 const width = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-process.stdout.write(`wasm backend, tasks of ${PAIRS_PER_TASK} pairs (2 gradients each), ${availableParallelism()} cores, ${new Date().toISOString().slice(0, 10)}\n`);
-process.stdout.write(typeof torch === "string" ? `PyTorch: ${torch}\n` : `PyTorch: ${torch.threads} threads, BLAS ${torch.blas.split(", ").map((p) => p.split("/").at(-1)).join(", ")}\n`);
+const torch0 = rounds[0]!.torch;
+process.stdout.write(`wasm backend, tasks of ${PAIRS_PER_TASK} pairs (2 gradients each), ${availableParallelism()} cores, ${new Date().toISOString().slice(0, 10)}, ${roundCount} round(s) of ours then PyTorch; median (min–max) over rounds, each ratio within its round\n`);
+process.stdout.write(typeof torch0 === "string" ? `PyTorch: ${torch0}\n` : `PyTorch: ${torch0.threads} threads, BLAS ${torch0.blas.split(", ").map((p) => p.split("/").at(-1)).join(", ")}\n`);
 process.stdout.write(rows.map((r) => r.map((c, i) => (i === 2 ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join("  ")).join("\n") + "\n");
 process.exit(0);
