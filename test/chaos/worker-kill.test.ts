@@ -2,7 +2,7 @@
 // couple of seconds (and replaced) over a whole run. Its leases expire and the tasks are
 // done elsewhere; the measures are bit-identical to the fault-free run.
 
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNats, type NatsFixture } from "../helpers/nats.js";
 import { spawnWorker, stopWorkers, type TestWorker } from "../helpers/workers.js";
 import { baseline, chaosConfig, expectSameAsBaseline, runCoordinator, startSwarm, watchHeartbeats, type Outcome } from "./harness.js";
@@ -36,15 +36,21 @@ describe("chaos: workers killed", () => {
     expectSameAsBaseline("kill-one", outcome, base, killed || "none (the victim never held a task)");
   });
 
-  it("a worker killed every 2 seconds over a whole run, each replaced", async () => {
+  it("a worker killed every 2 seconds over a whole run, each replaced", { timeout: 240_000 }, async () => {
     const { prefix, workers } = await startSwarm(nats.nc, nats.server.url, "kill-many", 3);
     all.push(...workers);
     const live = [...workers];
+    // A worker counts once it heartbeats (TensorFlow.js up, pulling). On a loaded machine a
+    // replacement can take longer to start than the kill interval: the oldest worker is
+    // killed only while another live one is up, so the run always makes progress.
+    const up = new Set(workers.map((w) => w.id));
+    const stopWatch = watchHeartbeats(nats.nc, prefix, (hb) => up.add(hb.workerId));
     let kills = 0;
     let spawned = 0;
     const reaper = setInterval(() => {
-      const victim = live.shift();
-      if (!victim) return;
+      const victim = live[0];
+      if (!victim || live.filter((w) => up.has(w.id)).length < 2 || !up.has(victim.id)) return;
+      live.shift();
       victim.process.kill("SIGKILL");
       kills++;
       const fresh = spawnWorker(nats.server.url, prefix, `kill-many-new${++spawned}`);
@@ -56,9 +62,11 @@ describe("chaos: workers killed", () => {
       const { outcome } = await runCoordinator("kill-many", chaosConfig(prefix, { pairs: 240 }), nats.server.url);
       clearInterval(reaper);
       const longBase = await baseline(nats.nc, nats.server.url, "kill-many", { pairs: 240 });
-      expectSameAsBaseline("kill-many", outcome, longBase, `${kills} SIGKILLs, one every 2 s, each worker replaced`);
+      expectSameAsBaseline("kill-many", outcome, longBase, `${kills} SIGKILLs, at most one every 2 s while another worker was up, each worker replaced`);
+      expect(kills, "workers killed during the run").toBeGreaterThanOrEqual(2);
     } finally {
       clearInterval(reaper);
+      stopWatch();
     }
   });
 });
