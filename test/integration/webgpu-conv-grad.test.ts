@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../../src/util/rng.js";
 import { selectBackend, WEBGPU_CONV_GRAD_ENV } from "../../src/worker/backend.js";
 import { backpropFilter, caseName, CONV_CASES } from "../helpers/conv-cases.js";
+import { maxRelErr } from "../helpers/rel-err.js";
 
 process.env.EGL_PLATFORM ??= "surfaceless";
 const rng = new Rng(20261127, 5);
@@ -21,18 +22,6 @@ function randomArray(n: number): Float32Array {
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const randInt = (lo: number, hi: number) => lo + Math.floor(rng.nextFloat() * (hi - lo + 1));
 
-/** max |a − b| / max |b|. */
-function relErr(got: Float32Array, want: Float32Array): number {
-  expect(got.length).toBe(want.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return scale === 0 ? err : err / scale;
-}
-
 /** f on cpu, then on webgpu, from the same arrays: max relative difference. */
 async function cpuVsWebgpu(inputs: { data: Float32Array; shape: number[] }[], f: (...ts: tf.Tensor[]) => tf.Tensor): Promise<number> {
   const run = async (backend: string) => {
@@ -44,7 +33,7 @@ async function cpuVsWebgpu(inputs: { data: Float32Array; shape: number[] }[], f:
     return data;
   };
   const cpu = await run("cpu");
-  return relErr(await run("webgpu"), cpu);
+  return maxRelErr(await run("webgpu"), cpu);
 }
 
 const yShapeOf = (x: [number, number, number, number], filter: [number, number, number, number], strides: number | [number, number], pad: (typeof CONV_CASES)[number]["pad"]) =>

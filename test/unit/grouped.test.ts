@@ -27,6 +27,7 @@ import {
   whyNotGrouped,
   type DenseSpec,
 } from "../../src/worker/grouped.js";
+import { maxRelErr } from "../helpers/rel-err.js";
 
 const ACTIVATIONS: MlpActivation[] = ["relu", "tanh", "sigmoid", "elu", "linear"];
 const BACKENDS = ["cpu", "wasm"] as const;
@@ -74,22 +75,10 @@ function batch(n: number, size: number, seed: number): number[] {
   return new Rng(seed, 5).sampleWithoutReplacement(n, size);
 }
 
-/** max |a − b| / max |b| over one weight tensor: float32 rounding, not elementwise noise. */
-function relMax(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return m === 0 ? d : d / m;
-}
-
 function expectSame(key: string, got: MinibatchGradient, want: MinibatchGradient): void {
   expect(got.grads.map((g) => g.length)).toEqual(want.grads.map((g) => g.length));
   expect(want.grads.every((g) => g.some((v) => v !== 0))).toBe(true); // nothing compared as 0 = 0
-  const e = Math.max(...got.grads.map((g, w) => relMax(g, want.grads[w]!)));
+  const e = Math.max(...got.grads.map((g, w) => maxRelErr(g, want.grads[w]!)));
   const el = Math.abs(got.loss - want.loss) / Math.abs(want.loss);
   record(`${key} gradient`, e);
   record(`${key} loss`, el);

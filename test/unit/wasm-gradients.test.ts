@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../../src/util/rng.js";
 import { selectBackend } from "../../src/worker/backend.js";
 import { activeWasmThreads, MAX_WASM_THREADS, setupWasm, setWasmThreads, threadsFailure, WASM_THREADS_ENV, wantedWasmThreads, type WasmSetup } from "../../src/worker/wasm/index.js";
+import { maxRelErr } from "../helpers/rel-err.js";
 
 const BATCH = 64;
 const CLASSES = 10;
@@ -112,16 +113,6 @@ async function withModel<T>(
   }
 }
 
-function relErr(got: Float32Array, want: Float32Array): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return scale === 0 ? err : err / scale;
-}
-
 describe.each([
   ["MLP 784-256-256-10", mlp, 11],
   ["CNN conv3x3x8 same, pool 2, conv3x3x16 valid stride 2, dense 10", cnn, 12],
@@ -136,7 +127,7 @@ describe.each([
     let worst = 0;
     got.grads.forEach((g, w) => {
       expect(g.length).toBe(ref.grads[w]!.length);
-      const e = relErr(g, ref.grads[w]!);
+      const e = maxRelErr(g, ref.grads[w]!);
       worst = Math.max(worst, e);
       expect(e, `weight ${w} [${weights[w]!.shape}]`).toBeLessThan(1e-4);
       expect(ref.grads[w]!.some((v) => v !== 0), `weight ${w} has a zero gradient`).toBe(true);

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../../src/util/rng.js";
 import { backpropFilter, caseName, CONV_CASES } from "../helpers/conv-cases.js";
+import { maxRelErr } from "../helpers/rel-err.js";
 import { ConvGradientError, setupWasm, type WasmSetup } from "../../src/worker/wasm/index.js";
 
 let setup: WasmSetup;
@@ -28,18 +29,6 @@ function randInt(lo: number, hi: number): number {
 }
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** max |a − b| / max |b|, the error measure of every check here. */
-function relErr(got: Float32Array | Float64Array, want: Float32Array | Float64Array): number {
-  expect(got.length).toBe(want.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return scale === 0 ? err : err / scale;
-}
 
 /** f on cpu then on wasm, on tensors made from the same arrays; both results' data. */
 async function onBoth(inputs: { data: Float32Array; shape: number[] }[], f: (...ts: tf.Tensor[]) => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Float32Array; shape: number[] }> {
@@ -104,7 +93,7 @@ describe("BatchMatMul on wasm", () => {
       ],
       (a, b) => tf.matMul(a!, b!, ta, tb),
     );
-    expect(relErr(wasm, cpu)).toBeLessThan(1e-5);
+    expect(maxRelErr(wasm, cpu)).toBeLessThan(1e-5);
   });
 
   it("matches cpu on 40 random shapes and flags", async () => {
@@ -127,7 +116,7 @@ describe("BatchMatMul on wasm", () => {
         ],
         (a, b) => tf.matMul(a!, b!, ta, tb),
       );
-      expect(relErr(wasm, cpu), JSON.stringify({ sa, sb, ta, tb })).toBeLessThan(1e-5);
+      expect(maxRelErr(wasm, cpu), JSON.stringify({ sa, sb, ta, tb })).toBeLessThan(1e-5);
     }
   });
 
@@ -150,7 +139,7 @@ describe("BatchMatMul on wasm", () => {
             for (let t = 0; t < k; t++) s += a[(i * m + r) * k + t]! * b[(j * n + c) * k + t]!;
             want[((i * 3 + j) * m + r) * n + c] = s;
           }
-    expect(relErr(got, want)).toBeLessThan(1e-5);
+    expect(maxRelErr(got, want)).toBeLessThan(1e-5);
     tf.dispose(out);
   });
 
@@ -172,7 +161,7 @@ describe("BatchMatMul on wasm", () => {
         ],
         (a, b, bias) => tf.fused.matMul({ a: a!, b: b!, transposeA: ta, transposeB: tb, bias, activation: "relu" }),
       );
-      expect(relErr(wasm, cpu), `transposeA ${ta} transposeB ${tb}`).toBeLessThan(1e-5);
+      expect(maxRelErr(wasm, cpu), `transposeA ${ta} transposeB ${tb}`).toBeLessThan(1e-5);
     }
   });
 
@@ -202,7 +191,7 @@ describe("Conv2D gradients on wasm", () => {
       ],
       (x, dy) => backpropFilter(x!, dy!, c.filter, c.strides, c.pad),
     );
-    expect(relErr(wasm, cpu)).toBeLessThan(1e-5);
+    expect(maxRelErr(wasm, cpu)).toBeLessThan(1e-5);
   });
 
   it.each(CONV_CASES.map((c) => [caseName(c), c] as const))("Conv2DBackpropInput %s matches cpu", async (_name, c) => {
@@ -214,7 +203,7 @@ describe("Conv2D gradients on wasm", () => {
       ],
       (dy, w) => tf.conv2dTranspose(dy as tf.Tensor4D, w as tf.Tensor4D, c.x, c.strides, c.pad),
     );
-    expect(relErr(wasm, cpu)).toBeLessThan(1e-5);
+    expect(maxRelErr(wasm, cpu)).toBeLessThan(1e-5);
   });
 
   it("matches cpu on random convolutions", async () => {
@@ -234,7 +223,7 @@ describe("Conv2D gradients on wasm", () => {
         ],
         (xt, dy) => backpropFilter(xt!, dy!, filter, strides, pad),
       );
-      expect(relErr(dW.wasm, dW.cpu), label).toBeLessThan(1e-5);
+      expect(maxRelErr(dW.wasm, dW.cpu), label).toBeLessThan(1e-5);
       const dx = await onBoth(
         [
           { data: randomArray(size(yShape)), shape: yShape },
@@ -242,7 +231,7 @@ describe("Conv2D gradients on wasm", () => {
         ],
         (dy, w) => tf.conv2dTranspose(dy as tf.Tensor4D, w as tf.Tensor4D, x, strides, pad),
       );
-      expect(relErr(dx.wasm, dx.cpu), label).toBeLessThan(1e-5);
+      expect(maxRelErr(dx.wasm, dx.cpu), label).toBeLessThan(1e-5);
     }
   });
 
