@@ -237,7 +237,12 @@ export class Dispatcher {
       this.spans.set(phase.name, { first: t, last: t, unitsAfterFirst: 0 });
     }
     if (phase.name === this.o.creditPhase) worker.pairsDone += units;
-    this.ack(msg, true, null);
+    // "Accepted" only once the journal line is on disk: a coordinator killed before that
+    // resumes without the result, and the worker, unanswered, is no worse off.
+    phase.durable().then(
+      () => this.ack(msg, true, null),
+      (err: Error) => this.fail(new RunFailure(`the run stops: ${err.message}`, { cause: err })),
+    );
     if (phase.table.isFinished()) this.finish();
   }
 

@@ -16,8 +16,10 @@ export interface Phase {
   resultType: PhaseResultType;
   /** The task message of a lease (a "task", "task.loss" or "task.curvature"). */
   message(lease: Lease, runId: string): Message;
-  /** Checks a result beyond the wire contract and records it (durably); null, or why it is refused. */
+  /** Checks a result beyond the wire contract and records it (journaled); null, or why it is refused. */
   accept(result: PhaseResult): string | null;
+  /** Resolves once everything accepted so far is durable: the worker's ack waits for it. */
+  durable(): Promise<void>;
   /** Units of work in a result (pairs, points, items), for progress and worker credit. */
   units(result: PhaseResult): number;
   /** Whether workers send gradient vectors (task.chunk) before their results. */

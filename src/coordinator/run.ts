@@ -311,10 +311,10 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     await writeResultsJson(outDir, report, run);
     await writePairsJsonl(outDir, theta.records, theta.layers);
     await writeModel(outDir, snapshot);
-    journal.remove();
+    await journal.remove();
     return { outDir, reduction: theta.reduction, measured, invariance, run };
   } finally {
-    journal.close();
+    await journal.close();
     options.signal?.removeEventListener("abort", onAbort);
     if (progressTimer) clearInterval(progressTimer);
     // Workers first, while the coordinator still answers their last pulls.

@@ -48,6 +48,7 @@ export function curvaturePhase(o: CurvaturePhaseOptions): Phase {
         items: lease.task.pairIds.map((id) => ({ id, indices: o.items.get(id)! })),
         ...o.settings,
       }),
+    durable: () => o.journal.durable(),
     accept: (r: PhaseResult) => {
       const result = r as TaskCurvatureResultMessage;
       const ids = wanted.get(result.taskId);

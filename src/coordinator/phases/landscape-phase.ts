@@ -49,6 +49,7 @@ export function landscapePhase(o: LandscapePhaseOptions): Phase {
         points: lease.task.pairIds.map((id) => byId.get(id)!),
         indices: o.indices,
       }),
+    durable: () => o.journal.durable(),
     accept: (r: PhaseResult) => {
       const result = r as TaskLossResultMessage;
       const ids = wanted.get(result.taskId);

@@ -86,6 +86,7 @@ export function pairsPhase(o: PairsPhaseOptions): Phase {
         metrics: o.metrics,
         pairs: pairsOf.get(lease.task.id)!,
       }),
+    durable: () => o.journal.durable(),
     accept: (r: PhaseResult) => {
       const result = r as TaskResultMessage;
       const refusal = checkResult(o, pairsOf, result);
