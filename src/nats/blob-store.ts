@@ -54,7 +54,8 @@ export class BlobStore {
   /**
    * The blob named `hash`, checked: the object store verifies the bytes against the
    * digest recorded with them while it streams them, and the digest must be `hash`. So
-   * the content is hashed once, not twice, and lands in one buffer of the right size.
+   * the content is hashed once, not twice, and lands in one buffer of the right size
+   * (a SharedArrayBuffer).
    */
   async get(hash: string): Promise<Uint8Array> {
     try {
@@ -71,7 +72,9 @@ export class BlobStore {
     if (!r) throw new BlobError("blob_missing", `blob ${hash} is not in the object store`);
     const recorded = digestHex(r.info.digest);
     if (recorded !== hash) throw new BlobError("blob_hash_mismatch", `blob ${hash} holds content with sha256 ${recorded ?? r.info.digest}: refusing a content mismatch`);
-    const out = new Uint8Array(r.info.size);
+    // Shared memory: a worker hands these bytes to its compute threads as a view, not a
+    // copy, so a model or dataset is held once per worker process however many threads.
+    const out = new Uint8Array(new SharedArrayBuffer(r.info.size));
     let at = 0;
     const reader = r.data.getReader();
     for (;;) {

@@ -51,6 +51,7 @@ function merge(results: ComputeResult[]): ComputeResult {
 
 /** Copies bytes into shared memory: posted to a thread, a view on it is shared, not copied. */
 function shared(bytes: Uint8Array): Uint8Array {
+  if (bytes.buffer instanceof SharedArrayBuffer) return bytes; // fetched into shared memory already
   const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
   out.set(bytes);
   return out;
