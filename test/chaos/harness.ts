@@ -71,13 +71,22 @@ export function logCollector(): { stream: NodeJS.WriteStream; text: () => string
 }
 
 /** Runs the coordinator in this process against `natsUrl` with the workers already there. */
-export async function runCoordinator(label: string, yaml: string, natsUrl: string): Promise<{ outcome: Outcome; log: string }> {
+/**
+ * Runs the coordinator in process. With `deadlineMs`, a run still going then is interrupted,
+ * so that a stall fails with the coordinator's log rather than as a bare test timeout.
+ */
+export async function runCoordinator(label: string, yaml: string, natsUrl: string, deadlineMs?: number): Promise<{ outcome: Outcome; log: string }> {
   const out = join(workDir, label);
   const logs = logCollector();
+  const deadline = new AbortController();
+  const timer = deadlineMs === undefined ? undefined : setTimeout(() => deadline.abort(), deadlineMs);
   try {
-    await runJob({ configPath: writeConfig(label, yaml), natsUrl, outDir: out, stream: logs.stream });
+    await runJob({ configPath: writeConfig(label, yaml), natsUrl, outDir: out, stream: logs.stream, signal: deadline.signal });
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- coordinator log ---\n${logs.text()}`, { cause: err });
+    const why = deadline.signal.aborted ? `the run was still going after ${deadlineMs} ms: ` : "";
+    throw new Error(`${why}${(err as Error).message}\n--- coordinator log ---\n${logs.text()}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
   return { outcome: readOutcome(out), log: logs.text() };
 }
