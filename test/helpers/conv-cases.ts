@@ -2,6 +2,7 @@
 // Conv2DBackpropFilter kernel called directly (tfjs has no public op for it).
 
 import * as tf from "@tensorflow/tfjs";
+import type { Rng } from "../../src/util/rng.js";
 
 export interface ConvCase {
   x: [number, number, number, number];
@@ -34,3 +35,15 @@ export function caseName(c: ConvCase): string {
   return `x [${c.x}] filter [${c.filter}] strides ${JSON.stringify(c.strides)} pad ${JSON.stringify(c.pad)}`;
 }
 
+
+/** A random convolution: kernels 1–4, inputs up to 3×12×12×4, strides 1–2, 'same' or 'valid'. */
+export function randomConvCase(rng: Rng): { x: [number, number, number, number]; filter: [number, number, number, number]; strides: [number, number]; pad: "same" | "valid" } {
+  const randInt = (lo: number, hi: number) => lo + Math.floor(rng.nextFloat() * (hi - lo + 1));
+  const kh = randInt(1, 4);
+  const kw = randInt(1, 4);
+  const x: [number, number, number, number] = [randInt(1, 3), randInt(kh, 12), randInt(kw, 12), randInt(1, 4)];
+  const filter: [number, number, number, number] = [kh, kw, x[3], randInt(1, 5)];
+  const strides: [number, number] = [randInt(1, 2), randInt(1, 2)];
+  const pad = rng.nextFloat() < 0.5 ? "same" : "valid";
+  return { x, filter, strides, pad };
+}

@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../../src/util/rng.js";
 import { selectBackend, WEBGPU_CONV_GRAD_ENV } from "../../src/worker/backend.js";
-import { backpropFilter, caseName, CONV_CASES } from "../helpers/conv-cases.js";
+import { backpropFilter, caseName, CONV_CASES, randomConvCase } from "../helpers/conv-cases.js";
 import { maxRelErr } from "../helpers/rel-err.js";
 
 process.env.EGL_PLATFORM ??= "surfaceless";
@@ -20,7 +20,6 @@ function randomArray(n: number): Float32Array {
   return a;
 }
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-const randInt = (lo: number, hi: number) => lo + Math.floor(rng.nextFloat() * (hi - lo + 1));
 
 /** f on cpu, then on webgpu, from the same arrays: max relative difference. */
 async function cpuVsWebgpu(inputs: { data: Float32Array; shape: number[] }[], f: (...ts: tf.Tensor[]) => tf.Tensor): Promise<number> {
@@ -69,12 +68,7 @@ describe("conv gradients from forward convolutions on webgpu", () => {
 
   it("matches cpu on random convolutions", async () => {
     for (let trial = 0; trial < 10; trial++) {
-      const kh = randInt(1, 4);
-      const kw = randInt(1, 4);
-      const x: [number, number, number, number] = [randInt(1, 3), randInt(kh, 12), randInt(kw, 12), randInt(1, 4)];
-      const filter: [number, number, number, number] = [kh, kw, x[3], randInt(1, 5)];
-      const strides: [number, number] = [randInt(1, 2), randInt(1, 2)];
-      const pad = rng.nextFloat() < 0.5 ? "same" : "valid";
+      const { x, filter, strides, pad } = randomConvCase(rng);
       const yShape = yShapeOf(x, filter, strides, pad);
       const label = JSON.stringify({ x, filter, strides, pad });
       const dW = await cpuVsWebgpu(

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../../src/util/rng.js";
-import { backpropFilter, caseName, CONV_CASES } from "../helpers/conv-cases.js";
+import { backpropFilter, caseName, CONV_CASES, randomConvCase } from "../helpers/conv-cases.js";
 import { maxRelErr } from "../helpers/rel-err.js";
 import { ConvGradientError, setupWasm, type WasmSetup } from "../../src/worker/wasm/index.js";
 
@@ -208,12 +208,7 @@ describe("Conv2D gradients on wasm", () => {
 
   it("matches cpu on random convolutions", async () => {
     for (let trial = 0; trial < 20; trial++) {
-      const kh = randInt(1, 4);
-      const kw = randInt(1, 4);
-      const x: [number, number, number, number] = [randInt(1, 3), randInt(kh, 12), randInt(kw, 12), randInt(1, 4)];
-      const filter: [number, number, number, number] = [kh, kw, x[3], randInt(1, 5)];
-      const strides: [number, number] = [randInt(1, 2), randInt(1, 2)];
-      const pad = rng.nextFloat() < 0.5 ? "same" : "valid";
+      const { x, filter, strides, pad } = randomConvCase(rng);
       const yShape = tf.tidy(() => tf.conv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(filter) as tf.Tensor4D, strides, pad).shape);
       const label = JSON.stringify({ x, filter, strides, pad });
       const dW = await onBoth(
