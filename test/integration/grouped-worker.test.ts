@@ -2,31 +2,23 @@
 // weights, batched matmul) gives the measures of one computing them one by one: on the
 // cpu backend bit for bit (its float32 sums run in the same order either way).
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { subjects } from "../../src/protocol/index.js";
 import { chaosConfig, runCoordinator } from "../chaos/harness.js";
-import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
-import { spawnWorker, stopWorkers, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
+import { uniquePrefix } from "../helpers/nats.js";
+import { natsSuite } from "../helpers/nats-suite.js";
+import { spawnWorker, stopWorkers, waitForHeartbeats } from "../helpers/workers.js";
 
 describe("grouped minibatch gradients in a worker", () => {
-  let nats: NatsFixture;
-  const workers: TestWorker[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats();
-  });
-  afterAll(async () => {
-    await stopWorkers(workers);
-    await nats?.close();
-  });
+  const suite = natsSuite();
 
   async function run(label: string, group: "on" | "off", returns: "stats" | "vectors") {
     const prefix = uniquePrefix(label);
-    const w = spawnWorker(nats.server.url, prefix, `${label}-w`, ["--backend", "cpu", "--group", group]);
-    workers.push(w);
+    const w = spawnWorker(suite.nats.server.url, prefix, `${label}-w`, ["--backend", "cpu", "--group", group]);
+    suite.workers.push(w);
     try {
-      await waitForHeartbeats(nats.nc, subjects(prefix).heartbeat, [w.id]);
-      const out = await runCoordinator(label, chaosConfig(prefix, { pairs: 24, perTask: 6, returns }), nats.server.url);
+      await waitForHeartbeats(suite.nats.nc, subjects(prefix).heartbeat, [w.id]);
+      const out = await runCoordinator(label, chaosConfig(prefix, { pairs: 24, perTask: 6, returns }), suite.nats.server.url);
       return { outcome: out.outcome, log: w.output() };
     } finally {
       await stopWorkers([w]);

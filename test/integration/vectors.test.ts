@@ -2,32 +2,22 @@
 // 1.6 MB travels in chunks, the coordinator reduces them as they come, and the measures
 // equal those of the same run in stats mode, bit for bit.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { chaosConfig, runCoordinator, startSwarm } from "../chaos/harness.js";
-import { startNats, type NatsFixture } from "../helpers/nats.js";
-import { stopWorkers, type TestWorker } from "../helpers/workers.js";
+import { natsSuite } from "../helpers/nats-suite.js";
 
 describe("return: vectors", () => {
-  let nats: NatsFixture;
-  const workers: TestWorker[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats();
-  });
-  afterAll(async () => {
-    await stopWorkers(workers);
-    await nats?.close();
-  });
+  const suite = natsSuite();
 
   it("chunks gradients larger than max_payload and gives the stats-mode measures", async () => {
-    expect(nats.nc.info?.max_payload).toBe(1024 * 1024);
+    expect(suite.nats.nc.info?.max_payload).toBe(1024 * 1024);
     const big = (yaml: string) => yaml.replace("layers: [784, 24, 10]", "layers: [784, 512, 10]");
-    const a = await startSwarm(nats.nc, nats.server.url, "vec-stats", 2);
-    workers.push(...a.workers);
-    const stats = await runCoordinator("vec-stats", big(chaosConfig(a.prefix, { pairs: 12, perTask: 3 })), nats.server.url);
-    const b = await startSwarm(nats.nc, nats.server.url, "vec-vectors", 2);
-    workers.push(...b.workers);
-    const vectors = await runCoordinator("vec-vectors", big(chaosConfig(b.prefix, { pairs: 12, perTask: 3, returns: "vectors" })), nats.server.url);
+    const a = await startSwarm(suite.nats.nc, suite.nats.server.url, "vec-stats", 2);
+    suite.workers.push(...a.workers);
+    const stats = await runCoordinator("vec-stats", big(chaosConfig(a.prefix, { pairs: 12, perTask: 3 })), suite.nats.server.url);
+    const b = await startSwarm(suite.nats.nc, suite.nats.server.url, "vec-vectors", 2);
+    suite.workers.push(...b.workers);
+    const vectors = await runCoordinator("vec-vectors", big(chaosConfig(b.prefix, { pairs: 12, perTask: 3, returns: "vectors" })), suite.nats.server.url);
     const v = (vectors.outcome.run as unknown as { vectors: { chunks: number; bytes: number } }).vectors;
     // 784×512 kernel: 1.6 MB per gradient, more than one chunk per pair for that layer.
     const params = 784 * 512 + 512 + 512 * 10 + 10;

@@ -8,13 +8,14 @@
 // looped and grouped.
 
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { subjects } from "../../src/protocol/index.js";
 import { WEBGPU_CONV_GRAD_ENV } from "../../src/worker/backend.js";
 import { readOutcome, runCoordinator, workDir } from "../chaos/harness.js";
 import { join, resolve } from "node:path";
-import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
-import { spawnWorker, stopWorkers, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
+import { uniquePrefix } from "../helpers/nats.js";
+import { natsSuite } from "../helpers/nats-suite.js";
+import { spawnWorker, stopWorkers, waitForHeartbeats } from "../helpers/workers.js";
 
 const EXAMPLE_DATA = resolve("examples/data");
 
@@ -54,27 +55,18 @@ function meanGradient(outDir: string): Float32Array {
 }
 
 describe("the webgpu backend against the cpu backend, through real runs", () => {
-  let nats: NatsFixture;
-  const workers: TestWorker[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats();
-  });
-  afterAll(async () => {
-    await stopWorkers(workers);
-    await nats?.close();
-  });
+  const suite = natsSuite();
 
   async function run(label: string, model: keyof typeof MODELS, backend: "webgpu" | "cpu", group: "on" | "off", convGrad: "stock" | "forward" = "stock") {
     const prefix = uniquePrefix(label);
     // The worker inherits this process's environment.
     process.env[WEBGPU_CONV_GRAD_ENV] = convGrad;
-    const w = spawnWorker(nats.server.url, prefix, `${label}-w`, ["--backend", backend, "--group", group]);
+    const w = spawnWorker(suite.nats.server.url, prefix, `${label}-w`, ["--backend", backend, "--group", group]);
     delete process.env[WEBGPU_CONV_GRAD_ENV];
-    workers.push(w);
+    suite.workers.push(w);
     try {
-      await waitForHeartbeats(nats.nc, subjects(prefix).heartbeat, [w.id], 60_000);
-      await runCoordinator(label, config(prefix, model), nats.server.url);
+      await waitForHeartbeats(suite.nats.nc, subjects(prefix).heartbeat, [w.id], 60_000);
+      await runCoordinator(label, config(prefix, model), suite.nats.server.url);
       const out = join(workDir, label);
       return { out, outcome: readOutcome(out), log: w.output() };
     } catch (err) {

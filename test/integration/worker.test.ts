@@ -5,7 +5,7 @@
 
 import type { Msg } from "@nats-io/transport-node";
 import { Packr } from "msgpackr";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { datasetToBundleBytes } from "../../src/data/bundle.js";
 import { makeSyntheticDataset } from "../../src/data/synthetic.js";
 import { mlpSnapshot } from "../../src/model/mlp.js";
@@ -21,8 +21,9 @@ import {
   type TaskPair,
 } from "../../src/protocol/index.js";
 import { Rng } from "../../src/util/rng.js";
-import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
-import { spawnWorker, stopWorkers, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
+import { uniquePrefix } from "../helpers/nats.js";
+import { natsSuite } from "../helpers/nats-suite.js";
+import { spawnWorker, waitForHeartbeats } from "../helpers/workers.js";
 
 interface Served {
   results: ReturnType<typeof decodeMessage>[];
@@ -30,23 +31,14 @@ interface Served {
 }
 
 describe("a worker process", () => {
-  let nats: NatsFixture;
-  const workers: TestWorker[] = [];
-
-  beforeAll(async () => {
-    nats = await startNats();
-  });
-  afterAll(async () => {
-    await stopWorkers(workers);
-    await nats?.close();
-  });
+  const suite = natsSuite();
 
   /** Plays coordinator on `prefix`: hands out `tasks` once each, records what comes back. */
   function serve(prefix: string, tasks: Uint8Array[]): Served {
     const s = subjects(prefix);
     const served: Served = { results: [], errors: [] };
     const queue = [...tasks];
-    nats.nc.subscribe(s.pull, {
+    suite.nats.nc.subscribe(s.pull, {
       callback: (_e, msg: Msg) => {
         const next = queue.shift();
         msg.respond(next ?? encodeMessage(createMessage("task.none", { runId: "r1", retryMs: 100, done: false })));
@@ -56,7 +48,7 @@ describe("a worker process", () => {
       [s.result, served.results],
       [s.error, served.errors],
     ] as const) {
-      nats.nc.subscribe(subject, {
+      suite.nats.nc.subscribe(subject, {
         callback: (_e, msg: Msg) => {
           into.push(decodeMessage(msg.data));
           msg.respond(encodeMessage(createMessage("ack", { accepted: true, reason: null })));
@@ -67,7 +59,7 @@ describe("a worker process", () => {
   }
 
   async function putBlobs(prefix: string, layers: number[], n: number, features: number) {
-    const store = await BlobStore.open(nats.nc, objectBucket(prefix), true);
+    const store = await BlobStore.open(suite.nats.nc, objectBucket(prefix), true);
     const snapshot = await store.put(encodeSnapshot(mlpSnapshot({ layers, activation: "relu", seed: 1, init: "glorot_uniform" })), "test");
     const dataset = makeSyntheticDataset({ n, features, classes: layers.at(-1)!, seed: 2 });
     const bytes = datasetToBundleBytes(dataset);
@@ -97,14 +89,14 @@ describe("a worker process", () => {
     const refs = await putBlobs(prefix, [256, 512, 512, 10], 1024, 256);
     // Four pairs of 1024-example minibatches: a step long enough to ask several times.
     const served = serve(prefix, [task(refs, "slow", pairsOf(4, 1024, 1024))]);
-    const w = spawnWorker(nats.server.url, prefix, "busy-w");
-    workers.push(w);
-    await waitForHeartbeats(nats.nc, subjects(prefix).heartbeat, [w.id]);
+    const w = spawnWorker(suite.nats.server.url, prefix, "busy-w");
+    suite.workers.push(w);
+    await waitForHeartbeats(suite.nats.nc, subjects(prefix).heartbeat, [w.id]);
     const states: string[] = [];
     const deadline = Date.now() + 60_000;
     while (served.results.length === 0 && Date.now() < deadline) {
       // A reply must come within a second whatever the compute thread is doing.
-      const reply = await nats.nc.request(subjects(prefix).list, encodeMessage(createMessage("worker.list", { runId: "r1" })), { timeout: 1000 });
+      const reply = await suite.nats.nc.request(subjects(prefix).list, encodeMessage(createMessage("worker.list", { runId: "r1" })), { timeout: 1000 });
       states.push(decodeWorkerAnnounce(reply.data).state);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -123,10 +115,10 @@ describe("a worker process", () => {
     // A blob stored under the dataset's name with other content.
     const other = datasetToBundleBytes(makeSyntheticDataset({ n: 64, features: 8, classes: 3, seed: 99 }));
     const { Objm } = await import("@nats-io/obj");
-    const os = await new Objm(nats.nc).open(objectBucket(prefix));
+    const os = await new Objm(suite.nats.nc).open(objectBucket(prefix));
     await os.putBlob({ name: refs.dataset.hash }, other);
     const served = serve(prefix, [task(refs, "bad-data", pairsOf(1, 64, 4))]);
-    workers.push(spawnWorker(nats.server.url, prefix, "hash-w"));
+    suite.workers.push(spawnWorker(suite.nats.server.url, prefix, "hash-w"));
     await until(() => served.errors.length > 0, 30_000, "the worker's task.error");
     const err = served.errors[0] as { code: string; message: string };
     expect(err.code).toBe("blob_hash_mismatch");
@@ -137,10 +129,10 @@ describe("a worker process", () => {
   it("stops with an error naming both versions when the coordinator speaks another protocol", async () => {
     const prefix = uniquePrefix("version");
     const packr = new Packr({ useRecords: false });
-    nats.nc.subscribe(subjects(prefix).pull, {
+    suite.nats.nc.subscribe(subjects(prefix).pull, {
       callback: (_e, msg) => void msg.respond(packr.pack({ v: 2, type: "task.none", runId: "r", retryMs: 10, done: false })),
     });
-    const w = spawnWorker(nats.server.url, prefix, "version-w");
+    const w = spawnWorker(suite.nats.server.url, prefix, "version-w");
     const code = await w.exited;
     expect(code).not.toBe(0);
     expect(w.output()).toMatch(/v1/);
@@ -151,10 +143,10 @@ describe("a worker process", () => {
     const prefix = uniquePrefix("drain");
     const refs = await putBlobs(prefix, [256, 512, 512, 10], 1024, 256);
     const served = serve(prefix, [task(refs, "in-hand", pairsOf(1, 1024, 1024)), task(refs, "never", pairsOf(1, 1024, 8))]);
-    const w = spawnWorker(nats.server.url, prefix, "drain-w");
-    workers.push(w);
+    const w = spawnWorker(suite.nats.server.url, prefix, "drain-w");
+    suite.workers.push(w);
     let busy = false;
-    const sub = nats.nc.subscribe(subjects(prefix).heartbeat, {
+    const sub = suite.nats.nc.subscribe(subjects(prefix).heartbeat, {
       callback: (_e, msg) => {
         const hb = decodeMessage(msg.data, ["worker.heartbeat"]);
         if (hb.state === "busy" && !busy) {
