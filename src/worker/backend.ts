@@ -70,6 +70,7 @@ function webgpuConvGradients(): "stock" | "forward" {
 }
 
 async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt> {
+  const convGrad = webgpuConvGradients(); // a bad value stops the worker before anything starts
   let webgpu: { create: (flags: string[]) => { requestAdapter: (o?: object) => Promise<GpuAdapterLike | null> }; globals: object };
   try {
     webgpu = (await import(WEBGPU_PKG)) as typeof webgpu;
@@ -107,7 +108,6 @@ async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt
   } catch (err) {
     return { skipped: `webgpu: ${firstLine(err)}` };
   }
-  const convGrad = webgpuConvGradients();
   if (convGrad === "forward") {
     const { installConvGradients } = await import("./wasm/conv-grad.js");
     installConvGradients(tf, { backend: "webgpu" });

@@ -90,6 +90,15 @@ describe("conv gradients from forward convolutions on webgpu", () => {
     }
   });
 
+  it("a value other than stock or forward stops the backend selection, naming the variable", async () => {
+    process.env[WEBGPU_CONV_GRAD_ENV] = "fast";
+    try {
+      await expect(selectBackend(tf, "webgpu")).rejects.toThrow(/GRADSWARM_WEBGPU_CONV_GRAD must be "stock" or "forward", not "fast"/);
+    } finally {
+      process.env[WEBGPU_CONV_GRAD_ENV] = "forward";
+    }
+  });
+
   it("a conv layer's gradients through tf.grads match cpu, and leave nothing behind", async () => {
     const xs = { data: randomArray(4 * 9 * 9 * 3), shape: [4, 9, 9, 3] };
     const ws = { data: randomArray(3 * 3 * 3 * 5), shape: [3, 3, 3, 5] };
