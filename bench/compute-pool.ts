@@ -53,8 +53,9 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** Minibatch gradients per second of a pool on one workload: the best of 3 timed stretches. */
 async function poolRate(pool: ComputePool, w: Workload, dataset: { hash: string; name: string; get: () => Promise<Uint8Array> }, size: number): Promise<number> {
-  const bytes = encodeSnapshot(w.snapshot());
-  const snapshot = { hash: sha256Hex(bytes), get: async () => bytes };
+  const encoded = encodeSnapshot(w.snapshot());
+  const bytes = inSharedMemory(encoded);
+  const snapshot = { hash: sha256Hex(encoded), get: async () => bytes };
   const plan = { seed: 7, count: 1 << 30, datasetSize: size, batchSize: w.batch, pairing: "independent" as const };
   let next = 0;
   const task = async () => {
@@ -109,7 +110,13 @@ function runTorch(python: string): Promise<{ rows: TorchRow[]; threads: number; 
 }
 
 const mnist = await loadMnist();
-const bundle = datasetToBundleBytes(mnist);
+/** Bytes in shared memory, as a worker's BlobStore fetches them: its threads view one copy. */
+function inSharedMemory(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  out.set(bytes);
+  return out;
+}
+const bundle = inSharedMemory(datasetToBundleBytes(mnist));
 const dataset = { hash: datasetHash(mnist), name: "mnist", get: async () => bundle };
 
 async function measureOurs(): Promise<Map<string, number>> {

@@ -13,15 +13,19 @@ export interface ComputeResult {
   computeMs: number;
 }
 
-/** A vector blob (metric, direction) the job names; fetched only if the thread lacks it. */
-export interface VectorSource {
+/**
+ * A blob (θ, the dataset, a metric or direction vector) by hash; `get` is called only if
+ * the thread lacks it. Bytes in a SharedArrayBuffer (as BlobStore fetches them) reach the
+ * thread as a view, not a copy.
+ */
+export interface BlobSource {
   hash: string;
   get: () => Promise<Uint8Array>;
 }
 
 export type JobRequest =
-  | { type: "pairs"; pairs: PairInput[]; labels: LabelMode; labelSeed: number; metrics: VectorSource[] }
-  | { type: "loss"; points: { id: number; alpha: number; beta: number }[]; directions: VectorSource[]; indices: number[] }
+  | { type: "pairs"; pairs: PairInput[]; labels: LabelMode; labelSeed: number; metrics: BlobSource[] }
+  | { type: "loss"; points: { id: number; alpha: number; beta: number }[]; directions: BlobSource[]; indices: number[] }
   | Extract<Job, { type: "curvature" }>;
 
 /** As many vector blobs as the compute thread keeps (compute-thread.ts), touched in the same order. */
@@ -113,7 +117,7 @@ export class ComputeThread {
   }
 
   /** The vector's reference for the thread: with its bytes unless the thread holds it. */
-  private async vectorRef(v: VectorSource): Promise<BlobRef> {
+  private async vectorRef(v: BlobSource): Promise<BlobRef> {
     const at = this.heldVectors.indexOf(v.hash);
     const ref: BlobRef = { hash: v.hash };
     if (at === -1) ref.bytes = await v.get();
@@ -128,8 +132,8 @@ export class ComputeThread {
    * the thread does not hold that blob yet. `onVectors` makes a pairs job send its vectors.
    */
   async run(
-    snapshot: { hash: string; get: () => Promise<Uint8Array> },
-    dataset: { hash: string; name: string; get: () => Promise<Uint8Array> },
+    snapshot: BlobSource,
+    dataset: BlobSource & { name: string },
     request: JobRequest,
     onVectors?: VectorsHandler,
   ): Promise<ComputeResult> {

@@ -6,7 +6,7 @@
 
 import { availableParallelism } from "node:os";
 import type { BackendChoice, BackendInfo } from "./backend.js";
-import { ComputeThread, type ComputeResult, type JobRequest, type VectorsHandler } from "./compute-client.js";
+import { ComputeThread, type BlobSource, type ComputeResult, type JobRequest, type VectorsHandler } from "./compute-client.js";
 import type { GroupChoice, JobResult } from "./compute-messages.js";
 
 function positiveIntegerEnv(name: string): number | null {
@@ -49,45 +49,11 @@ function merge(results: ComputeResult[]): ComputeResult {
   return { result, computeMs };
 }
 
-/** Copies bytes into shared memory: posted to a thread, a view on it is shared, not copied. */
-function shared(bytes: Uint8Array): Uint8Array {
-  if (bytes.buffer instanceof SharedArrayBuffer) return bytes; // fetched into shared memory already
-  const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
-  out.set(bytes);
-  return out;
-}
-
-/** Shared blobs kept (θ and the dataset of the current run, and of the one before). */
-const SHARED_KEPT = 4;
-
 export class ComputePool {
-  /**
-   * θ and the dataset in shared memory, by hash: every thread views the same bytes (the
-   * decoders keep views), so N threads hold one copy of the dataset, not N.
-   */
-  private readonly sharedBlobs = new Map<string, Promise<Uint8Array>>();
-
   private constructor(
     private readonly threads: ComputeThread[],
     readonly info: BackendInfo,
   ) {}
-
-  private share<T extends { hash: string; get: () => Promise<Uint8Array> }>(blob: T): T {
-    if (this.threads.length === 1) return blob;
-    return {
-      ...blob,
-      get: () => {
-        let entry = this.sharedBlobs.get(blob.hash);
-        if (!entry) {
-          entry = blob.get().then(shared);
-          entry.catch(() => this.sharedBlobs.get(blob.hash) === entry && this.sharedBlobs.delete(blob.hash));
-          this.sharedBlobs.set(blob.hash, entry);
-          while (this.sharedBlobs.size > SHARED_KEPT) this.sharedBlobs.delete(this.sharedBlobs.keys().next().value!);
-        }
-        return entry;
-      },
-    };
-  }
 
   /**
    * Starts the threads: one first (it selects the backend), then, for `count: "auto"`, as
@@ -127,16 +93,16 @@ export class ComputePool {
   }
 
   async run(
-    snapshot: { hash: string; get: () => Promise<Uint8Array> },
-    dataset: { hash: string; name: string; get: () => Promise<Uint8Array> },
+    snapshot: BlobSource,
+    dataset: BlobSource & { name: string },
     request: JobRequest,
     onVectors?: VectorsHandler,
   ): Promise<ComputeResult> {
     // A vectors task stays on one thread: its chunks then go out one pair after another,
     // as the coordinator's chunk assembly expects, and it is sender-bound anyway.
     const parts = onVectors ? [request] : splitRequest(request, this.threads.length);
-    const [theta, data] = [this.share(snapshot), this.share(dataset)];
-    const results = await Promise.all(parts.map((part, i) => this.threads[i]!.run(theta, data, part, onVectors)));
+    // The worker's blobs are in shared memory (BlobStore), so N threads view one copy.
+    const results = await Promise.all(parts.map((part, i) => this.threads[i]!.run(snapshot, dataset, part, onVectors)));
     return merge(results);
   }
 

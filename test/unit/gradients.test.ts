@@ -19,10 +19,11 @@ import { writeLayersModel } from "../../src/model/layers-model-files.js";
 import { mlpSnapshot, type MlpActivation } from "../../src/model/mlp.js";
 import { flattenGradient, logits64, lossAndGradient, perExampleGradients, type LayerGradient64, type Mlp64 } from "../../src/model/reference64.js";
 import { loadMlp64FromLayersModel } from "../../src/model/reference64-load.js";
-import { weightViews, type Snapshot } from "../../src/model/snapshot.js";
+import type { Snapshot } from "../../src/model/snapshot.js";
 import { Rng } from "../../src/util/rng.js";
 import { selectBackend } from "../../src/worker/backend.js";
 import { GradientEngine, GradientError } from "../../src/worker/gradients.js";
+import { snapshotWithBiases } from "../helpers/mlp-with-biases.js";
 
 const ACTIVATIONS: MlpActivation[] = ["relu", "tanh", "sigmoid", "elu", "linear"];
 
@@ -51,23 +52,6 @@ afterAll(async () => {
   const lines = [...observed.entries()].map(([k, v]) => `  ${k}: ${v.toExponential(2)}`);
   console.log(`gradients.test.ts, largest observed errors:\n${lines.join("\n")}`);
 });
-
-/**
- * An MLP snapshot whose biases are set to small random values: mlpSnapshot's zero biases
- * would leave the bias paths (and ReLU offsets) less exercised.
- */
-function snapshotWithBiases(layers: number[], activation: MlpActivation, seed: number): Snapshot {
-  const s = mlpSnapshot({ layers, activation, seed, init: "glorot_uniform" });
-  const rng = new Rng(seed, 99);
-  const views = weightViews(s);
-  s.weights.forEach((w, i) => {
-    if (w.name.endsWith("/bias")) {
-      const v = views[i]!;
-      for (let k = 0; k < v.length; k++) v[k] = 0.1 * rng.nextNormal();
-    }
-  });
-  return s;
-}
 
 /** Writes the snapshot as a layers model and reads it back as the float64 reference. */
 async function reference(s: Snapshot): Promise<Mlp64> {

@@ -28,6 +28,7 @@ import {
   type DenseSpec,
 } from "../../src/worker/grouped.js";
 import { maxRelErr } from "../helpers/rel-err.js";
+import { snapshotWithBiases } from "../helpers/mlp-with-biases.js";
 
 const ACTIVATIONS: MlpActivation[] = ["relu", "tanh", "sigmoid", "elu", "linear"];
 const BACKENDS = ["cpu", "wasm"] as const;
@@ -49,20 +50,6 @@ afterAll(() => {
   const lines = [...observed.entries()].map(([k, v]) => `  ${k}: ${v.toExponential(2)}`);
   console.log(`grouped.test.ts, largest observed relative differences grouped vs loop:\n${lines.join("\n")}`);
 });
-
-/** An MLP snapshot with small random biases (mlpSnapshot's are zero). */
-function snapshotWithBiases(layers: number[], activation: MlpActivation, seed: number): Snapshot {
-  const s = mlpSnapshot({ layers, activation, seed, init: "glorot_uniform" });
-  const rng = new Rng(seed, 99);
-  const views = weightViews(s);
-  s.weights.forEach((w, i) => {
-    if (w.name.endsWith("/bias")) {
-      const v = views[i]!;
-      for (let k = 0; k < v.length; k++) v[k] = 0.1 * rng.nextNormal();
-    }
-  });
-  return s;
-}
 
 /** θ's trainable weights as tf variables (what GradientEngine holds) paired with the topology. */
 function specsOf(s: Snapshot): { layers: DenseSpec[]; weights: tf.Variable[] } {

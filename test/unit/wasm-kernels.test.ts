@@ -30,6 +30,16 @@ function randInt(lo: number, hi: number): number {
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** After a warm-up call, 10 more calls of `run` leave the tensor and wasm buffer counts as they were. */
+function expectNoLeak(run: () => tf.Tensor): void {
+  run().dispose();
+  const tensors = tf.memory().numTensors;
+  const buffers = tf.engine().backend.numDataIds();
+  for (let i = 0; i < 10; i++) run().dispose();
+  expect(tf.memory().numTensors).toBe(tensors);
+  expect(tf.engine().backend.numDataIds()).toBe(buffers);
+}
+
 /** f on cpu then on wasm, on tensors made from the same arrays; both results' data. */
 async function onBoth(inputs: { data: Float32Array; shape: number[] }[], f: (...ts: tf.Tensor[]) => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Float32Array; shape: number[] }> {
   const run = async (backend: string) => {
@@ -171,12 +181,7 @@ describe("BatchMatMul on wasm", () => {
     const b = tf.tensor(randomArray(4 * 50 * 40), [4, 50, 40]);
     const w = tf.tensor(randomArray(50 * 40), [50, 40]);
     const run = () => tf.tidy(() => tf.sum(tf.add(tf.matMul(a, b, false, true), tf.sum(tf.matMul(a, w, false, true)))));
-    run().dispose();
-    const tensors = tf.memory().numTensors;
-    const buffers = tf.engine().backend.numDataIds();
-    for (let i = 0; i < 10; i++) run().dispose();
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(tf.engine().backend.numDataIds()).toBe(buffers);
+    expectNoLeak(run);
     tf.dispose([a, b, w]);
   });
 });
@@ -251,12 +256,7 @@ describe("Conv2D gradients on wasm", () => {
         const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same")))([x, w]);
         return tf.addN(g.map((t) => tf.sum(t)));
       });
-    run().dispose();
-    const tensors = tf.memory().numTensors;
-    const buffers = tf.engine().backend.numDataIds();
-    for (let i = 0; i < 10; i++) run().dispose();
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(tf.engine().backend.numDataIds()).toBe(buffers);
+    expectNoLeak(run);
     tf.dispose([x, w]);
   });
 });
