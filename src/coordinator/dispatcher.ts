@@ -1,25 +1,19 @@
-// The coordinator's NATS side: answers task.pull with leased tasks, takes results and
-// errors (each counted once, under its live lease), renews leases from heartbeats,
-// requeues expired leases, and keeps the list of workers. The truth about tasks lives in
-// TaskTable; this file only translates between it and the wire.
+// The coordinator's side of the task protocol, without the wire: it answers pulls with
+// leased tasks, takes results and errors (each counted once, under its live lease), renews
+// leases from heartbeats, requeues expired leases, strikes and quarantines workers that
+// send bad results, and notices when a run stops making progress. The truth about tasks
+// lives in TaskTable, about workers in WorkerRegistry; dispatcher-wire.ts connects this to
+// NATS. Time comes from an injected clock, so all of it is unit-tested without NATS.
 
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import {
-  createMessage,
-  decodeMessage,
-  encodeMessage,
-  PROTOCOL_VERSION,
-  ProtocolError,
-  ProtocolVersionError,
-  subjects,
-  type MessageType,
-  type MessageOf,
-  float32View,
-  peekSender,
-} from "../protocol/index.js";
-import type { Phase } from "./phase.js";
-import type { TaskExhaustedError } from "./task-table.js";
+import { createMessage, float32View, PROTOCOL_VERSION, type Message, type TaskChunkMessage, type TaskErrorMessage, type TaskPullMessage, type WorkerAnnounceMessage, type WorkerHeartbeatMessage } from "../protocol/index.js";
+import { isResultOf, type AnyPhase, type Phase, type PhaseResult } from "./phase.js";
+import { RunFailure } from "./run-failure.js";
+import { stallReport } from "./stall-report.js";
 import { VectorReducer } from "./vector-reducer.js";
+import { WorkerRegistry, type WorkerRecord } from "./worker-registry.js";
+
+export { RunFailure };
+export type { WorkerRecord };
 
 export const SWEEP_INTERVAL_MS = 250;
 /** How soon an idle worker asks again while others hold the remaining tasks. */
@@ -27,59 +21,68 @@ export const RETRY_MS = 200;
 /** A worker not heard from for this long is taken for gone. */
 export const WORKER_SILENT_MS = 10_000;
 const WAITING_NOTICE_MS = 3000;
-
-export interface WorkerRecord {
-  id: string;
-  /** Results or chunks refused as bad (malformed, non-finite, inconsistent). */
-  badResults: number;
-  /** Set once the worker is refused work; says why. */
-  quarantined: string | null;
-  host: string;
-  backend: string;
-  device: string;
-  version: string;
-  firstSeen: number;
-  lastSeen: number;
-  pairsDone: number;
-  tasksDone: number;
-  /** Units (pairs, points, items) accepted per phase. */
-  units: Record<string, number>;
-}
+/** The stall report comes after max(2 × lease, this) without progress, and again as often. */
+export const STALL_NOTICE_MIN_MS = 60_000;
 
 export interface DispatcherOptions {
-  nc: NatsConnection;
-  prefix: string;
   runId: string;
   leaseMs: number;
   /** How long to go without any live worker before giving up. */
   waitMs: number;
+  /** How long a phase may go without progress before the run ends with the stall report (run.stall_timeout_s). */
+  stallTimeoutMs: number;
   /** Bad results after which a worker gets no more work. */
   quarantineAfter: number;
   /** The phase whose accepted pairs count as a worker's `pairsDone` (the main pairs). */
   creditPhase: string;
+  /** Where workers pull, for the messages that say what the run waits for. */
+  pullSubject: string;
   log: (line: string) => void;
   now?: () => number;
 }
 
-export class RunFailure extends Error {
-  override name = "RunFailure";
+/** The answer to a result, chunk or error. */
+export interface Ack {
+  accepted: boolean;
+  reason: string | null;
 }
 
+/** A message the wire could not decode, and who seems to have sent it. */
+export interface RefusedMessage {
+  code: "protocol_version" | "bad_message";
+  subject: string;
+  message: string;
+  /** Set when the message was meant as a result or chunk, from what could be read of it. */
+  sender?: { workerId?: string; taskId?: string; leaseId?: string };
+  /** What it was meant to be (the types the subject takes). */
+  types: readonly string[];
+}
+
+/** The phase being run, with its result type matched once (no casts downstream). */
+interface ActivePhase {
+  phase: AnyPhase;
+  /** Null, or why the result is refused; records it when not. */
+  accept(result: PhaseResult): string | null;
+  units(result: PhaseResult): number;
+  settle: { resolve: () => void; reject: (err: Error) => void };
+}
+
+const ACCEPTED: Ack = { accepted: true, reason: null };
+const refused = (reason: string): Ack => ({ accepted: false, reason });
+
 export class Dispatcher {
-  readonly workers = new Map<string, WorkerRecord>();
-  private readonly subs: Subscription[] = [];
-  private sweepTimer: NodeJS.Timeout | null = null;
-  private settle: { resolve: () => void; reject: (err: Error) => void } | null = null;
-  /** The phase being run, or null between phases. */
-  private phase: Phase | null = null;
+  readonly registry: WorkerRegistry;
+  private active: ActivePhase | null = null;
   /** Set by fail(): every later phase fails at once with it. */
   private failure: Error | null = null;
-  private lastWorkerSeen: number;
   private waitingSaid = false;
+  private lastProgress: number;
+  private stallNoticedAt: number | null = null;
   private readonly refusedKinds = new Set<string>();
   private readonly now: () => number;
+  private sweepTimer: NodeJS.Timeout | null = null;
   /** Faults seen, for the run record. */
-  readonly counts = { expiredLeases: 0, taskErrors: 0, rejectedResults: 0, duplicateResults: 0, staleResults: 0, refusedMessages: 0, quarantinedWorkers: 0 };
+  readonly counts = { expiredLeases: 0, taskErrors: 0, rejectedResults: 0, duplicateResults: 0, staleResults: 0, refusedMessages: 0, quarantinedWorkers: 0, stallReports: 0 };
   /** Per phase: when its first and last results were accepted, and the units after the first. */
   readonly spans = new Map<string, { first: number; last: number; unitsAfterFirst: number }>();
   /** Reduces gradient chunks (return: vectors). */
@@ -87,148 +90,118 @@ export class Dispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.now = o.now ?? Date.now;
-    this.lastWorkerSeen = this.now();
+    this.registry = new WorkerRegistry(o.quarantineAfter, this.now);
+    this.lastProgress = this.now();
+  }
+
+  /** Every worker heard from during the run. */
+  get workers(): WorkerRecord[] {
+    return this.registry.all();
+  }
+
+  /** The phase running now, if any. */
+  get phase(): AnyPhase | null {
+    return this.active?.phase ?? null;
   }
 
   /** Runs a phase to its end: resolves when all its tasks are done, rejects if the run fails. */
-  run(phase: Phase): Promise<void> {
+  run<R extends PhaseResult>(phase: Phase<R>): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.phase) throw new Error(`phase ${this.phase.name} is still running`);
-    this.phase = phase;
-    const done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+    if (this.active) throw new Error(`phase ${this.active.phase.name} is still running`);
+    const done = new Promise<void>((resolve, reject) => {
+      this.active = {
+        phase,
+        accept: (r) => (isResultOf(phase, r) ? phase.accept(r) : `a ${r.type} for a task that wants a ${phase.resultType}`),
+        units: (r) => (isResultOf(phase, r) ? phase.units(r) : 0),
+        settle: { resolve, reject },
+      };
+    });
+    this.lastProgress = this.now();
+    this.stallNoticedAt = null;
     if (phase.table.isFinished()) this.finish();
     return done;
   }
 
+  /** Starts the sweep (lease expiry, worker wait, stall watch) on a timer. */
   start(): void {
-    const s = subjects(this.o.prefix);
-    this.listen(s.pull, (m) => this.onPull(m));
-    this.listen(s.result, (m) => this.onResult(m));
-    this.listen(s.chunk, (m) => this.onChunk(m));
-    this.listen(s.error, (m) => this.onError(m));
-    this.listen(s.heartbeat, (m) => this.onHeartbeat(m));
-    this.listen(s.announce, (m) => this.onAnnounce(m));
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweepTimer ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
   }
 
   stop(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    for (const sub of this.subs) sub.unsubscribe();
-    this.subs.length = 0;
   }
 
-  private listen(subject: string, handler: (msg: Msg) => void): void {
-    this.subs.push(
-      this.o.nc.subscribe(subject, {
-        callback: (err, msg) => {
-          if (err) return;
-          try {
-            handler(msg);
-          } catch (e) {
-            // A handler bug must not take the subscription down; report it and go on.
-            this.o.log(`internal error handling ${subject}: ${(e as Error).stack ?? String(e)}`);
-          }
-        },
-      }),
-    );
-  }
-
-  /** Decodes a request; on a bad message replies with an error (if it can) and returns null. */
-  private decode<T extends MessageType>(msg: Msg, types: readonly T[]): MessageOf<T> | null {
-    try {
-      return decodeMessage(msg.data, types);
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      const code = err instanceof ProtocolVersionError ? "protocol_version" : "bad_message";
-      this.counts.refusedMessages++;
-      // One line per kind of refusal and subject: a misbehaving peer must not flood the log.
-      const key = `${code}:${msg.subject}`;
-      if (!this.refusedKinds.has(key)) {
-        this.refusedKinds.add(key);
-        this.o.log(`refused a message on ${msg.subject} (further ones of this kind are only counted): ${err.message}`);
-      }
-      if (code === "bad_message" && (types as readonly string[]).some((t) => t === "task.result" || t === "task.chunk")) {
-        // A malformed result (NaN, wrong lengths, …) still names its worker and lease.
-        const who = peekSender(msg.data);
-        if (who.workerId) this.strike(who.workerId, who.taskId, who.leaseId, `malformed ${types.join("/")}: ${err.message}`);
-      }
-      if (msg.reply) {
-        msg.respond(encodeMessage(createMessage("error", { code, message: `coordinator (protocol v${PROTOCOL_VERSION}) refused the message: ${err.message}` })));
-      }
-      return null;
+  /** A message the wire could not decode: counted, logged once per kind, and a strike if it was a worker's result. */
+  refuse(m: RefusedMessage): void {
+    this.counts.refusedMessages++;
+    // One line per kind of refusal and subject: a misbehaving peer must not flood the log.
+    const key = `${m.code}:${m.subject}`;
+    if (!this.refusedKinds.has(key)) {
+      this.refusedKinds.add(key);
+      this.o.log(`refused a message on ${m.subject} (further ones of this kind are only counted): ${m.message}`);
+    }
+    if (m.code === "bad_message" && m.sender?.workerId && m.types.some((t) => t === "task.result" || t === "task.chunk")) {
+      // A malformed result (NaN, wrong lengths, …) still names its worker and lease.
+      this.strike(m.sender.workerId, m.sender.taskId, m.sender.leaseId, `malformed ${m.types.join("/")}: ${m.message}`);
     }
   }
 
-  private ack(msg: Msg, accepted: boolean, reason: string | null): void {
-    if (msg.reply) msg.respond(encodeMessage(createMessage("ack", { accepted, reason })));
+  /** The error a peer gets for a message it sent that was refused. */
+  static refusal(m: RefusedMessage): Message {
+    return createMessage("error", { code: m.code, message: `coordinator (protocol v${PROTOCOL_VERSION}) refused the message: ${m.message}` });
   }
 
-  private seen(id: string, info?: Partial<WorkerRecord>): WorkerRecord {
-    const t = this.now();
-    this.lastWorkerSeen = t;
-    let w = this.workers.get(id);
-    if (!w) {
-      w = { id, host: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0, units: {}, badResults: 0, quarantined: null };
-      this.workers.set(id, w);
-    }
-    w.lastSeen = t;
-    for (const [k, v] of Object.entries(info ?? {})) if (v !== undefined && v !== "") (w as unknown as Record<string, unknown>)[k] = v;
-    return w;
-  }
-
-  private onPull(msg: Msg): void {
-    const pull = this.decode(msg, ["task.pull"]);
-    if (!pull) return;
-    const worker = this.seen(pull.workerId, { backend: pull.backend });
+  /** A worker asks for work: a task under a new lease, "none" (ask again later), or an error (quarantined). */
+  pull(pull: TaskPullMessage): Message {
+    const worker = this.registry.seen(pull.workerId, { backend: pull.backend });
     if (worker.quarantined) {
-      return void msg.respond(encodeMessage(createMessage("error", { code: "quarantined", message: `this coordinator gives worker ${worker.id} no more work: ${worker.quarantined}` })));
+      return createMessage("error", { code: "quarantined", message: `this coordinator gives worker ${worker.id} no more work: ${worker.quarantined}` });
     }
-    const phase = this.phase;
-    const none = (done: boolean): void => void msg.respond(encodeMessage(createMessage("task.none", { runId: this.o.runId, retryMs: done ? 1000 : RETRY_MS, done })));
+    const phase = this.active?.phase;
+    const none = (done: boolean): Message => createMessage("task.none", { runId: this.o.runId, retryMs: done ? 1000 : RETRY_MS, done });
     // Between phases (or when the run is over) there is nothing to hand out.
     if (!phase || this.failure || phase.table.isFinished()) return none(this.failure !== null);
     const lease = phase.table.lease(pull.workerId);
     if (!lease) return none(false);
-    msg.respond(encodeMessage(phase.message(lease, this.o.runId)));
+    return phase.message(lease, this.o.runId);
   }
 
-  private onResult(msg: Msg): void {
-    const result = this.decode(msg, ["task.result", "task.loss_result", "task.curvature_result"]);
-    if (!result) return;
-    const worker = this.seen(result.workerId);
-    if (result.runId !== this.o.runId) return this.ack(msg, false, `result for run ${result.runId}, this is run ${this.o.runId}`);
-    const phase = this.phase;
+  /** A result: accepted (the ack waits until it is journaled) or refused with the reason. */
+  result(result: PhaseResult): Ack | Promise<Ack> {
+    const worker = this.registry.seen(result.workerId);
+    if (result.runId !== this.o.runId) return refused(`result for run ${result.runId}, this is run ${this.o.runId}`);
+    const active = this.active;
+    const phase = active?.phase;
     const live = phase?.table.current(result.taskId, result.leaseId);
-    if (!phase || !live) {
+    if (!active || !phase || !live) {
       const outcome = phase?.table.complete(result.taskId, result.leaseId); // classifies only: the lease is not live
       if (outcome === "duplicate") this.counts.duplicateResults++;
       else this.counts.staleResults++;
-      return this.ack(msg, false, outcome === "duplicate" ? "task already done" : "lease no longer valid (expired, released or reassigned)");
+      return refused(outcome === "duplicate" ? "task already done" : "lease no longer valid (expired, released or reassigned)");
     }
-    if (live.workerId !== result.workerId) return this.ack(msg, false, `lease ${result.leaseId} belongs to another worker`);
+    if (live.workerId !== result.workerId) return refused(`lease ${result.leaseId} belongs to another worker`);
     let refusal: string | null = null;
-    if (result.type !== phase.resultType) refusal = `a ${result.type} for a task that wants a ${phase.resultType}`;
-    if (!refusal && phase.vectors && result.type === "task.result") {
+    if (phase.vectors && result.type === "task.result") {
       // The worker's statistics must agree with those of the vectors it sent (to 1e-9);
       // then its own are kept: they do not depend on how the vectors were chunked, so a
       // vectors run and a stats run give the same numbers bit for bit.
       const computed = this.vectors.commit(result);
       if (typeof computed === "string") refusal = computed;
     }
-    refusal ??= phase.accept(result);
+    refusal ??= active.accept(result);
     if (refusal) {
       this.counts.rejectedResults++;
       this.strike(result.workerId, result.taskId, result.leaseId, refusal);
-      this.ack(msg, false, refusal);
-      return;
+      return refused(refusal);
     }
     phase.vectorStats?.commit(result.leaseId);
     phase.table.complete(result.taskId, result.leaseId);
     worker.tasksDone++;
-    const units = phase.units(result);
+    const units = active.units(result);
     worker.units[phase.name] = (worker.units[phase.name] ?? 0) + units;
     const t = this.now();
+    this.progressed(t);
     const span = this.spans.get(phase.name);
     if (span) {
       span.last = t;
@@ -239,31 +212,58 @@ export class Dispatcher {
     if (phase.name === this.o.creditPhase) worker.pairsDone += units;
     // "Accepted" only once the journal line is on disk: a coordinator killed before that
     // resumes without the result, and the worker, unanswered, is no worse off.
-    phase.durable().then(
-      () => this.ack(msg, true, null),
-      (err: Error) => this.fail(new RunFailure(`the run stops: ${err.message}`, { cause: err })),
+    const durable = phase.durable().then(
+      () => ACCEPTED,
+      (err: Error) => {
+        this.fail(new RunFailure(`the run stops: ${err.message}`, { cause: err }));
+        return refused(`the coordinator could not record the result: ${err.message}`);
+      },
     );
     if (phase.table.isFinished()) this.finish();
+    return durable;
   }
 
-  private onChunk(msg: Msg): void {
-    const chunk = this.decode(msg, ["task.chunk"]);
-    if (!chunk) return;
-    this.seen(chunk.workerId);
-    const phase = this.phase;
-    if (chunk.runId !== this.o.runId) return this.ack(msg, false, `chunk for run ${chunk.runId}, this is run ${this.o.runId}`);
+  /** Part of a result's gradient vectors (return: vectors). */
+  chunk(chunk: TaskChunkMessage): Ack {
+    this.registry.seen(chunk.workerId);
+    const phase = this.active?.phase;
+    if (chunk.runId !== this.o.runId) return refused(`chunk for run ${chunk.runId}, this is run ${this.o.runId}`);
     const live = phase?.table.current(chunk.taskId, chunk.leaseId);
-    if (!phase || !live || live.workerId !== chunk.workerId) return this.ack(msg, false, "lease no longer valid (expired, released or reassigned)");
-    if (!phase.vectors) return this.ack(msg, false, "this phase takes statistics, not vectors");
+    if (!phase || !live || live.workerId !== chunk.workerId) return refused("lease no longer valid (expired, released or reassigned)");
+    if (!phase.vectors) return refused("this phase takes statistics, not vectors");
     const refusal = this.vectors.add(chunk, live.task.pairIds);
     if (refusal) {
       this.strike(chunk.workerId, chunk.taskId, chunk.leaseId, refusal);
-      return this.ack(msg, false, refusal);
+      return refused(refusal);
     }
     phase.vectorStats?.add(chunk.leaseId, chunk.pair, chunk.layer, chunk.offset, float32View(chunk.g1), float32View(chunk.g2));
     // Chunks flowing are progress: the lease lives as long as they come.
     phase.table.renew(chunk.taskId, chunk.leaseId);
-    this.ack(msg, true, null);
+    this.progressed(this.now());
+    return ACCEPTED;
+  }
+
+  /** A worker reports that a task failed, or (draining) hands it back. */
+  error(error: TaskErrorMessage): Ack {
+    this.registry.seen(error.workerId);
+    const handBack = error.code === "draining";
+    if (!this.active?.phase.table.release(error.taskId, error.leaseId, `${error.code}: ${error.message}`, !handBack)) return refused("lease no longer valid");
+    this.dropLease(error.leaseId);
+    if (!handBack) {
+      this.counts.taskErrors++;
+      this.o.log(`task ${error.taskId} failed on ${error.workerId} (${error.code}): ${error.message}`);
+    }
+    this.checkExhausted();
+    return ACCEPTED;
+  }
+
+  heartbeat(hb: WorkerHeartbeatMessage): void {
+    this.registry.seen(hb.workerId, { backend: hb.backend, device: hb.device });
+    if (hb.taskId && hb.leaseId) this.active?.phase.table.renew(hb.taskId, hb.leaseId);
+  }
+
+  announce(a: WorkerAnnounceMessage): void {
+    this.registry.seen(a.workerId, { host: a.host, backend: a.backend, device: a.device, version: a.version });
   }
 
   /**
@@ -274,18 +274,16 @@ export class Dispatcher {
     // Only a bad result under the worker's own live lease counts, once per lease (the
     // lease is released here): junk after that, or naming someone else's lease, is
     // refused without blaming anyone.
-    const phase = this.phase;
+    const phase = this.active?.phase;
     const live = phase && taskId && leaseId ? phase.table.current(taskId, leaseId) : null;
     if (!phase || !live || live.workerId !== workerId) return;
-    const worker = this.seen(workerId);
-    worker.badResults++;
     this.o.log(`refused a result of worker ${workerId} for task ${live.task.id}: ${reason}`);
     this.dropLease(live.leaseId);
     phase.table.release(live.task.id, live.leaseId, `bad result from ${workerId}: ${reason}`, true);
-    if (!worker.quarantined && worker.badResults >= this.o.quarantineAfter) {
-      worker.quarantined = `${worker.badResults} bad results; the last: ${reason}`;
+    const quarantined = this.registry.strike(workerId, reason);
+    if (quarantined) {
       this.counts.quarantinedWorkers++;
-      this.o.log(`worker ${workerId} is quarantined (${worker.quarantined})`);
+      this.o.log(`worker ${workerId} is quarantined (${quarantined})`);
       for (const lease of phase.table.leasesOf(workerId)) {
         this.dropLease(lease.leaseId);
         phase.table.release(lease.task.id, lease.leaseId, `worker ${workerId} quarantined`, false);
@@ -294,44 +292,26 @@ export class Dispatcher {
     this.checkExhausted();
   }
 
-  private onError(msg: Msg): void {
-    const error = this.decode(msg, ["task.error"]);
-    if (!error) return;
-    this.seen(error.workerId);
-    const handBack = error.code === "draining";
-    if (!this.phase?.table.release(error.taskId, error.leaseId, `${error.code}: ${error.message}`, !handBack)) {
-      return this.ack(msg, false, "lease no longer valid");
-    }
-    this.dropLease(error.leaseId);
-    if (!handBack) {
-      this.counts.taskErrors++;
-      this.o.log(`task ${error.taskId} failed on ${error.workerId} (${error.code}): ${error.message}`);
-    }
-    this.ack(msg, true, null);
-    this.checkExhausted();
-  }
-
-  private onHeartbeat(msg: Msg): void {
-    const hb = this.decode(msg, ["worker.heartbeat"]);
-    if (!hb) return;
-    this.seen(hb.workerId, { backend: hb.backend, device: hb.device });
-    if (hb.taskId && hb.leaseId) this.phase?.table.renew(hb.taskId, hb.leaseId);
-  }
-
-  private onAnnounce(msg: Msg): void {
-    const a = this.decode(msg, ["worker.announce"]);
-    if (!a) return;
-    this.seen(a.workerId, { host: a.host, backend: a.backend, device: a.device, version: a.version });
-  }
-
   /** Forgets what a lease sent of its vectors (it expired, was refused or handed back). */
   private dropLease(leaseId: string): void {
     this.vectors.drop(leaseId);
-    this.phase?.vectorStats?.drop(leaseId);
+    this.active?.phase.vectorStats?.drop(leaseId);
   }
 
-  private sweep(): void {
-    const phase = this.phase;
+  private progressed(t: number): void {
+    this.lastProgress = t;
+    if (this.stallNoticedAt !== null) this.o.log(`progress again after the stall reported at ${new Date(this.stallNoticedAt).toISOString()}`);
+    this.stallNoticedAt = null;
+  }
+
+  /** A worker not heard from for this long is gone (a short wait_s asks for a quick give-up, never before a few missed 1 s heartbeats). */
+  private silentMs(): number {
+    return Math.min(WORKER_SILENT_MS, Math.max(this.o.waitMs, 3000));
+  }
+
+  /** What the timer does: expire leases, watch for workers, watch for a stall. Public for tests with an injected clock. */
+  sweep(): void {
+    const phase = this.active?.phase;
     if (!phase || this.failure) return;
     for (const lease of phase.table.expire()) {
       this.counts.expiredLeases++;
@@ -339,35 +319,66 @@ export class Dispatcher {
       this.o.log(`lease of task ${lease.task.id} on worker ${lease.workerId} expired; the task goes back to the queue`);
     }
     this.checkExhausted();
+    if (this.failure) return;
     const t = this.now();
-    // A short wait_s asks for a quick give-up: a worker counts as gone sooner too (but
-    // never before it missed a few 1 s heartbeats).
-    const silentMs = Math.min(WORKER_SILENT_MS, Math.max(this.o.waitMs, 3000));
-    const live = [...this.workers.values()].some((w) => t - w.lastSeen < silentMs);
+    const live = this.registry.live(this.silentMs()).length > 0;
+    const lastSeen = this.registry.lastSeenAny;
     if (!live) {
       // Workers take a few seconds to start; say we wait only when it is worth saying.
-      if (!this.waitingSaid && t - this.lastWorkerSeen > Math.min(WAITING_NOTICE_MS, this.o.waitMs / 2)) {
-        this.o.log(`waiting for workers on ${subjects(this.o.prefix).pull} (giving up after ${Math.round(this.o.waitMs / 1000)} s)`);
+      if (!this.waitingSaid && t - lastSeen > Math.min(WAITING_NOTICE_MS, this.o.waitMs / 2)) {
+        this.o.log(`waiting for workers on ${this.o.pullSubject} (giving up after ${Math.round(this.o.waitMs / 1000)} s)`);
         this.waitingSaid = true;
       }
-      if (t - this.lastWorkerSeen > this.o.waitMs) {
-        const silent = Math.round((t - this.lastWorkerSeen) / 1000);
-        this.fail(new RunFailure(`no worker was seen for ${silent} s (workers.wait_s is ${this.o.waitMs / 1000} s); ${phase.table.done} of ${phase.table.total} tasks of ${phase.name} done`));
+      if (t - lastSeen > this.o.waitMs) {
+        const silent = Math.round((t - lastSeen) / 1000);
+        return this.fail(new RunFailure(`no worker was seen for ${silent} s (workers.wait_s is ${this.o.waitMs / 1000} s); ${phase.table.done} of ${phase.table.total} tasks of ${phase.name} done`));
       }
     } else {
       this.waitingSaid = false;
     }
+    this.watchStall(phase, t);
+  }
+
+  /** The stall report after max(2 × lease, 60 s) without progress (and as often again); the run ends after stallTimeoutMs. */
+  private watchStall(phase: AnyPhase, t: number): void {
+    const quiet = t - this.lastProgress;
+    const noticeMs = Math.max(2 * this.o.leaseMs, STALL_NOTICE_MIN_MS);
+    const timedOut = quiet >= this.o.stallTimeoutMs;
+    const due = quiet >= noticeMs && (this.stallNoticedAt === null || t - this.stallNoticedAt >= noticeMs);
+    if (!timedOut && !due) return;
+    const report = this.stallReport(phase, t);
+    if (timedOut) {
+      this.counts.stallReports++;
+      return this.fail(new RunFailure(`the run made no progress for ${Math.round(quiet / 1000)} s (run.stall_timeout_s is ${this.o.stallTimeoutMs / 1000} s); the journal is kept for --resume\n${report}`));
+    }
+    this.stallNoticedAt = t;
+    this.counts.stallReports++;
+    this.o.log(report);
+  }
+
+  /** The state of every unfinished task of the phase running now, and what the run waits for. */
+  stallReport(phase: AnyPhase, t = this.now()): string {
+    return stallReport({
+      phase: phase.name,
+      now: t,
+      lastProgress: this.lastProgress,
+      total: phase.table.total,
+      unfinished: phase.table.unfinished(),
+      workers: this.registry.all(),
+      leaseMs: this.o.leaseMs,
+      silentMs: this.silentMs(),
+      atInFlightBound: phase.table.atInFlightBound(),
+    });
   }
 
   private checkExhausted(): void {
-    const ex: TaskExhaustedError | null | undefined = this.phase?.table.exhausted;
+    const ex = this.active?.phase.table.exhausted;
     if (ex) this.fail(new RunFailure(`the run stops: ${ex.message}`, { cause: ex }));
   }
 
   private finish(): void {
-    const settle = this.settle;
-    this.phase = null;
-    this.settle = null;
+    const settle = this.active?.settle;
+    this.active = null;
     settle?.resolve();
   }
 
@@ -375,9 +386,8 @@ export class Dispatcher {
   fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
-    const settle = this.settle;
-    this.phase = null;
-    this.settle = null;
+    const settle = this.active?.settle;
+    this.active = null;
     settle?.reject(err);
   }
 }

@@ -4,7 +4,7 @@
 // cannot fit stops at once, saying what to change.
 
 import { createMessage, encodeMessage, type TaskMessage } from "../protocol/index.js";
-import { RunFailure } from "./dispatcher.js";
+import { RunFailure } from "./run-failure.js";
 
 /** The largest task.result a task of `pairs` pairs over `layers` can produce. */
 export function resultBytesBound(pairs: number, layers: readonly string[], metrics = 0): number {

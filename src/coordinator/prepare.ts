@@ -12,7 +12,7 @@ import { cnnSnapshot } from "../model/cnn.js";
 import { mlpSnapshot } from "../model/mlp.js";
 import { encodeSnapshot, sha256Hex, type Snapshot } from "../model/snapshot.js";
 import type { RunConfig } from "./config/load.js";
-import { RunFailure } from "./dispatcher.js";
+import { RunFailure } from "./run-failure.js";
 import type { RunIdentity } from "./journal.js";
 import { checkPlan, type PairPlan } from "./sampler.js";
 

@@ -12,10 +12,12 @@ import { encodeSnapshot, layerNames, parameterCount, sha256Hex, trainableTensorS
 import { BlobStore } from "../nats/blob-store.js";
 import { connectNats } from "../nats/connect.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
-import { createMessage, objectBucket, PROTOCOL_VERSION } from "../protocol/index.js";
+import { createMessage, objectBucket, PROTOCOL_VERSION, subjects as natsSubjects } from "../protocol/index.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { loadConfig, type RunConfig } from "./config/load.js";
-import { Dispatcher, RunFailure, WORKER_SILENT_MS } from "./dispatcher.js";
+import { Dispatcher, WORKER_SILENT_MS } from "./dispatcher.js";
+import { DispatcherWire } from "./dispatcher-wire.js";
+import { RunFailure } from "./run-failure.js";
 import { Journal, type RecoveredJournal } from "./journal.js";
 import { LocalSwarm } from "./local-swarm.js";
 import { measureSubject, type RunContext, type Subject, type SubjectMeasurement } from "./measure-subject.js";
@@ -129,6 +131,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
   let swarm: LocalSwarm | null = null;
   let nc: NatsConnection | null = null;
   let dispatcher: Dispatcher | null = null;
+  let wire: DispatcherWire | null = null;
   let progressTimer: NodeJS.Timeout | null = null;
   const onAbort = () => dispatcher?.fail(new RunAborted("the run was interrupted"));
   options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -181,15 +184,17 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     );
 
     dispatcher = new Dispatcher({
-      nc,
-      prefix: cfg.nats.prefix,
       runId,
       leaseMs: cfg.workers.leaseMs,
       waitMs: cfg.workers.waitMs,
+      stallTimeoutMs: cfg.stallTimeoutMs,
       quarantineAfter: cfg.workers.quarantineAfter,
       creditPhase: "theta/pairs",
+      pullSubject: natsSubjects(cfg.nats.prefix).pull,
       log,
     });
+    wire = new DispatcherWire(nc, cfg.nats.prefix, dispatcher, log);
+    wire.start();
     dispatcher.start();
     if (options.signal?.aborted) onAbort();
     if (server) {
@@ -200,7 +205,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       swarm.start();
     }
     const d = dispatcher;
-    const liveWorkers = () => [...d.workers.values()].filter((w) => Date.now() - w.lastSeen < WORKER_SILENT_MS).length;
+    const liveWorkers = () => d.registry.live(WORKER_SILENT_MS).length;
     let doneOf: () => number = () => 0;
     progressTimer = setInterval(() => progress.update(doneOf(), liveWorkers()), 250);
     const ctx: RunContext = {
@@ -256,7 +261,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
       snapshot: { hash: subjects[0]!.ref.hash, bytes: prep.snapshotSize, parameters: parameterCount(snapshot.weights), weight_layers: layerNames(snapshot.weights), gradient_layers: theta.layers, gradient_tensors: theta.tensors },
       nats: { url: server ? "embedded" : url, prefix: cfg.nats.prefix },
       return: cfg.returns,
-      workers: [...dispatcher.workers.values()].map((w) => ({
+      workers: dispatcher.workers.map((w) => ({
         id: w.id,
         host: w.host,
         backend: w.backend,
@@ -319,6 +324,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     if (progressTimer) clearInterval(progressTimer);
     // Workers first, while the coordinator still answers their last pulls.
     await swarm?.stop();
+    wire?.stop();
     dispatcher?.stop();
     await nc?.drain().catch(() => undefined);
     await server?.stop();

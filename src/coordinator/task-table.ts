@@ -18,7 +18,17 @@ export interface Lease {
   task: TaskSpec;
   leaseId: string;
   workerId: string;
+  /** When the lease was handed out. */
+  leasedAt: number;
   deadline: number;
+}
+
+/** An unfinished task as the stall report shows it. */
+export interface UnfinishedTask {
+  task: TaskSpec;
+  /** Its live lease, or null while it waits in the queue. */
+  lease: Lease | null;
+  attempts: readonly Attempt[];
 }
 
 export interface Attempt {
@@ -89,11 +99,13 @@ export class TaskTable {
     if (this.exhausted || this.inFlight >= this.options.maxInFlight) return null;
     const id = this.queue.shift();
     if (id === undefined) return null;
+    const t = this.now();
     const lease: Lease = {
       task: this.specs.get(id)!,
       leaseId: `${id}.${++this.leaseCounter}`,
       workerId,
-      deadline: this.now() + this.options.leaseMs,
+      leasedAt: t,
+      deadline: t + this.options.leaseMs,
     };
     this.slots.set(id, { status: "leased", lease });
     this.inFlight++;
@@ -152,6 +164,21 @@ export class TaskTable {
     const out: Lease[] = [];
     for (const slot of this.slots.values()) if (slot.status === "leased" && slot.lease.workerId === workerId) out.push(slot.lease);
     return out;
+  }
+
+  /** Every task not done yet, in plan order, with its lease (if leased) and attempts. */
+  unfinished(): UnfinishedTask[] {
+    const out: UnfinishedTask[] = [];
+    for (const [id, slot] of this.slots) {
+      if (slot.status === "done") continue;
+      out.push({ task: this.specs.get(id)!, lease: slot.status === "leased" ? slot.lease : null, attempts: this.attempts.get(id)! });
+    }
+    return out;
+  }
+
+  /** Whether the in-flight bound (max_in_flight) keeps pending tasks from being leased. */
+  atInFlightBound(): boolean {
+    return this.inFlight >= this.options.maxInFlight;
   }
 
   attemptsOf(taskId: string): readonly Attempt[] {

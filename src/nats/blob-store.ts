@@ -21,6 +21,22 @@ export class BlobError extends Error {
   }
 }
 
+/**
+ * How long a blob read may go without a byte before it is given up as stalled. A healthy
+ * read streams chunks back to back; the object store's own reader notices a consumer lost
+ * with its server only through missed 30 s idle heartbeats (a 30–60 s stall, measured: see
+ * docs/design.md, "Leases and liveness"), and all that time the worker's heartbeats would keep
+ * a task alive that makes no progress.
+ */
+export const BLOB_STALL_MS = 10_000;
+
+export interface BlobGetOptions {
+  /** No data for this long: the read is abandoned with blob_store_unavailable (default BLOB_STALL_MS). */
+  stallMs?: number;
+  /** Called with the bytes read so far, after each chunk. */
+  onProgress?: (bytes: number, total: number) => void;
+}
+
 export class BlobStore {
   private constructor(
     private readonly store: ObjectStore,
@@ -57,9 +73,9 @@ export class BlobStore {
    * the content is hashed once, not twice, and lands in one buffer of the right size
    * (a SharedArrayBuffer).
    */
-  async get(hash: string): Promise<Uint8Array> {
+  async get(hash: string, options: BlobGetOptions = {}): Promise<Uint8Array> {
     try {
-      return await this.fetch(hash);
+      return await this.fetch(hash, options);
     } catch (err) {
       if (err instanceof BlobError) throw err;
       // A timeout or a lost connection (a restart, a cluster electing a new leader).
@@ -67,9 +83,12 @@ export class BlobStore {
     }
   }
 
-  private async fetch(hash: string): Promise<Uint8Array> {
+  private async fetch(hash: string, options: BlobGetOptions): Promise<Uint8Array> {
+    const stallMs = options.stallMs ?? BLOB_STALL_MS;
     const r = await this.store.get(hash);
     if (!r) throw new BlobError("blob_missing", `blob ${hash} is not in the object store`);
+    // Read below; a read abandoned as stalled must not leave its rejection unhandled.
+    r.error.catch(() => undefined);
     const recorded = digestHex(r.info.digest);
     if (recorded !== hash) throw new BlobError("blob_hash_mismatch", `blob ${hash} holds content with sha256 ${recorded ?? r.info.digest}: refusing a content mismatch`);
     // Shared memory: a worker hands these bytes to its compute threads as a view, not a
@@ -78,16 +97,34 @@ export class BlobStore {
     let at = 0;
     const reader = r.data.getReader();
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await readWithin(reader, stallMs, () => `blob ${hash}: no data for ${stallMs} ms after ${at} of ${out.length} bytes (its server may be gone)`);
       if (done) break;
       if (at + value.length > out.length) throw new BlobError("blob_hash_mismatch", `blob ${hash} is longer than its recorded ${out.length} bytes`);
       out.set(value, at);
       at += value.length;
+      options.onProgress?.(at, out.length);
     }
     const err = await r.error;
     if (err) throw new BlobError("blob_hash_mismatch", `blob ${hash}: ${err.message}`, { cause: err });
     if (at !== out.length) throw new BlobError("blob_hash_mismatch", `blob ${hash} has ${at} of its recorded ${out.length} bytes`);
     return out;
+  }
+}
+
+/** The next chunk, or a blob_store_unavailable error (and the read cancelled) if none comes within `ms`. */
+async function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, ms: number, stalled: () => string): ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Rejected before the cancel, which ends the pending read as if the blob were complete.
+      reject(new BlobError("blob_store_unavailable", stalled()));
+      reader.cancel().catch(() => undefined);
+    }, ms);
+  });
+  try {
+    return await Promise.race([reader.read(), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

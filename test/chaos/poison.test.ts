@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RunFailure } from "../../src/coordinator/dispatcher.js";
+import { RunFailure } from "../../src/coordinator/run-failure.js";
 import { runJob } from "../../src/coordinator/run.js";
 import { writeLayersModel } from "../../src/model/layers-model-files.js";
 import { mlpSnapshot } from "../../src/model/mlp.js";

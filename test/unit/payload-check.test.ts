@@ -2,7 +2,7 @@
 // saying what to lower, rather than failing at send time lease after lease.
 
 import { describe, expect, it } from "vitest";
-import { RunFailure } from "../../src/coordinator/dispatcher.js";
+import { RunFailure } from "../../src/coordinator/run-failure.js";
 import { checkPayloads, resultBytesBound } from "../../src/coordinator/payload-check.js";
 import { createMessage, encodeMessage, type TaskMessage } from "../../src/protocol/index.js";
 

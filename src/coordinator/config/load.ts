@@ -34,6 +34,8 @@ export interface RunConfig {
   data: DataSpec;
   pairs: { count: number; batchSize: number; seed: number; pairing: Pairing; perTask: number };
   workers: { local: number; backend: BackendChoice; leaseMs: number; maxAttempts: number; quarantineAfter: number; maxInFlight: number; waitMs: number };
+  /** A phase without progress for this long ends the run (run.stall_timeout_s). */
+  stallTimeoutMs: number;
   returns: "stats" | "vectors";
   vectorStats: boolean;
   fisher: { pairs: number; batchSize: number; seed: number; kinds: ("empirical" | "true")[] } | null;
@@ -150,6 +152,7 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
     data,
     pairs: { count: parsed.pairs.count, batchSize: parsed.pairs.batch_size, seed: parsed.pairs.seed, pairing: parsed.pairs.pairing, perTask: parsed.pairs.per_task },
     workers: { local: w.local, backend: w.backend, leaseMs: w.lease_s * 1000, maxAttempts: w.max_attempts, quarantineAfter: w.quarantine_after, maxInFlight: w.max_in_flight, waitMs: w.wait_s * 1000 },
+    stallTimeoutMs: parsed.run.stall_timeout_s * 1000,
     returns: parsed.return,
     vectorStats: parsed.vector_stats,
     fisher: parsed.fisher ? { pairs: parsed.fisher.pairs, batchSize: parsed.fisher.batch_size ?? parsed.pairs.batch_size, seed: parsed.fisher.seed, kinds: [...new Set(parsed.fisher.kinds)] } : null,

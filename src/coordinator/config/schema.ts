@@ -88,6 +88,12 @@ export const configSchema = z.strictObject({
       prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "dot-separated tokens of letters, digits, _ and -").max(128).default("gradswarm"),
     })
     .prefault({}),
+  run: z
+    .strictObject({
+      /** A phase without progress (no task finished, no gradient chunk arrived) for this long ends the run with the stall report. */
+      stall_timeout_s: z.number().positive().max(604_800).default(600),
+    })
+    .prefault({}),
   output: z.strictObject({ dir: path.optional() }).prefault({}),
   /** stats: workers return per-pair statistics; vectors: also both gradients, chunked. */
   return: z.enum(["stats", "vectors"]).default("stats"),

@@ -4,7 +4,7 @@
 
 import { createMessage, type BlobRef, type CurvatureItem, type DatasetRef, type TaskCurvatureResultMessage } from "../../protocol/index.js";
 import type { Journal } from "../journal.js";
-import type { Phase, PhaseResult } from "../phase.js";
+import type { Phase } from "../phase.js";
 import { TaskTable, type TaskTableOptions } from "../task-table.js";
 import { groupTasks } from "./task-specs.js";
 
@@ -29,7 +29,7 @@ export interface CurvaturePhaseOptions {
   results: Map<number, CurvatureItem>;
 }
 
-export function curvaturePhase(o: CurvaturePhaseOptions): Phase {
+export function curvaturePhase(o: CurvaturePhaseOptions): Phase<TaskCurvatureResultMessage> {
   const tasks = groupTasks(o.name, o.todo, 1);
   const wanted = new Map(tasks.map((t) => [t.id, t.pairIds]));
   return {
@@ -49,15 +49,14 @@ export function curvaturePhase(o: CurvaturePhaseOptions): Phase {
         ...o.settings,
       }),
     durable: () => o.journal.durable(),
-    accept: (r: PhaseResult) => {
-      const result = r as TaskCurvatureResultMessage;
+    accept: (result) => {
       const ids = wanted.get(result.taskId);
       if (!ids || result.items.length !== ids.length || result.items.some((it, i) => it.id !== ids[i])) return `the result's items are not task ${result.taskId}'s`;
       o.journal.append(o.name, result.items);
       for (const it of result.items) o.results.set(it.id, it);
       return null;
     },
-    units: (r) => (r as TaskCurvatureResultMessage).items.length,
+    units: (r) => r.items.length,
   };
 }
 

@@ -5,7 +5,7 @@
 import { createMessage, type BlobRef, type DatasetRef, type TaskLossResultMessage } from "../../protocol/index.js";
 import type { GridPoint } from "../../measures/landscape.js";
 import type { Journal } from "../journal.js";
-import type { Phase, PhaseResult } from "../phase.js";
+import type { Phase } from "../phase.js";
 import { TaskTable, type TaskTableOptions } from "../task-table.js";
 import { groupTasks } from "./task-specs.js";
 
@@ -28,7 +28,7 @@ export interface LandscapePhaseOptions {
   values: Map<number, PointValue>;
 }
 
-export function landscapePhase(o: LandscapePhaseOptions): Phase {
+export function landscapePhase(o: LandscapePhaseOptions): Phase<TaskLossResultMessage> {
   const tasks = groupTasks(o.name, o.todo, o.perTask);
   const wanted = new Map(tasks.map((t) => [t.id, t.pairIds]));
   const byId = new Map(o.points.map((p) => [p.id, p]));
@@ -50,15 +50,14 @@ export function landscapePhase(o: LandscapePhaseOptions): Phase {
         indices: o.indices,
       }),
     durable: () => o.journal.durable(),
-    accept: (r: PhaseResult) => {
-      const result = r as TaskLossResultMessage;
+    accept: (result) => {
       const ids = wanted.get(result.taskId);
       if (!ids || result.points.length !== ids.length || result.points.some((p, i) => p.id !== ids[i])) return `the result's points are not task ${result.taskId}'s`;
       o.journal.append(o.name, result.points);
       for (const p of result.points) o.values.set(p.id, { loss: p.loss, accuracy: p.accuracy });
       return null;
     },
-    units: (r) => (r as TaskLossResultMessage).points.length,
+    units: (r) => r.points.length,
   };
 }
 

@@ -6,7 +6,7 @@ import type { BlobRef, DatasetRef, LabelMode, PairStats, TaskPair, TaskResultMes
 import { createMessage } from "../../protocol/index.js";
 import type { Journal, PairsLine } from "../journal.js";
 import type { PairRecords } from "../pair-records.js";
-import type { Phase, PhaseResult } from "../phase.js";
+import type { Phase } from "../phase.js";
 import { planPair, type PairPlan } from "../sampler.js";
 import { TaskTable, type TaskTableOptions } from "../task-table.js";
 import type { VectorStats } from "../vector-stats.js";
@@ -63,7 +63,7 @@ function checkResult(o: PairsPhaseOptions, pairsOf: Map<string, TaskPair[]>, res
   return null;
 }
 
-export function pairsPhase(o: PairsPhaseOptions): Phase {
+export function pairsPhase(o: PairsPhaseOptions): Phase<TaskResultMessage> {
   const tasks = groupTasks(o.name, o.todo, o.perTask);
   const pairsOf = new Map<string, TaskPair[]>(tasks.map((t) => [t.id, t.pairIds.map((i) => ({ id: i, batches: planPair(o.plan, i) }))]));
   return {
@@ -87,8 +87,7 @@ export function pairsPhase(o: PairsPhaseOptions): Phase {
         pairs: pairsOf.get(lease.task.id)!,
       }),
     durable: () => o.journal.durable(),
-    accept: (r: PhaseResult) => {
-      const result = r as TaskResultMessage;
+    accept: (result) => {
       const refusal = checkResult(o, pairsOf, result);
       if (refusal) return refusal;
       const expected = pairsOf.get(result.taskId)!;
@@ -100,7 +99,7 @@ export function pairsPhase(o: PairsPhaseOptions): Phase {
       for (const rec of taken) o.records.set(rec);
       return null;
     },
-    units: (r) => (r as TaskResultMessage).pairs.length,
+    units: (r) => r.pairs.length,
   };
 }
 

@@ -1,0 +1,84 @@
+// The workers a coordinator has heard from: when each was last seen, what it said about
+// itself, what it did for this run, and its strikes (bad results) up to quarantine. Pure
+// bookkeeping with an injected clock; the dispatcher decides what a strike is.
+
+export interface WorkerRecord {
+  id: string;
+  /** Results or chunks refused as bad (malformed, non-finite, inconsistent). */
+  badResults: number;
+  /** Set once the worker is refused work; says why. */
+  quarantined: string | null;
+  host: string;
+  backend: string;
+  device: string;
+  version: string;
+  firstSeen: number;
+  lastSeen: number;
+  pairsDone: number;
+  tasksDone: number;
+  /** Units (pairs, points, items) accepted per phase. */
+  units: Record<string, number>;
+}
+
+/** What a worker may tell about itself (announce, heartbeat, pull); empty strings say nothing. */
+export type WorkerInfo = Partial<Pick<WorkerRecord, "host" | "backend" | "device" | "version">>;
+
+export class WorkerRegistry {
+  private readonly records = new Map<string, WorkerRecord>();
+  /** When any worker was last heard from (the registry's creation until the first). */
+  lastSeenAny: number;
+  quarantinedCount = 0;
+
+  constructor(
+    /** Bad results after which a worker gets no more work. */
+    private readonly quarantineAfter: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.lastSeenAny = now();
+  }
+
+  /** Records that `id` was heard from now, with what it said; returns its record. */
+  seen(id: string, info: WorkerInfo = {}): WorkerRecord {
+    const t = this.now();
+    this.lastSeenAny = t;
+    let w = this.records.get(id);
+    if (!w) {
+      w = { id, host: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0, units: {}, badResults: 0, quarantined: null };
+      this.records.set(id, w);
+    }
+    w.lastSeen = t;
+    for (const key of ["host", "backend", "device", "version"] as const) {
+      const v = info[key];
+      if (v !== undefined && v !== "") w[key] = v;
+    }
+    return w;
+  }
+
+  get(id: string): WorkerRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** Every worker heard from during the run, in the order first seen. */
+  all(): WorkerRecord[] {
+    return [...this.records.values()];
+  }
+
+  /** Workers heard from within the last `silentMs`. */
+  live(silentMs: number): WorkerRecord[] {
+    const t = this.now();
+    return this.all().filter((w) => t - w.lastSeen < silentMs);
+  }
+
+  /**
+   * Counts a bad result against the worker; returns the quarantine reason when this strike
+   * is the one that quarantines it, else null.
+   */
+  strike(id: string, reason: string): string | null {
+    const w = this.seen(id);
+    w.badResults++;
+    if (w.quarantined || w.badResults < this.quarantineAfter) return null;
+    w.quarantined = `${w.badResults} bad results; the last: ${reason}`;
+    this.quarantinedCount++;
+    return w.quarantined;
+  }
+}
