@@ -65,7 +65,7 @@ function rel(reported: number, exact: number, scale = Math.abs(exact)): number {
   return Math.abs(reported - exact) / Math.max(scale, 1e-30);
 }
 
-/** The measures from float64 per-pair statistics, by their definitions (DESIGN.md). */
+/** The measures from float64 per-pair statistics, by their definitions (docs/measures.md). */
 export function measuresByFormula(pairs: readonly { a: number; b: number; c: number }[], n: number, batch: number, pairing: string): Record<MeasureName, number | null> {
   const mean = (f: (p: { a: number; b: number; c: number }) => number) => pairs.reduce((s, p) => s + f(p), 0) / pairs.length;
   const ca = (p: { a: number; c: number }) => (p.a === 0 ? 0 : p.c / p.a);

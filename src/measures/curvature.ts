@@ -1,4 +1,4 @@
-// Second-order information from gradients alone (DESIGN.md "The measures": curvature
+// Second-order information from gradients alone (docs/measures.md §8: curvature
 // contrast E_b λ_max(H_b) / λ_max(H̄)). Workers only ever compute gradients, so a
 // Hessian-vector product is a central difference of two gradients at parameters
 // perturbed along the direction, and the dominant eigenvalue comes from power iteration

@@ -6,7 +6,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Objm, setSha256Backend, type ObjectStore } from "@nats-io/obj";
 import { sha256Hex } from "../model/snapshot.js";
 
-// The object store's own digest check runs ~60 MB/s in pure JS, ~500 MB/s native (FACTS.md).
+// The object store's own digest check runs ~60 MB/s in pure JS, ~500 MB/s native
+// (docs/design.md "Measured facts").
 setSha256Backend("native");
 
 export class BlobError extends Error {
@@ -62,7 +63,8 @@ export class BlobStore {
     const info = await this.store.info(hash);
     if (info && !info.deleted && info.size === bytes.length) return { hash, uploaded: false };
     // Chunks as large as the server takes: each is an acknowledged publish, so the default
-    // 128 KB chunks made a large θ latency-bound (FACTS.md: ~500 MB/s with 1 MB chunks).
+    // 128 KB chunks made a large θ latency-bound (~500 MB/s with 1 MB chunks: docs/design.md
+    // "Measured facts").
     await this.store.putBlob({ name: hash, description, options: { max_chunk_size: this.maxPayload } }, bytes);
     return { hash, uploaded: true };
   }

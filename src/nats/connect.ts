@@ -1,5 +1,6 @@
 // One way to connect, for both sides: reconnect forever with a short wait, because a
-// restarted server must not end a run (FACTS.md: clients reconnect by themselves).
+// restarted server must not end a run (clients reconnect by themselves: docs/design.md
+// "Measured facts").
 
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 

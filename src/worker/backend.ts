@@ -1,4 +1,4 @@
-// Picks the TensorFlow.js backend a worker computes with. The order follows DESIGN.md:
+// Picks the TensorFlow.js backend a worker computes with. The order (docs/design.md §1):
 // libtensorflow with CUDA, WebGPU on a hardware adapter, libtensorflow on the CPU, wasm,
 // pure-JS cpu. Only registration differs between them; the gradient code is the same.
 
@@ -60,7 +60,7 @@ export const WEBGPU_CONV_GRAD_ENV = "GRADSWARM_WEBGPU_CONV_GRAD";
 /**
  * How the webgpu worker computes conv gradients: "stock" (tfjs-backend-webgpu's backprop
  * kernels, the default) or "forward" (the forward-conv construction of wasm/conv-grad.ts,
- * the lever FACTS.md names for GPUs; bench/worker.ts measures both on a hardware adapter).
+ * the lever for GPUs in docs/design.md "Measured facts"; bench/worker.ts measures both on a hardware adapter).
  */
 function webgpuConvGradients(): "stock" | "forward" {
   const v = process.env[WEBGPU_CONV_GRAD_ENV];
@@ -135,7 +135,7 @@ function firstLine(err: unknown): string {
 }
 
 /**
- * Sets the tfjs backend. "auto" walks the order of DESIGN.md and takes the first that
+ * Sets the tfjs backend. "auto" walks the order above and takes the first that
  * works; a named backend that cannot be loaded is an error, never a silent fallback.
  */
 export async function selectBackend(tf: typeof TF, choice: BackendChoice): Promise<BackendInfo> {

@@ -164,8 +164,8 @@ port.on("message", (msg: ToCompute) => {
     if (msg.kind === "init") {
       try {
         const info = await selectBackend(tf, msg.backend);
-        // Grouping pays where many small matmuls are launch-bound: a GPU (FACTS.md: 18× on
-        // an H200); on CPU backends the loop is as fast or faster (measured).
+        // Grouping pays where many small matmuls are launch-bound: a GPU (18× on an H200,
+        // docs/design.md "Measured facts"); on CPU backends the loop is as fast or faster (bench/README.md).
         const gpu = (info.backend === "webgpu" && !info.device.includes("(software)")) || info.device.startsWith("CUDA");
         grouping = msg.group === "on" || (msg.group === "auto" && gpu);
         post({ kind: "ready", info, grouping });

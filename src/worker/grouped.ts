@@ -1,8 +1,9 @@
-// Many minibatch gradients at one θ in one pass (DESIGN.md): every weight is replicated K
+// Many minibatch gradients at one θ in one pass (docs/design.md §1): every weight is replicated K
 // times, minibatch k goes through copy k with batched matmuls, and the loss is
 // Σ_k mean_b CE_k. The copies share nothing, so the gradient with respect to copy k is
 // exactly minibatch k's gradient. On a GPU a minibatch of 64 is launch-bound and this is
-// where the speed is; on CPU backends the plain loop is as good (FACTS.md).
+// where the speed is; on CPU backends the plain loop is as good (docs/design.md "Measured
+// facts", bench/README.md).
 //
 // Only stacks of Dense layers are grouped (the MLPs of src/model/mlp.ts and models like
 // them); anything else goes through GradientEngine.minibatchGradient one minibatch at a

@@ -298,7 +298,8 @@ describe("groupSize", () => {
 });
 
 // ---------------------------------------------------------------------------------------
-// timings (GROUPED_TIMING=1): DESIGN.md expects the loop to be as good on a CPU
+// timings (GROUPED_TIMING=1): the loop is expected to be as good on a CPU (docs/design.md
+// "Measured facts", bench/README.md)
 
 describe.skipIf(!process.env.GROUPED_TIMING)("timing: K minibatches of 64, MLP 784-256-256-10", () => {
   for (const backend of BACKENDS) {

@@ -2,7 +2,7 @@
 // Σ g1_j²/M_j, Σ g2_j²/M_j, Σ g1_j·g2_j/M_j against a direct float64 computation, the
 // coordinates with M_j = 0 left out, and the defining property of a diagonal metric: its
 // statistics are the Euclidean statistics of the whitened vectors g_j/√M_j. From that
-// follows the point of the Fisher-metric regret (DESIGN.md "The measures", the seed's
+// follows the point of the Fisher-metric regret (docs/measures.md §7, the seed's
 // "homework"): under a per-parameter reparametrization θ_j → a_j·θ_j the gradient goes to
 // g_j/a_j and a Fisher diagonal to M_j/a_j², so g_j²/M_j and g1_j·g2_j/M_j do not change,
 // and neither does r = √(g2ᵀM⁻¹g2) − g2ᵀM⁻¹g1/√(g1ᵀM⁻¹g1); the Euclidean r = b − c/a does.

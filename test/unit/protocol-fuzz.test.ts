@@ -2,7 +2,7 @@
 // decodeMessage (src/protocol/codec.ts), decodeTensorBundle (src/protocol/tensor-bundle.ts)
 // and datasetFromBundleBytes (src/data/bundle.ts).
 //
-// Contract under test (DESIGN.md, "Wire contract"): whatever the bytes, a decode returns
+// Contract under test (docs/design.md §2, "The wire contract"): whatever the bytes, a decode returns
 // a valid message (one that re-encodes and decodes to itself) or throws a ProtocolError
 // (a DataError is also allowed from datasetFromBundleBytes); it never throws anything
 // else, never hangs, never keeps memory per decode, and never touches Object.prototype.

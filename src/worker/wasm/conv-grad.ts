@@ -3,7 +3,7 @@
 //
 // tfjs-backend-wasm 4.22 registers no Conv2DBackpropFilter, so the gradient of any conv
 // layer's kernel throws there; its Conv2DBackpropInput is a scalar C loop. On webgpu the
-// backprop kernels are correct but were ~100× slower than cuDNN (FACTS.md), while its
+// backprop kernels are correct but were ~100× slower than cuDNN (docs/design.md "Measured facts"), while its
 // forward conv is a matmul-based kernel: the same construction may be faster there. Both are
 // written here as one forward Conv2D each (XNNPACK on wasm), between transposes (NHWC, dilation 1,
 // any stride, 'same' / 'valid' / explicit padding):

@@ -1,5 +1,5 @@
 // tfjs-backend-webgpu's AddN binds every input as a storage buffer of one shader. Past the
-// device's per-stage limit (8 by default, 16 at most on Dawn, FACTS.md) the pipeline fails
+// device's per-stage limit (8 by default, 16 at most on Dawn: docs/design.md "Measured facts") the pipeline fails
 // validation and the kernel returns zeros, with a console message and no exception. This
 // replaces the kernel with one that sums at most (limit − 1) inputs per shader, then sums
 // the partial sums the same way, so any number of tensors adds up right.
