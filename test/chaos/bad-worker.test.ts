@@ -203,7 +203,7 @@ describe("chaos: a worker that returns bad results", () => {
     expect(run.snapshot.gradient_tensors).toEqual(LAYERS);
     expect(run.snapshot.gradient_layers).toEqual(DENSE_LAYERS);
     expect(run.snapshot.parameters).toBe(LAYER_SIZES.reduce((a, b) => a + b, 0));
-  }, 90_000);
+  });
 
   afterAll(async () => {
     await Promise.all(hostiles.map((h) => h.stop().catch(() => undefined)));

@@ -79,5 +79,5 @@ describe("chaos: the reader's node dies in the middle of a blob read", () => {
     }
     expect(again.length).toBe(BLOB_BYTES);
     expect(sha256Hex(again)).toBe(hash);
-  }, 120_000);
+  });
 });

@@ -22,12 +22,27 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls `cond` every `everyMs` until it holds; throws naming `what` after `timeoutMs`. */
-export async function waitUntil(cond: () => boolean, timeoutMs: number, what: string, everyMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/** How long a wait may see nothing move before it fails: long enough for a loaded machine's pauses, short enough to beat a hang. */
+export const QUIET_MS = 60_000;
+
+/**
+ * Polls `cond` every `everyMs` until it holds. It fails, naming `what`, when `progress()`
+ * (a count of journal lines, the length of a log…) has not changed for `quietMs`: a
+ * slow machine makes the wait longer, only a stall makes it fail.
+ */
+export async function waitUntil(cond: () => boolean, what: string, progress: () => unknown, o: { quietMs?: number; everyMs?: number } = {}): Promise<void> {
+  const quietMs = o.quietMs ?? QUIET_MS;
+  let last = progress();
+  let movedAt = Date.now();
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
+    const now = progress();
+    if (now !== last) {
+      last = now;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > quietMs) {
+      throw new Error(`nothing moved for ${quietMs} ms while waiting for ${what} (progress stayed at ${String(last)})`);
+    }
+    await sleep(o.everyMs ?? 20);
   }
 }
 
@@ -71,17 +86,23 @@ export function spawnCoordinator(args: string[]): CliRun {
   return { process: child, stdout: () => out, stderr: () => err, exited };
 }
 
-/** Resolves with the exit code, or throws (showing stderr) if the process runs past `timeoutMs`. */
-export async function exitWithin(run: CliRun, timeoutMs: number, what: string): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not exit within ${timeoutMs} ms\n--- stderr ---\n${run.stderr()}`)), timeoutMs);
+/**
+ * Resolves with the exit code once the process exits. Throws (showing its stderr) when it
+ * printed nothing for `quietMs`: the coordinator prints progress every few seconds while
+ * it works (and ends a stalled run itself, run.stall_timeout_s), so silence is a hang.
+ */
+export async function exitWithin(run: CliRun, what: string, quietMs = QUIET_MS): Promise<number | null> {
+  const output = () => run.stdout().length + run.stderr().length;
+  let code: number | null | undefined;
+  let exited = false;
+  void run.exited.then((c) => {
+    code = c;
+    exited = true;
   });
-  try {
-    return await Promise.race([run.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await waitUntil(() => exited, `${what} to exit`, output, { quietMs }).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- stderr ---\n${run.stderr()}`, { cause: err });
+  });
+  return code ?? null;
 }
 
 /**

@@ -46,7 +46,7 @@ describe("chaos: a task that fails on every worker", () => {
     if (!model.test(yaml)) throw new Error(`no model line to replace in:\n${yaml}`);
     configPath = writeConfig("poison", yaml.replace(model, `model: {kind: layers, path: ${modelJson}}`));
     await startWorkers(pool, nats.nc, url, prefix, ["poison-w0", "poison-w1"]);
-  }, 90_000);
+  });
 
   afterAll(async () => {
     await pool.stopAll();
@@ -74,7 +74,7 @@ describe("chaos: a task that fails on every worker", () => {
 
   it("the CLI exits 1 with the task and the cause on stderr, not a hang", async () => {
     const run = pool.add(spawnCoordinator(["run", configPath, "--nats", url, "--out", join(workDir, "poison-cli")]));
-    const code = await exitWithin(run, 45_000, "the coordinator with a poison task");
+    const code = await exitWithin(run, "the coordinator with a poison task");
     expect(code, run.stderr()).toBe(1);
     const last = run.stderr().trim().split("\n").at(-1) ?? "";
     expect(last).toMatch(new RegExp(`^coordinator: the run stops: task ${TASK_ID} failed ${MAX_ATTEMPTS} times; last cause: `));

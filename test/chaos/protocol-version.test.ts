@@ -97,7 +97,7 @@ describe("chaos: peers of another protocol version", () => {
     });
     try {
       const worker = pool.add(spawnWorker(url, prefix, "proto-v1-worker"));
-      const code = await exitWithin({ ...worker, stdout: worker.output, stderr: worker.output }, 45_000, "the v1 worker facing a v2 coordinator");
+      const code = await exitWithin({ ...worker, stdout: worker.output, stderr: worker.output }, "the v1 worker facing a v2 coordinator");
       expect(code, worker.output()).not.toBe(0);
       expect(code, worker.output()).not.toBeNull();
       expect(worker.output()).toMatch(BOTH_VERSIONS);
