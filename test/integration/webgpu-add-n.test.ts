@@ -17,6 +17,8 @@ describe("tf.addN on webgpu", () => {
   beforeAll(async () => {
     const info = await selectBackend(tf, "webgpu");
     expect(info.backend).toBe("webgpu");
+    // A software adapter (Dawn's OpenGL ES path, here) is no GPU: `--group auto` stays off on it.
+    expect(info.gpu).toBe(!info.device.includes("(software)"));
     perShader = addNInputsPerShader(tf.backend() as unknown as Parameters<typeof addNInputsPerShader>[0]);
   }, 60_000);
 
