@@ -76,32 +76,30 @@ interface GpuAdapterLike {
 const heldGpuInstances: unknown[] = [];
 
 /**
- * Where a GPU Dawn could use shows itself as a device node (Linux): /dev/dri/renderD*
- * (Mesa, AMD, Intel), /dev/nvidia0… (NVIDIA), /dev/dxg (WSL). Elsewhere (macOS Metal,
- * Windows D3D12) there is no such test, and Dawn is asked.
+ * Whether a GPU Dawn could use may be here. On Linux one shows itself as a device node:
+ * /dev/dri/renderD* (Mesa: AMD, Intel…), /dev/nvidia0… (NVIDIA), /dev/dxg (WSL). Elsewhere
+ * (macOS Metal, Windows D3D12) there is no such test, and Dawn is asked.
  */
-function gpuDeviceNode(): string | null {
-  if (process.platform !== "linux") return "not Linux";
-  const list = (dir: string) => {
+function gpuMayBePresent(): boolean {
+  if (process.platform !== "linux") return true;
+  const has = (dir: string, name: RegExp) => {
     try {
-      return readdirSync(dir);
+      return readdirSync(dir).some((n) => name.test(n));
     } catch {
-      return [];
+      return false;
     }
   };
-  const found = [...list("/dev/dri").filter((n) => n.startsWith("renderD")).map((n) => `/dev/dri/${n}`), ...list("/dev").filter((n) => /^nvidia\d+$/.test(n)).map((n) => `/dev/${n}`)];
-  if (existsSync("/dev/dxg")) found.push("/dev/dxg");
-  return found[0] ?? null;
+  return has("/dev/dri", /^renderD\d+$/) || has("/dev", /^nvidia\d+$/) || existsSync("/dev/dxg");
 }
 
 /**
- * Dawn. Only when asked for by name does it try a software adapter (`allowSoftware`):
- * then it also prints its own warnings (e.g. "Couldn't load Vulkan") to stderr, from
- * native code. `auto` asks Dawn only where a GPU device node exists, so a worker on a
- * machine without a GPU says nothing about Vulkan.
+ * WebGPU through Dawn, which prints its own warnings to stderr from native code (e.g.
+ * "Couldn't load Vulkan" where no Vulkan loader is installed). Under `auto` it is asked
+ * only where a GPU may be present, so that workers on machines without one say nothing of
+ * Vulkan; asked for by name (`allowSoftware`), it is always tried, a software adapter too.
  */
 async function tryWebgpu(tf: typeof TF, allowSoftware: boolean, convGrad: ConvGradChoice): Promise<Attempt> {
-  if (!allowSoftware && gpuDeviceNode() === null) return { skipped: "webgpu: no GPU device (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg)" };
+  if (!allowSoftware && !gpuMayBePresent()) return { skipped: "webgpu: no GPU device (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg)" };
   let webgpu: { create: (flags: string[]) => { requestAdapter: (o?: object) => Promise<GpuAdapterLike | null> }; globals: object };
   try {
     webgpu = (await import(WEBGPU_PKG)) as typeof webgpu;

@@ -53,7 +53,7 @@ describe("worker argument errors exit 2 and name the argument", () => {
 
 /** Device nodes through which Dawn could reach a GPU here (as src/worker/backend.ts looks). */
 function gpuDeviceNodes(): boolean {
-  const dri = existsSync("/dev/dri") && readdirSync("/dev/dri").some((n) => n.startsWith("renderD"));
+  const dri = existsSync("/dev/dri") && readdirSync("/dev/dri").some((n) => /^renderD\d+$/.test(n));
   return dri || readdirSync("/dev").some((n) => /^nvidia\d+$/.test(n)) || existsSync("/dev/dxg");
 }
 
