@@ -44,8 +44,8 @@ const WORKLOADS: Workload[] = [
 ];
 
 const SETUPS = [
-  { label: "1 compute × 1 wasm thread", compute: 1, wasm: "1" },
-  { label: "1 compute × 2 wasm threads", compute: 1, wasm: "2" },
+  { label: "1 compute × 1 wasm thread", compute: 1, wasm: 1 },
+  { label: "1 compute × 2 wasm threads", compute: 1, wasm: 2 },
   { label: "2 compute × 1 wasm thread", compute: 2, wasm: undefined },
 ] as const;
 
@@ -122,9 +122,7 @@ const dataset = { hash: datasetHash(mnist), name: "mnist", get: async () => bund
 async function measureOurs(): Promise<Map<string, number>> {
   const ours = new Map<string, number>(); // `${setup} ${workload}` → minibatch gradients/s
   for (const setup of SETUPS) {
-    if (setup.wasm) process.env.GRADSWARM_WASM_THREADS = setup.wasm;
-    else delete process.env.GRADSWARM_WASM_THREADS;
-    const pool = await ComputePool.start("wasm", "off", setup.compute);
+    const pool = await ComputePool.start({ backend: "wasm", group: "off", computeThreads: setup.compute, wasmThreads: setup.wasm });
     try {
       for (const w of WORKLOADS) {
         const rate = await poolRate(pool, w, dataset, mnist.n);

@@ -32,8 +32,7 @@ const plan = { seed: 7, count: pairs, datasetSize: 10_000, batchSize: 32, pairin
 
 /** The worker's own code, in this process: pairs per second of GradientEngine.pairStats. */
 async function inProcess(): Promise<number> {
-  process.env.GRADSWARM_WASM_THREADS = "1";
-  await selectBackend(tf, "wasm");
+  await selectBackend(tf, "wasm", { wasmThreads: 1 });
   const dataset = await loadDataset({ kind: "idx", images: join(data, "images-idx3-ubyte"), labels: join(data, "labels-idx1-ubyte") }, ".");
   const engine = await GradientEngine.create(tf, mlpSnapshot({ layers: [784, 64, 10], activation: "relu", seed: 1, init: "glorot_uniform" }), dataset);
   for (let i = 0; i < 32; i++) await engine.pairStats({ id: i, batches: planPair(plan, i) });
@@ -64,9 +63,8 @@ async function throughNats(workers: number, computeThreads = 1, wasmThreads = 1)
   const server = await startNatsServer();
   const prefix = `bench${workers}x${computeThreads}x${wasmThreads}`;
   const procs = Array.from({ length: workers }, (_, i) =>
-    spawn(process.execPath, [distFile("worker/cli.js"), "--nats", server.url, "--prefix", prefix, "--id", `${prefix}-${i}`, "--backend", "wasm", "--compute-threads", String(computeThreads)], {
+    spawn(process.execPath, [distFile("worker/cli.js"), "--nats", server.url, "--prefix", prefix, "--id", `${prefix}-${i}`, "--backend", "wasm", "--compute-threads", String(computeThreads), "--wasm-threads", String(wasmThreads)], {
       stdio: "ignore",
-      env: { ...process.env, GRADSWARM_WASM_THREADS: String(wasmThreads) },
     }),
   );
   try {

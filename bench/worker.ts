@@ -121,9 +121,12 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 async function childMain(choice: string): Promise<void> {
   const t0 = performance.now();
   const tf = (await import("@tensorflow/tfjs")) as typeof TF;
-  // Dawn's OpenGL ES fallback reads it when it loads (the worker's compute client does the same).
+  // Dawn's OpenGL ES fallback reads it when it loads (the worker's CLI does the same).
   if (choice === "webgpu") process.env.EGL_PLATFORM ??= "surfaceless";
-  const info = await selectBackend(tf, choice as BackendChoice);
+  // The plan's settings for this child, which selectBackend takes as options.
+  const wasmThreads = Number(process.env.GRADSWARM_WASM_THREADS) || undefined;
+  const convGrad = process.env.GRADSWARM_WEBGPU_CONV_GRAD === "forward" ? "forward" : "stock";
+  const info = await selectBackend(tf, choice as BackendChoice, { wasmThreads, convGrad });
   const label =
     choice === "wasm" ? `wasm ${process.env.GRADSWARM_WASM_THREADS ?? "?"}t` : choice === "webgpu" && process.env.GRADSWARM_WEBGPU_CONV_GRAD === "forward" ? "webgpu fwd-conv" : choice;
   log(`[${label}] backend ${info.backend} on ${info.device}`);
@@ -379,7 +382,7 @@ async function parentMain(): Promise<void> {
     else {
       gpuName = probe.hardware;
       plan.push({ choice: "webgpu", env: { GRADSWARM_WEBGPU_CONV_GRAD: "stock" }, name: "webgpu" });
-      // Conv gradients built from forward convolutions (src/worker/wasm/conv-grad.ts), the
+      // Conv gradients built from forward convolutions (src/worker/kernels/conv2d-backprop-*.ts), the
       // lever against tfjs-webgpu's slow backprop kernels: its CNN rows against the stock ones.
       plan.push({ choice: "webgpu", env: { GRADSWARM_WEBGPU_CONV_GRAD: "forward" }, name: "webgpu fwd-conv" });
     }

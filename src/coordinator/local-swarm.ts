@@ -28,6 +28,11 @@ export interface LocalSwarmOptions {
 
 const STOP_GRACE_MS = 5000;
 
+/** The cores each of `count` local workers may use (its --cpu-cores): an equal share, at least 1. */
+export function localWorkerCores(machineCores: number, count: number): number {
+  return Math.max(1, Math.floor(machineCores / count));
+}
+
 export class LocalSwarm {
   readonly workers: LocalWorker[] = [];
   private readonly logs: WriteStream[] = [];
@@ -51,15 +56,14 @@ export class LocalSwarm {
     const logFile = join(o.logDir, `worker-${id}.log`);
     const log = createWriteStream(logFile, { flags: "a" });
     this.logs.push(log);
-    const args = [cli, "--nats", o.natsUrl, "--prefix", o.prefix, "--backend", o.backend, "--id", id, "--exit-with-parent"];
-    if (o.drainTimeoutS !== undefined) args.push("--drain-timeout", String(o.drainTimeoutS));
-    // stdin is a pipe from us: the worker leaves when it closes, i.e. if we die (--exit-with-parent).
     // Local workers share this machine's cores: on a CPU backend their compute threads
     // split the cores between them, rather than each taking every core (a GPU worker keeps
-    // its one thread; an explicit GRADSWARM_COMPUTE_THREADS or GRADSWARM_CPU_CORES wins).
-    const cores = String(Math.max(1, Math.floor(availableParallelism() / o.count)));
-    const env = { ...process.env, GRADSWARM_CPU_CORES: process.env.GRADSWARM_CPU_CORES ?? cores };
-    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], env });
+    // its one thread; GRADSWARM_COMPUTE_THREADS, which the worker reads, still wins).
+    const cores = localWorkerCores(availableParallelism(), o.count);
+    const args = [cli, "--nats", o.natsUrl, "--prefix", o.prefix, "--backend", o.backend, "--id", id, "--exit-with-parent", "--cpu-cores", String(cores)];
+    if (o.drainTimeoutS !== undefined) args.push("--drain-timeout", String(o.drainTimeoutS));
+    // stdin is a pipe from us: the worker leaves when it closes, i.e. if we die (--exit-with-parent).
+    const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     this.workers.push({ id, process: child, logFile });

@@ -1,17 +1,36 @@
-// Picks the TensorFlow.js backend a worker computes with. The order (docs/design.md §1):
-// libtensorflow with CUDA, WebGPU on a hardware adapter, libtensorflow on the CPU, wasm,
-// pure-JS cpu. Only registration differs between them; the gradient code is the same.
+// Picks the TensorFlow.js backend a worker computes with. The order (docs/design.md §1;
+// README.md, "Workers on other machines"): libtensorflow with CUDA, WebGPU on a hardware adapter, libtensorflow on
+// the CPU, wasm, pure-JS cpu. Only registration differs between them; the gradient code is
+// the same.
 
+import { existsSync, readdirSync } from "node:fs";
 import type * as TF from "@tensorflow/tfjs";
 
 export const BACKEND_CHOICES = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+/** How a webgpu worker computes conv gradients (the worker's --conv-grad). */
+export const CONV_GRAD_CHOICES = ["stock", "forward"] as const;
+export type ConvGradChoice = (typeof CONV_GRAD_CHOICES)[number];
+
+/** How the chosen backend is set up; the worker's command line sets these. */
+export interface BackendOptions {
+  /** XNNPACK threads of the wasm backend (default: one per logical CPU, at most 8). */
+  wasmThreads?: number;
+  /**
+   * Conv gradients on webgpu: "stock" (tfjs-backend-webgpu's backprop kernels, the
+   * default) or "forward" (from forward convs, src/worker/kernels/register-webgpu.ts).
+   */
+  convGrad?: ConvGradChoice;
+}
 
 export interface BackendInfo {
   /** The TensorFlow.js backend name: "tensorflow", "webgpu", "wasm" or "cpu". */
   backend: string;
   /** What it runs on, in words: "NVIDIA H200 (vulkan)", "CPU (wasm, SIMD)". */
   device: string;
+  /** Whether it computes on a GPU (CUDA, or WebGPU on a hardware adapter; not a software one). */
+  gpu: boolean;
   /** Why each better backend was passed over, for the worker's log. */
   skipped: string[];
 }
@@ -27,7 +46,7 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|software/i;
 const WEBGPU_PKG: string = "webgpu";
 const TFJS_WEBGPU_PKG: string = "@tensorflow/tfjs-backend-webgpu";
 
-type Attempt = { backend: string; device: string } | { skipped: string };
+type Attempt = { backend: string; device: string; gpu: boolean } | { skipped: string };
 
 /**
  * tfjs-node-gpu and tfjs-node are optional installs that need libtensorflow; importing one
@@ -40,7 +59,8 @@ async function tryTensorflow(tf: typeof TF, pkg: "@tensorflow/tfjs-node-gpu" | "
     return { skipped: `${pkg}: not usable (${firstLine(err)})` };
   }
   if (!(await tf.setBackend("tensorflow"))) return { skipped: `${pkg}: loaded, but its backend did not initialise` };
-  return { backend: "tensorflow", device: pkg.endsWith("gpu") ? "CUDA GPU (libtensorflow)" : "CPU (libtensorflow)" };
+  const gpu = pkg.endsWith("gpu");
+  return { backend: "tensorflow", device: gpu ? "CUDA GPU (libtensorflow)" : "CPU (libtensorflow)", gpu };
 }
 
 interface GpuAdapterLike {
@@ -55,22 +75,31 @@ interface GpuAdapterLike {
  */
 const heldGpuInstances: unknown[] = [];
 
-export const WEBGPU_CONV_GRAD_ENV = "GRADSWARM_WEBGPU_CONV_GRAD";
-
 /**
- * How the webgpu worker computes conv gradients: "stock" (tfjs-backend-webgpu's backprop
- * kernels, the default) or "forward" (the forward-conv construction of wasm/conv-grad.ts,
- * the lever for GPUs in docs/design.md "Measured facts"; bench/worker.ts measures both on a hardware adapter).
+ * Whether a GPU Dawn could use may be here. On Linux one shows itself as a device node:
+ * /dev/dri/renderD* (Mesa: AMD, Intel…), /dev/nvidia0… (NVIDIA), /dev/dxg (WSL). Elsewhere
+ * (macOS Metal, Windows D3D12) there is no such test, and Dawn is asked.
  */
-function webgpuConvGradients(): "stock" | "forward" {
-  const v = process.env[WEBGPU_CONV_GRAD_ENV];
-  if (v === undefined || v === "" || v === "stock") return "stock";
-  if (v === "forward") return "forward";
-  throw new BackendError(`${WEBGPU_CONV_GRAD_ENV} must be "stock" or "forward", not ${JSON.stringify(v)}`);
+function gpuMayBePresent(): boolean {
+  if (process.platform !== "linux") return true;
+  const has = (dir: string, name: RegExp) => {
+    try {
+      return readdirSync(dir).some((n) => name.test(n));
+    } catch {
+      return false;
+    }
+  };
+  return has("/dev/dri", /^renderD\d+$/) || has("/dev", /^nvidia\d+$/) || existsSync("/dev/dxg");
 }
 
-async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt> {
-  const convGrad = webgpuConvGradients(); // a bad value stops the worker before anything starts
+/**
+ * WebGPU through Dawn, which prints its own warnings to stderr from native code (e.g.
+ * "Couldn't load Vulkan" where no Vulkan loader is installed). Under `auto` it is asked
+ * only where a GPU may be present, so that workers on machines without one say nothing of
+ * Vulkan; asked for by name (`allowSoftware`), it is always tried, a software adapter too.
+ */
+async function tryWebgpu(tf: typeof TF, allowSoftware: boolean, convGrad: ConvGradChoice): Promise<Attempt> {
+  if (!allowSoftware && !gpuMayBePresent()) return { skipped: "webgpu: no GPU device (/dev/dri/renderD*, /dev/nvidia*, /dev/dxg)" };
   let webgpu: { create: (flags: string[]) => { requestAdapter: (o?: object) => Promise<GpuAdapterLike | null> }; globals: object };
   try {
     webgpu = (await import(WEBGPU_PKG)) as typeof webgpu;
@@ -82,7 +111,8 @@ async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt
   let adapterOptions: object = { powerPreference: "high-performance" };
   if (!adapter && allowSoftware) {
     // Dawn's OpenGL ES path on Mesa's llvmpipe: slow, but lets tests run WebGPU on a CPU box.
-    // It needs EGL_PLATFORM=surfaceless in the C environment (set by the caller's main thread).
+    // It needs EGL_PLATFORM=surfaceless in the process's C environment, which only the
+    // main thread can set (src/worker/cli.ts does, for --backend webgpu).
     gpu = webgpu.create(["backend=opengles"]);
     adapterOptions = { featureLevel: "compatibility" };
     adapter = await gpu.requestAdapter(adapterOptions).catch(() => null);
@@ -102,32 +132,27 @@ async function tryWebgpu(tf: typeof TF, allowSoftware: boolean): Promise<Attempt
   try {
     await import(TFJS_WEBGPU_PKG);
     if (!(await tf.setBackend("webgpu"))) return { skipped: `webgpu: the backend did not initialise on ${name}` };
-    // tf.addN over more inputs than a shader may bind returns zeros silently: chunk it.
-    const { installWebgpuAddN } = await import("./webgpu/add-n.js");
-    installWebgpuAddN(tf);
+    const { registerWebgpuKernels } = await import("./kernels/register-webgpu.js");
+    registerWebgpuKernels(tf, convGrad);
   } catch (err) {
     return { skipped: `webgpu: ${firstLine(err)}` };
   }
-  if (convGrad === "forward") {
-    const { installConvGradients } = await import("./wasm/conv-grad.js");
-    installConvGradients(tf, { backend: "webgpu" });
-  }
-  return { backend: "webgpu", device: `${name}${software ? " (software)" : ""}${convGrad === "forward" ? ", conv gradients from forward convs" : ""}` };
+  return { backend: "webgpu", device: `${name}${software ? " (software)" : ""}${convGrad === "forward" ? ", conv gradients from forward convs" : ""}`, gpu: !software };
 }
 
-async function tryWasm(tf: typeof TF): Promise<Attempt> {
+async function tryWasm(tf: typeof TF, threads: number | undefined): Promise<Attempt> {
   try {
-    // XNNPACK matmuls for transposed operands, conv gradients, threads in Node: see src/worker/wasm/.
+    // Threads in Node: src/worker/wasm/; XNNPACK matmuls, conv gradients: src/worker/kernels/.
     const { setupWasm } = await import("./wasm/index.js");
-    const { threads, simd } = await setupWasm(tf);
-    return { backend: "wasm", device: `CPU (wasm${simd ? ", SIMD" : ""}, ${threads} thread${threads === 1 ? "" : "s"})` };
+    const setup = await setupWasm(tf, { threads });
+    return { backend: "wasm", device: `CPU (wasm${setup.simd ? ", SIMD" : ""}, ${setup.threads} thread${setup.threads === 1 ? "" : "s"})`, gpu: false };
   } catch (err) {
     return { skipped: `wasm: ${firstLine(err)}` };
   }
 }
 
 async function tryCpu(tf: typeof TF): Promise<Attempt> {
-  return (await tf.setBackend("cpu")) ? { backend: "cpu", device: "CPU (pure JS)" } : { skipped: "cpu: did not initialise" };
+  return (await tf.setBackend("cpu")) ? { backend: "cpu", device: "CPU (pure JS)", gpu: false } : { skipped: "cpu: did not initialise" };
 }
 
 function firstLine(err: unknown): string {
@@ -135,18 +160,19 @@ function firstLine(err: unknown): string {
 }
 
 /**
- * Sets the tfjs backend. "auto" walks the order above and takes the first that
- * works; a named backend that cannot be loaded is an error, never a silent fallback.
+ * Sets the tfjs backend. "auto" walks the order above and takes the first that works; a
+ * named backend that cannot be loaded is an error, never a silent fallback.
  */
-export async function selectBackend(tf: typeof TF, choice: BackendChoice): Promise<BackendInfo> {
+export async function selectBackend(tf: typeof TF, choice: BackendChoice, options: BackendOptions = {}): Promise<BackendInfo> {
+  const convGrad = options.convGrad ?? "stock";
   const tfGpu = () => tryTensorflow(tf, "@tensorflow/tfjs-node-gpu");
   const tfCpu = () => tryTensorflow(tf, "@tensorflow/tfjs-node");
   const orders: Record<BackendChoice, (() => Promise<Attempt>)[]> = {
-    auto: [tfGpu, () => tryWebgpu(tf, false), tfCpu, () => tryWasm(tf), () => tryCpu(tf)],
+    auto: [tfGpu, () => tryWebgpu(tf, false, convGrad), tfCpu, () => tryWasm(tf, options.wasmThreads), () => tryCpu(tf)],
     tensorflow: [tfGpu, tfCpu],
     // Named explicitly, a software adapter is accepted: that is how tests run WebGPU here.
-    webgpu: [() => tryWebgpu(tf, true)],
-    wasm: [() => tryWasm(tf)],
+    webgpu: [() => tryWebgpu(tf, true, convGrad)],
+    wasm: [() => tryWasm(tf, options.wasmThreads)],
     cpu: [() => tryCpu(tf)],
   };
   const skipped: string[] = [];

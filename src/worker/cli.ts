@@ -1,13 +1,21 @@
 #!/usr/bin/env node
 // `worker --nats URL`: serve a gradswarm prefix until SIGTERM/SIGINT, which drains it.
+//
+// The one place the worker reads its environment: the GRADSWARM_* variables below stand
+// for their options (a flag given on the command line wins), and everything past this
+// file gets them as options (SwarmWorker's, the compute threads' init message).
+// Exit codes: 0 drained, 1 failed, 2 bad arguments (as the coordinator's, README.md).
 
 import { hostname } from "node:os";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_PREFIX, validatePrefix } from "../protocol/index.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
-import { BACKEND_CHOICES, type BackendChoice } from "./backend.js";
+import { BACKEND_CHOICES, CONV_GRAD_CHOICES, type BackendChoice, type ConvGradChoice } from "./backend.js";
 import { GROUP_CHOICES, type GroupChoice } from "./compute-messages.js";
-import { DEFAULT_DRAIN_TIMEOUT_MS, Worker } from "./serve.js";
+import { DEFAULT_DRAIN_TIMEOUT_MS, SwarmWorker } from "./serve.js";
+import { MAX_WASM_THREADS } from "./wasm/threads.js";
+
+const BAD_ARGUMENTS = 2;
 
 function seconds(value: string): number {
   const n = Number(value);
@@ -15,11 +23,16 @@ function seconds(value: string): number {
   return n;
 }
 
+function wholeNumber(what: string, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`expected a whole number of ${what} from 1 to ${max}`);
+    return n;
+  };
+}
+
 function computeThreads(value: string): number | "auto" {
-  if (value === "auto") return "auto";
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError("expected auto or a whole number of threads from 1 to 256");
-  return n;
+  return value === "auto" ? "auto" : wholeNumber("threads (or auto)", 256)(value);
 }
 
 function prefix(value: string): string {
@@ -30,20 +43,65 @@ function prefix(value: string): string {
   }
 }
 
+interface CliOptions {
+  nats: string;
+  backend: BackendChoice;
+  group: GroupChoice;
+  computeThreads: number | "auto";
+  cpuCores?: number;
+  wasmThreads?: number;
+  convGrad: ConvGradChoice;
+  id: string;
+  prefix: string;
+  drainTimeout: number;
+  exitWithParent?: boolean;
+}
+
 const program = new Command()
   .name("worker")
   .description("Computes minibatch gradients for gradswarm coordinators over NATS.")
   .version(PACKAGE_VERSION)
+  .exitOverride() // argument errors exit BAD_ARGUMENTS, below
   .requiredOption("--nats <url>", "NATS server URL(s), comma-separated (e.g. nats://host:4222)")
   .addOption(new Option("--backend <name>", "TensorFlow.js backend").choices(BACKEND_CHOICES).default("auto"))
   .addOption(new Option("--group <mode>", "compute minibatch gradients in grouped passes (auto: on a GPU backend)").choices(GROUP_CHOICES).default("auto"))
-  .option("--compute-threads <n>", "compute threads, each taking part of every task (auto: one per core on a CPU backend, one on a GPU)", computeThreads, "auto" as const)
+  .addOption(
+    new Option("--compute-threads <n>", "compute threads, each taking part of every task (auto: one per core on the wasm and cpu backends, one on a GPU)")
+      .argParser(computeThreads)
+      .default("auto" as const)
+      .env("GRADSWARM_COMPUTE_THREADS"),
+  )
+  .addOption(new Option("--cpu-cores <n>", "cores this worker may use (default: all); caps auto compute threads on CPU backends").argParser(wholeNumber("cores", 4096)).env("GRADSWARM_CPU_CORES"))
+  .addOption(
+    new Option("--wasm-threads <n>", `XNNPACK threads per compute thread on wasm (default: 1 with several compute threads, else every core up to ${MAX_WASM_THREADS})`)
+      .argParser(wholeNumber("threads", MAX_WASM_THREADS))
+      .env("GRADSWARM_WASM_THREADS"),
+  )
+  .addOption(new Option("--conv-grad <variant>", "conv gradients on webgpu: tfjs-webgpu's backprop kernels, or from forward convs").choices(CONV_GRAD_CHOICES).default("stock").env("GRADSWARM_WEBGPU_CONV_GRAD"))
   .option("--id <name>", "worker id shown by the coordinator", `${hostname()}-${process.pid}`)
   .option("--prefix <prefix>", "subject prefix of the runs to serve", prefix, DEFAULT_PREFIX)
   .option("--exit-with-parent", "leave at once when stdin closes (how a coordinator's local workers follow it)")
   .option("--drain-timeout <seconds>", "on SIGTERM, how long to finish the task in hand before handing it back", seconds, DEFAULT_DRAIN_TIMEOUT_MS / 1000)
-  .action(async (opts: { nats: string; backend: BackendChoice; group: GroupChoice; computeThreads: number | "auto"; id: string; prefix: string; drainTimeout: number; exitWithParent?: boolean }) => {
-    const worker = new Worker({ natsUrl: opts.nats, id: opts.id, backend: opts.backend, group: opts.group, computeThreads: opts.computeThreads, prefix: opts.prefix, drainTimeoutMs: opts.drainTimeout * 1000 });
+  .addHelpText("after", "\nAn option marked (env: NAME) may also be set by that environment variable; the option, when given, wins.\nExit codes: 0 drained, 1 failed, 2 bad arguments.")
+  .action(async (opts: CliOptions) => {
+    // Dawn's OpenGL ES path (a software adapter, how tests run webgpu without a GPU) needs
+    // a surfaceless EGL, and reads EGL_PLATFORM from the process's C environment. Only
+    // the main thread's process.env writes through to it (a worker thread has a copy, and
+    // a Worker's `env` option does not reach native code either), so it is set here,
+    // before the compute threads start.
+    if (opts.backend === "webgpu") process.env.EGL_PLATFORM ??= "surfaceless";
+    const worker = new SwarmWorker({
+      natsUrl: opts.nats,
+      id: opts.id,
+      backend: opts.backend,
+      group: opts.group,
+      computeThreads: opts.computeThreads,
+      cpuCores: opts.cpuCores,
+      wasmThreads: opts.wasmThreads,
+      convGrad: opts.convGrad,
+      prefix: opts.prefix,
+      drainTimeoutMs: opts.drainTimeout * 1000,
+    });
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -71,6 +129,10 @@ const program = new Command()
   });
 
 program.parseAsync().catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    // Commander has printed the message (it names the option); --help and --version end with 0.
+    process.exit(err.exitCode === 0 ? 0 : BAD_ARGUMENTS);
+  }
   process.stderr.write(`worker: ${(err as Error).message}\n`);
   process.exit(1);
 });

@@ -3,9 +3,9 @@
 
 import { Worker } from "node:worker_threads";
 import { distFile } from "../util/package-root.js";
-import type { BackendChoice, BackendInfo } from "./backend.js";
+import type { BackendChoice, BackendInfo, BackendOptions } from "./backend.js";
 import type { LabelMode } from "../protocol/index.js";
-import type { BlobRef, ComputeFailure, FromCompute, GradientLayout, GroupChoice, Job, JobResult, ToCompute } from "./compute-messages.js";
+import type { ThreadBlob, ComputeFailure, FromCompute, GradientLayout, GroupChoice, Job, JobResult, ToCompute } from "./compute-messages.js";
 import type { PairInput } from "./gradients.js";
 
 export interface ComputeResult {
@@ -44,7 +44,8 @@ export class ComputeError extends Error {
   }
 }
 
-export class ComputeThread {
+/** A compute thread as the NATS side sees it: the client end of one worker_threads Worker. */
+export class ComputeThreadClient {
   private readonly thread: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: ComputeResult) => void; reject: (e: Error) => void; onVectors?: VectorsHandler }>();
@@ -57,12 +58,12 @@ export class ComputeThread {
   /** Whether the thread computes pairs in grouped passes (known once ready). */
   grouping = false;
 
-  constructor(backend: BackendChoice, group: GroupChoice = "auto", env: NodeJS.ProcessEnv = process.env) {
-    // Dawn's OpenGL ES path (a software adapter, for tests) needs a surfaceless EGL. It
-    // reads the C environment, which a worker thread's process.env does not reach: set it
-    // here, in the main thread, before the thread starts.
-    if (backend === "webgpu") process.env.EGL_PLATFORM ??= "surfaceless";
-    this.thread = new Worker(distFile("worker/compute-thread.js"), { env });
+  /**
+   * Starts the thread. Everything it needs comes in its init message (`options`), none of
+   * it from the environment.
+   */
+  constructor(backend: BackendChoice, group: GroupChoice = "auto", options: BackendOptions = {}) {
+    this.thread = new Worker(distFile("worker/compute-thread.js"));
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (msg: FromCompute) => {
         if (msg.kind === "ready") {
@@ -77,7 +78,7 @@ export class ComputeThread {
       this.thread.on("error", (err) => this.fail(err, reject));
       this.thread.on("exit", (code) => this.fail(new Error(`compute thread exited with code ${code}`), reject));
     });
-    this.post({ kind: "init", backend, group });
+    this.post({ kind: "init", backend, group, options });
   }
 
   /** Resolves with the backend the thread selected. */
@@ -117,9 +118,9 @@ export class ComputeThread {
   }
 
   /** The vector's reference for the thread: with its bytes unless the thread holds it. */
-  private async vectorRef(v: BlobSource): Promise<BlobRef> {
+  private async vectorRef(v: BlobSource): Promise<ThreadBlob> {
     const at = this.heldVectors.indexOf(v.hash);
-    const ref: BlobRef = { hash: v.hash };
+    const ref: ThreadBlob = { hash: v.hash };
     if (at === -1) ref.bytes = await v.get();
     else this.heldVectors.splice(at, 1);
     this.heldVectors.push(v.hash);
@@ -139,9 +140,9 @@ export class ComputeThread {
   ): Promise<ComputeResult> {
     await this.ready;
     if (this.died) throw new ComputeError("thread_died", this.died.message);
-    const snap: BlobRef = { hash: snapshot.hash };
+    const snap: ThreadBlob = { hash: snapshot.hash };
     if (this.heldSnapshot !== snapshot.hash) snap.bytes = await snapshot.get();
-    const data: BlobRef & { name: string } = { hash: dataset.hash, name: dataset.name };
+    const data: ThreadBlob & { name: string } = { hash: dataset.hash, name: dataset.name };
     if (this.heldDataset !== dataset.hash) data.bytes = await dataset.get();
     let job: Job;
     if (request.type === "pairs") {

@@ -3,14 +3,18 @@
 // thread keeps heartbeats and NATS pings flowing while a step runs for seconds.
 
 import type { CurvatureItem, LabelMode, PairStats } from "../protocol/index.js";
-import type { BackendChoice, BackendInfo } from "./backend.js";
+import type { BackendChoice, BackendInfo, BackendOptions } from "./backend.js";
 import type { PairInput } from "./gradients.js";
 
 /** Grouped minibatch gradients: "auto" uses them on a GPU backend, where they pay. */
 export const GROUP_CHOICES = ["auto", "on", "off"] as const;
 export type GroupChoice = (typeof GROUP_CHOICES)[number];
 
-export interface BlobRef {
+/**
+ * A blob (θ, the dataset, a vector) as it crosses to the compute thread: by hash, with its
+ * bytes only the first time. (Not the protocol's BlobRef, which names a blob on the wire.)
+ */
+export interface ThreadBlob {
   hash: string;
   /** Present only when the compute thread does not hold this blob yet. */
   bytes?: Uint8Array;
@@ -18,8 +22,8 @@ export interface BlobRef {
 
 /** What a task asks of the compute thread; vector blobs (metrics, directions) by reference. */
 export type Job =
-  | { type: "pairs"; pairs: PairInput[]; vectors: boolean; labels: LabelMode; labelSeed: number; metrics: BlobRef[] }
-  | { type: "loss"; points: { id: number; alpha: number; beta: number }[]; directions: BlobRef[]; indices: number[] }
+  | { type: "pairs"; pairs: PairInput[]; vectors: boolean; labels: LabelMode; labelSeed: number; metrics: ThreadBlob[] }
+  | { type: "loss"; points: { id: number; alpha: number; beta: number }[]; directions: ThreadBlob[]; indices: number[] }
   | { type: "curvature"; items: { id: number; indices: number[] }[]; maxIterations: number; tolerance: number; probes: number; step: number; seed: number };
 
 export type JobResult =
@@ -28,8 +32,9 @@ export type JobResult =
   | { type: "curvature"; items: CurvatureItem[] };
 
 export type ToCompute =
-  | { kind: "init"; backend: BackendChoice; group: GroupChoice }
-  | { kind: "task"; id: number; snapshot: BlobRef; dataset: BlobRef & { name: string }; job: Job }
+  /** The backend to select and how to set it up: the worker's options, nothing from the environment. */
+  | { kind: "init"; backend: BackendChoice; group: GroupChoice; options: BackendOptions }
+  | { kind: "task"; id: number; snapshot: ThreadBlob; dataset: ThreadBlob & { name: string }; job: Job }
   /** After a "vectors" message: go on with the next pair, or stop the task. */
   | { kind: "continue"; id: number; abort: boolean };
 

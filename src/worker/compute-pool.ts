@@ -4,26 +4,16 @@
 // matmul to use two threads well (bench/README.md), two minibatches side by side are not.
 // Results come back merged in the task's order, so nothing downstream can tell.
 
-import { availableParallelism } from "node:os";
-import type { BackendChoice, BackendInfo } from "./backend.js";
-import { ComputeThread, type BlobSource, type ComputeResult, type JobRequest, type VectorsHandler } from "./compute-client.js";
+import type { BackendChoice, BackendInfo, ConvGradChoice } from "./backend.js";
+import { ComputeThreadClient, type BlobSource, type ComputeResult, type JobRequest, type VectorsHandler } from "./compute-client.js";
 import type { GroupChoice, JobResult } from "./compute-messages.js";
+import { computeThreadCount, wasmThreadsPerComputeThread, type ThreadOptions } from "./thread-plan.js";
 
-function positiveIntegerEnv(name: string): number | null {
-  const n = Number(process.env[name]);
-  return Number.isInteger(n) && n >= 1 ? n : null;
-}
-
-/**
- * Threads for `auto`: GRADSWARM_COMPUTE_THREADS where set; else, on a CPU backend, one per
- * core the worker may use (GRADSWARM_CPU_CORES, which the embedded default sets to split
- * the machine between its local workers, or every core), one wasm thread each; on a GPU one.
- */
-export function autoComputeThreads(info: BackendInfo): number {
-  const explicit = positiveIntegerEnv("GRADSWARM_COMPUTE_THREADS");
-  if (explicit !== null) return explicit;
-  const cpu = info.backend === "wasm" || info.backend === "cpu";
-  return cpu ? (positiveIntegerEnv("GRADSWARM_CPU_CORES") ?? availableParallelism()) : 1;
+export interface ComputeOptions extends ThreadOptions {
+  backend: BackendChoice;
+  group: GroupChoice;
+  /** Conv gradients on webgpu (see BackendOptions). */
+  convGrad?: ConvGradChoice;
 }
 
 function split<T>(items: readonly T[], parts: number): T[][] {
@@ -51,20 +41,18 @@ function merge(results: ComputeResult[]): ComputeResult {
 
 export class ComputePool {
   private constructor(
-    private readonly threads: ComputeThread[],
+    private readonly threads: ComputeThreadClient[],
     readonly info: BackendInfo,
   ) {}
 
   /**
-   * Starts the threads: one first (it selects the backend), then, for `count: "auto"`, as
-   * many more as autoComputeThreads says, on the backend the first one got. With more
-   * than one thread each runs wasm on a single thread of its own, unless
-   * GRADSWARM_WASM_THREADS says otherwise.
+   * Starts the threads: one first (it selects the backend), then as many more as
+   * computeThreadCount says (src/worker/thread-plan.ts), on the backend the first one got,
+   * each with wasmThreadsPerComputeThread wasm threads.
    */
-  static async start(backend: BackendChoice, group: GroupChoice, count: number | "auto"): Promise<ComputePool> {
-    // An explicit GRADSWARM_WASM_THREADS still wins (a user who measured otherwise).
-    const single = count === "auto" || count > 1 ? { ...process.env, GRADSWARM_WASM_THREADS: process.env.GRADSWARM_WASM_THREADS ?? "1" } : process.env;
-    const first = new ComputeThread(backend, group, single);
+  static async start(options: ComputeOptions): Promise<ComputePool> {
+    const backendOptions = { wasmThreads: wasmThreadsPerComputeThread(options), convGrad: options.convGrad };
+    const first = new ComputeThreadClient(options.backend, options.group, backendOptions);
     let info: BackendInfo;
     try {
       info = await first.backend();
@@ -72,9 +60,9 @@ export class ComputePool {
       await first.close();
       throw err;
     }
-    const n = count === "auto" ? autoComputeThreads(info) : count;
+    const n = computeThreadCount(options, info);
     const threads = [first];
-    for (let i = 1; i < n; i++) threads.push(new ComputeThread(info.backend as BackendChoice, group, single));
+    for (let i = 1; i < n; i++) threads.push(new ComputeThreadClient(info.backend as BackendChoice, options.group, backendOptions));
     try {
       await Promise.all(threads.map((t) => t.backend()));
     } catch (err) {

@@ -9,7 +9,7 @@ import type { Dataset } from "../data/dataset.js";
 import { decodeSnapshot, type Snapshot } from "../model/snapshot.js";
 import { decodeVector } from "../model/vector-blob.js";
 import { selectBackend } from "./backend.js";
-import type { BlobRef, ComputeFailure, FromCompute, Job, JobResult, ToCompute } from "./compute-messages.js";
+import type { ThreadBlob, ComputeFailure, FromCompute, Job, JobResult, ToCompute } from "./compute-messages.js";
 import { GradientEngine } from "./gradients.js";
 import { runCurvature, runLoss } from "./jobs.js";
 
@@ -85,7 +85,7 @@ async function engineFor(task: TaskMsg): Promise<GradientEngine> {
   return engine.value;
 }
 
-function vectorOf(ref: BlobRef): Float32Array {
+function vectorOf(ref: ThreadBlob): Float32Array {
   let v = vectors.get(ref.hash);
   if (!v) {
     if (!ref.bytes) throw new TaskFailure("blob_missing", `vector ${ref.hash} was not sent to the compute thread`);
@@ -163,11 +163,10 @@ port.on("message", (msg: ToCompute) => {
   queue = queue.then(async () => {
     if (msg.kind === "init") {
       try {
-        const info = await selectBackend(tf, msg.backend);
+        const info = await selectBackend(tf, msg.backend, msg.options);
         // Grouping pays where many small matmuls are launch-bound: a GPU (18× on an H200,
         // docs/design.md "Measured facts"); on CPU backends the loop is as fast or faster (bench/README.md).
-        const gpu = (info.backend === "webgpu" && !info.device.includes("(software)")) || info.device.startsWith("CUDA");
-        grouping = msg.group === "on" || (msg.group === "auto" && gpu);
+        grouping = msg.group === "on" || (msg.group === "auto" && info.gpu);
         post({ kind: "ready", info, grouping });
       } catch (err) {
         post({ kind: "init-failed", message: (err as Error).message });

@@ -23,7 +23,7 @@ import {
   type WorkerState,
 } from "../protocol/index.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
-import type { BackendChoice, BackendInfo } from "./backend.js";
+import type { BackendChoice, BackendInfo, ConvGradChoice } from "./backend.js";
 import { BlobCache } from "./blob-cache.js";
 import { sendPairVectors } from "./chunk-sender.js";
 import { ComputeError, type JobRequest, type VectorsHandler } from "./compute-client.js";
@@ -46,6 +46,12 @@ export interface WorkerOptions {
   group?: GroupChoice;
   /** Compute threads, each computing part of every task: a count, or auto (cores on a CPU, one on a GPU). */
   computeThreads?: number | "auto";
+  /** Cores this worker may use (default: all): caps `auto` compute threads on CPU backends. */
+  cpuCores?: number;
+  /** XNNPACK threads per compute thread on wasm (default: src/worker/thread-plan.ts). */
+  wasmThreads?: number;
+  /** Conv gradients on webgpu: stock (default) or from forward convs. */
+  convGrad?: ConvGradChoice;
   prefix: string;
   heartbeatMs?: number;
   /** How long a draining worker may finish its task before handing it back. */
@@ -79,7 +85,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export class Worker {
+/** One worker process's service: the NATS side, with its compute threads (ComputePool). */
+export class SwarmWorker {
   lifecycle: Lifecycle = "starting";
   backend: BackendInfo | null = null;
   tasksDone = 0;
@@ -110,7 +117,8 @@ export class Worker {
   /** Connects, selects the backend, announces, and starts pulling. Resolves once running. */
   async start(): Promise<void> {
     try {
-      this.compute = await ComputePool.start(this.options.backend, this.options.group ?? "auto", this.options.computeThreads ?? "auto");
+      const o = this.options;
+      this.compute = await ComputePool.start({ backend: o.backend, group: o.group ?? "auto", computeThreads: o.computeThreads ?? "auto", cpuCores: o.cpuCores, wasmThreads: o.wasmThreads, convGrad: o.convGrad });
       this.backend = this.compute.info;
     } catch (err) {
       this.lifecycle = "failed";

@@ -1,12 +1,12 @@
 // tf.addN on the webgpu backend (Dawn's OpenGL ES path here, as on a GPU host): the stock
 // kernel binds every input to one shader and returns zeros past the device's storage-buffer
-// limit (8 per stage by default); src/worker/webgpu/add-n.ts chunks it. Sums of 1 to 40
+// limit (8 per stage by default); src/worker/kernels/add-n.ts chunks it. Sums of 1 to 40
 // tensors against float64, no tensors or GPU buffers left behind.
 
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { selectBackend } from "../../src/worker/backend.js";
-import { addNInputsPerShader } from "../../src/worker/webgpu/add-n.js";
+import { addNInputsPerShader } from "../../src/worker/kernels/add-n.js";
 
 // Dawn reads it when it loads: set before selectBackend imports the npm package webgpu.
 process.env.EGL_PLATFORM ??= "surfaceless";
@@ -17,6 +17,8 @@ describe("tf.addN on webgpu", () => {
   beforeAll(async () => {
     const info = await selectBackend(tf, "webgpu");
     expect(info.backend).toBe("webgpu");
+    // A software adapter (Dawn's OpenGL ES path, here) is no GPU: `--group auto` stays off on it.
+    expect(info.gpu).toBe(!info.device.includes("(software)"));
     perShader = addNInputsPerShader(tf.backend() as unknown as Parameters<typeof addNInputsPerShader>[0]);
   }, 60_000);
 

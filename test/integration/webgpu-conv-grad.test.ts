@@ -1,5 +1,5 @@
-// Conv gradients on webgpu built from forward convolutions (GRADSWARM_WEBGPU_CONV_GRAD=
-// forward, src/worker/wasm/conv-grad.ts on the webgpu backend's kernels) against the cpu
+// Conv gradients on webgpu built from forward convolutions (--conv-grad forward,
+// src/worker/kernels/conv2d-backprop-*.ts on the webgpu backend's kernels) against the cpu
 // backend: the kernels on the shapes the wasm tests use and on random ones, a whole conv
 // layer's gradients through tf.grads, and no tensors or GPU buffers left behind. Runs on
 // Dawn's OpenGL ES path here, so it checks correctness; speed is for a GPU (bench/worker.ts).
@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../../src/util/rng.js";
-import { selectBackend, WEBGPU_CONV_GRAD_ENV } from "../../src/worker/backend.js";
+import { selectBackend } from "../../src/worker/backend.js";
 import { backpropFilter, caseName, CONV_CASES, randomConvCase } from "../helpers/conv-cases.js";
 import { maxRelErr } from "../helpers/rel-err.js";
 
@@ -40,8 +40,7 @@ const yShapeOf = (x: [number, number, number, number], filter: [number, number, 
 
 describe("conv gradients from forward convolutions on webgpu", () => {
   beforeAll(async () => {
-    process.env[WEBGPU_CONV_GRAD_ENV] = "forward";
-    const info = await selectBackend(tf, "webgpu");
+    const info = await selectBackend(tf, "webgpu", { convGrad: "forward" });
     expect(info.device).toContain("conv gradients from forward convs");
     await tf.setBackend("cpu");
   }, 60_000);
@@ -87,15 +86,6 @@ describe("conv gradients from forward convolutions on webgpu", () => {
         (dy, w) => tf.conv2dTranspose(dy as tf.Tensor4D, w as tf.Tensor4D, x, strides, pad),
       );
       expect(dx, label).toBeLessThan(1e-5);
-    }
-  });
-
-  it("a value other than stock or forward stops the backend selection, naming the variable", async () => {
-    process.env[WEBGPU_CONV_GRAD_ENV] = "fast";
-    try {
-      await expect(selectBackend(tf, "webgpu")).rejects.toThrow(/GRADSWARM_WEBGPU_CONV_GRAD must be "stock" or "forward", not "fast"/);
-    } finally {
-      process.env[WEBGPU_CONV_GRAD_ENV] = "forward";
     }
   });
 

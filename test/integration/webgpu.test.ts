@@ -10,7 +10,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { subjects } from "../../src/protocol/index.js";
-import { WEBGPU_CONV_GRAD_ENV } from "../../src/worker/backend.js";
 import { readOutcome, runCoordinator, workDir } from "../chaos/harness.js";
 import { join, resolve } from "node:path";
 import { uniquePrefix } from "../helpers/nats.js";
@@ -59,10 +58,7 @@ describe("the webgpu backend against the cpu backend, through real runs", () => 
 
   async function run(label: string, model: keyof typeof MODELS, backend: "webgpu" | "cpu", group: "on" | "off", convGrad: "stock" | "forward" = "stock") {
     const prefix = uniquePrefix(label);
-    // The worker inherits this process's environment.
-    process.env[WEBGPU_CONV_GRAD_ENV] = convGrad;
-    const w = spawnWorker(suite.nats.server.url, prefix, `${label}-w`, ["--backend", backend, "--group", group]);
-    delete process.env[WEBGPU_CONV_GRAD_ENV];
+    const w = spawnWorker(suite.nats.server.url, prefix, `${label}-w`, ["--backend", backend, "--group", group, "--conv-grad", convGrad]);
     suite.workers.push(w);
     try {
       await waitForHeartbeats(suite.nats.nc, subjects(prefix).heartbeat, [w.id], 60_000);

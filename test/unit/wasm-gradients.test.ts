@@ -1,4 +1,4 @@
-// Whole-model gradients on the wasm backend as set up by src/worker/wasm/ (XNNPACK matmuls,
+// Whole-model gradients on the wasm backend as setupWasm sets it up (XNNPACK matmuls,
 // conv gradients from forward convolutions, threads) against the cpu backend: an MLP
 // 784-256-256-10 and a small CNN at batch 64, the same weights and data on both. Also:
 // no tensors left behind over repeated gradients, the device string, and child processes
@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../../src/util/rng.js";
 import { selectBackend } from "../../src/worker/backend.js";
-import { activeWasmThreads, MAX_WASM_THREADS, setupWasm, setWasmThreads, threadsFailure, WASM_THREADS_ENV, wantedWasmThreads, type WasmSetup } from "../../src/worker/wasm/index.js";
+import { activeWasmThreads, MAX_WASM_THREADS, setupWasm, setWasmThreads, threadsFailure, type WasmSetup } from "../../src/worker/wasm/index.js";
 import { maxRelErr } from "../helpers/rel-err.js";
 
 const BATCH = 64;
@@ -154,9 +154,8 @@ describe.each([
 });
 
 describe("wasm threads", () => {
-  it("runs min(os.cpus().length, 8) threads (2 on a 2-core machine) unless told otherwise", () => {
-    const fromEnv = process.env[WASM_THREADS_ENV];
-    const want = fromEnv ? wantedWasmThreads() : Math.min(cpus().length, MAX_WASM_THREADS);
+  it("runs min(os.cpus().length, 8) threads (2 on a 2-core machine) when not told a count", () => {
+    const want = Math.min(cpus().length, MAX_WASM_THREADS);
     expect(threadsFailure()).toBeNull();
     expect(setup.threads).toBe(want);
     expect(activeWasmThreads()).toBe(want);
@@ -200,9 +199,7 @@ describe("wasm threads", () => {
           // Nothing is disposed and nothing stops the pool: the process must end by itself.
         ].join("\n"),
       );
-      const env = { ...process.env };
-      delete env[WASM_THREADS_ENV];
-      const run = spawnSync(process.execPath, ["--import", "tsx", script], { cwd: resolve("."), encoding: "utf8", timeout: 60_000, env });
+      const run = spawnSync(process.execPath, ["--import", "tsx", script], { cwd: resolve("."), encoding: "utf8", timeout: 60_000 });
       expect(run.error, run.stderr).toBeUndefined();
       expect(run.status, run.stderr).toBe(0);
       return JSON.parse(run.stdout.trim().split("\n").at(-1)!) as { threads: number; loss: number; sha256: string };

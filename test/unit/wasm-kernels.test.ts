@@ -1,4 +1,4 @@
-// The wasm kernels of src/worker/wasm/ (BatchMatMul and _FusedMatMul through XNNPACK,
+// The wasm kernels of src/worker/kernels/ (BatchMatMul and _FusedMatMul through XNNPACK,
 // Conv2DBackpropFilter and Conv2DBackpropInput from forward convolutions) against the
 // cpu backend on random shapes: transposes, batches, broadcasting, strides, paddings.
 // Each reference is computed on cpu first from the same float32 values, then the kernel
@@ -9,7 +9,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../../src/util/rng.js";
 import { backpropFilter, caseName, CONV_CASES, randomConvCase } from "../helpers/conv-cases.js";
 import { maxRelErr } from "../helpers/rel-err.js";
-import { ConvGradientError, setupWasm, type WasmSetup } from "../../src/worker/wasm/index.js";
+import { ConvGradientError } from "../../src/worker/kernels/conv-by-forward.js";
+import { setupWasm, type WasmSetup } from "../../src/worker/wasm/index.js";
 
 let setup: WasmSetup;
 const rng = new Rng(20240611, 3);

@@ -1,38 +1,41 @@
-// Makes tfjs-backend-wasm fit for gradients in Node: XNNPACK for every matmul (the
-// stock kernel falls back to a scalar loop on transposed operands), convolution
-// gradients (missing or scalar on wasm), and threads (switched off in Node by tfjs).
+// Makes tfjs-backend-wasm fit for gradients in Node: our kernels (XNNPACK for every
+// matmul, convolution gradients: src/worker/kernels/register-wasm.ts) and threads
+// (switched off in Node by tfjs).
 
 import type * as TF from "@tensorflow/tfjs";
-import { installBatchMatMulFix } from "./batch-matmul.js";
-import { installConvGradients } from "./conv-grad.js";
-import { installThreadedWasm, processListenerGuard, readWasmThreads, threadsFailure } from "./threads.js";
+import { registerWasmKernels } from "../kernels/register-wasm.js";
+import { installThreadedWasm, processListenerGuard, readWasmThreads, setWasmThreads, threadsFailure } from "./threads.js";
 
-export { activeWasmThreads, MAX_WASM_THREADS, setWasmThreads, threadsFailure, WASM_THREADS_ENV, wantedWasmThreads } from "./threads.js";
-export { ConvGradientError, installConvGradients } from "./conv-grad.js";
-export { installBatchMatMulFix } from "./batch-matmul.js";
+export { activeWasmThreads, MAX_WASM_THREADS, setWasmThreads, threadsFailure, wantedWasmThreads } from "./threads.js";
 
 export interface WasmSetup {
   /** Threads XNNPACK runs with (1: the stock single-threaded module). */
   threads: number;
   simd: boolean;
-  /** What was changed, for the worker's log ("BatchMatMul via XNNPACK", "threads: 2"…). */
+  /** What was changed, for the worker's log ("BatchMatMul: …", "threads: 2"…). */
   fixes: string[];
+}
+
+export interface WasmOptions {
+  /** XNNPACK threads (1 to MAX_WASM_THREADS); default: one per logical CPU, at most 8. */
+  threads?: number;
 }
 
 const WASM_PKG: string = "@tensorflow/tfjs-backend-wasm";
 
 /**
- * Loads tfjs-backend-wasm, installs the kernel fixes and the threaded module, and makes
- * "wasm" the active backend. Safe to call again (a later call only reselects "wasm").
- * Throws if the backend cannot be initialised.
+ * Loads tfjs-backend-wasm, registers our kernels and the threaded module, and makes
+ * "wasm" the active backend. Safe to call again (a later call only reselects "wasm"; a
+ * different thread count then throws, see setWasmThreads). Throws if the backend cannot
+ * be initialised.
  */
-export async function setupWasm(tf: typeof TF): Promise<WasmSetup> {
+export async function setupWasm(tf: typeof TF, options: WasmOptions = {}): Promise<WasmSetup> {
+  if (options.threads !== undefined) setWasmThreads(options.threads);
   await import(WASM_PKG); // registers the backend and its kernels
   const simd = (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) === true;
   const fixes: string[] = [];
   const threaded = installThreadedWasm(tf, simd);
-  for (const k of installBatchMatMulFix(tf)) fixes.push(`${k}: transposes and batches through XNNPACK`);
-  for (const k of installConvGradients(tf)) fixes.push(`${k}: from forward Conv2D`);
+  for (const k of registerWasmKernels(tf)) fixes.push(`${k.kernelName}: ${k.purpose}`);
   const removeListeners = processListenerGuard();
   try {
     if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");

@@ -103,20 +103,12 @@ let requestedThreads: number | null = null;
 let installedThreads: number | null = null;
 let lastFailure: string | null = null;
 
-/** Environment variable that sets the thread count when setWasmThreads was not called. */
-export const WASM_THREADS_ENV = "GRADSWARM_WASM_THREADS";
-
 /**
  * The thread count the wasm backend will start with: the one set by setWasmThreads, else
- * $GRADSWARM_WASM_THREADS, else the number of logical CPUs Node sees (os.cpus().length);
- * at most MAX_WASM_THREADS.
+ * the number of logical CPUs Node sees (os.cpus().length); at most MAX_WASM_THREADS.
  */
 export function wantedWasmThreads(): number {
-  let n = requestedThreads;
-  if (n === null) {
-    const env = Number(process.env[WASM_THREADS_ENV]);
-    n = Number.isInteger(env) && env >= 1 ? env : cpus().length;
-  }
+  const n = requestedThreads ?? cpus().length;
   return Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(n)));
 }
 

@@ -1,4 +1,5 @@
-// BatchMatMul (and _FusedMatMul) on tfjs-backend-wasm through XNNPACK whatever the flags.
+// BatchMatMul on tfjs-backend-wasm through XNNPACK whatever the flags (see fused-mat-mul.ts
+// for _FusedMatMul).
 //
 // tfjs-backend-wasm 4.22's batch_mat_mul_impl.cc takes XNNPACK's fully-connected path only
 // when neither transpose flag is set and both batch dimensions are 1; anything else runs a
@@ -14,7 +15,8 @@
 // scalar loop (XNNPACK's SIMD kernels), as it does from the cpu backend.
 
 import type * as TF from "@tensorflow/tfjs";
-import { isOurs, markOurs, single, sizeOf, Temps, view, wasmKernel, type Info, type KernelArgs, type RawKernelFunc, type WasmBackendLike } from "./kernels.js";
+import type { KernelOfOurs } from "./register.js";
+import { backendKernel, single, sizeOf, Temps, view, type BackendLike, type Info, type KernelArgs, type RawKernelFunc } from "./raw-kernel.js";
 
 /**
  * Below this many multiply-adds per matrix, batched products (both operands batched alike)
@@ -40,8 +42,8 @@ function batchIndex(outIndex: number, outDims: readonly number[], dims: readonly
   return index;
 }
 
-function makeBatchMatMul(tf: typeof TF, original: RawKernelFunc): RawKernelFunc {
-  return markOurs((args: KernelArgs): Info => {
+function makeBatchMatMul(tf: typeof TF, on: string, original: RawKernelFunc): RawKernelFunc {
+  return (args: KernelArgs): Info => {
     const inputs = args.inputs as TF.NamedTensorInfoMap;
     const a = inputs["a"]!;
     const b = inputs["b"]!;
@@ -70,8 +72,8 @@ function makeBatchMatMul(tf: typeof TF, original: RawKernelFunc): RawKernelFunc 
     // batch and is wrong: that case always goes through the per-matrix path.)
     if (batchA > 1 && batchB > 1 && batchA === batchB && m * k * n < PER_MATRIX_MIN_MACS) return single(original(args));
 
-    const backend = args.backend as WasmBackendLike;
-    const transpose = wasmKernel(tf, "Transpose");
+    const backend = args.backend as BackendLike;
+    const transpose = backendKernel(tf, on, "Transpose");
     const temps = new Temps(backend);
     const plain = { transposeA: false, transposeB: false };
     const run = (x: Info, y: Info): Info => single(original({ inputs: { a: x, b: y }, backend, attrs: plain }));
@@ -97,8 +99,8 @@ function makeBatchMatMul(tf: typeof TF, original: RawKernelFunc): RawKernelFunc 
         return out;
       }
       // Both batched: one product per output matrix.
-      const slice = wasmKernel(tf, "Slice");
-      const concat = wasmKernel(tf, "Concat");
+      const slice = backendKernel(tf, on, "Slice");
+      const concat = backendKernel(tf, on, "Concat");
       const pieces: Info[] = [];
       for (let i = 0; i < batch; i++) {
         const ia = batchIndex(i, outDims, aDims);
@@ -113,49 +115,13 @@ function makeBatchMatMul(tf: typeof TF, original: RawKernelFunc): RawKernelFunc 
     } finally {
       temps.dispose();
     }
-  });
+  };
 }
 
-/** _FusedMatMul with transpose flags: the same explicit transposes, then the original. */
-function makeFusedMatMul(tf: typeof TF, original: RawKernelFunc): RawKernelFunc {
-  return markOurs((args: KernelArgs): Info => {
-    const inputs = args.inputs as TF.NamedTensorInfoMap;
-    const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-    const a = inputs["a"]!;
-    const b = inputs["b"]!;
-    if ((!attrs.transposeA && !attrs.transposeB) || a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length !== 3 || b.shape.length !== 3) {
-      return single(original(args));
-    }
-    const backend = args.backend as WasmBackendLike;
-    const transpose = wasmKernel(tf, "Transpose");
-    const temps = new Temps(backend);
-    try {
-      const at = attrs.transposeA ? temps.keep(single(transpose({ inputs: { x: a }, backend, attrs: { perm: [0, 2, 1] } }))) : a;
-      const bt = attrs.transposeB ? temps.keep(single(transpose({ inputs: { x: b }, backend, attrs: { perm: [0, 2, 1] } }))) : b;
-      return single(original({ inputs: { ...inputs, a: at, b: bt }, backend, attrs: { ...args.attrs, transposeA: false, transposeB: false } }));
-    } finally {
-      temps.dispose();
-    }
-  });
-}
-
-function replaceKernel(tf: typeof TF, name: string, make: (tf: typeof TF, original: RawKernelFunc) => RawKernelFunc): boolean {
-  const config = tf.getKernel(name, "wasm");
-  if (!config) throw new Error(`the wasm backend has no ${name} kernel to replace`);
-  if (isOurs(config)) return false;
-  const original = config.kernelFunc as unknown as RawKernelFunc;
-  tf.unregisterKernel(name, "wasm");
-  tf.registerKernel({ ...config, kernelFunc: make(tf, original) as unknown as TF.KernelFunc });
-  return true;
-}
-
-/**
- * Re-registers the wasm BatchMatMul and _FusedMatMul kernels (their setup functions kept).
- * Idempotent; returns the names of the kernels replaced by this call.
- */
-export function installBatchMatMulFix(tf: typeof TF): string[] {
-  const done: string[] = [];
-  if (replaceKernel(tf, "BatchMatMul", makeBatchMatMul)) done.push("BatchMatMul");
-  if (replaceKernel(tf, "_FusedMatMul", makeFusedMatMul)) done.push("_FusedMatMul");
-  return done;
-}
+/** BatchMatMul (wasm): transposes and batches handed to XNNPACK as 2-D products. */
+export const batchMatMul: KernelOfOurs = {
+  kernelName: "BatchMatMul",
+  purpose: "transposed and batched operands through XNNPACK, not a scalar loop",
+  wrapsOriginal: true,
+  make: (tf, on, original) => makeBatchMatMul(tf, on, original!),
+};
