@@ -9,7 +9,7 @@ import { ConfigError } from "./config/load.js";
 import { JournalError } from "./journal.js";
 import { summaryTable } from "./report/summary-table.js";
 import { measureTable } from "./report/table.js";
-import { RunAborted, runJob } from "./run.js";
+import { resumableFrom, RunAborted, runJob } from "./run.js";
 import { verifyRun } from "./verify.js";
 
 function count(value: string): number {
@@ -56,6 +56,8 @@ program
         process.stderr.write(`coordinator: ${(err as Error).message}\n`);
         process.exitCode = 1;
       }
+      const kept = resumableFrom(err);
+      if (kept) process.stderr.write(`coordinator: what was done is kept; continue with: coordinator run ${config} --resume ${kept}\n`);
     }
   });
 

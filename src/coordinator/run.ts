@@ -58,6 +58,14 @@ export class RunAborted extends Error {
   override name = "RunAborted";
 }
 
+/** The folder whose journal a failed or interrupted run left for --resume, by error. */
+const keptJournals = new WeakMap<object, string>();
+
+/** Where `--resume` continues the run that failed with `err`, or null when it left nothing to resume. */
+export function resumableFrom(err: unknown): string | null {
+  return typeof err === "object" && err !== null ? (keptJournals.get(err) ?? null) : null;
+}
+
 function defaultOutDir(configPath: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
   return resolve("runs", `${basename(configPath, extname(configPath))}-${stamp}`);
@@ -318,6 +326,14 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     await writeModel(outDir, snapshot);
     await journal.remove();
     return { outDir, reduction: theta.reduction, measured, invariance, run };
+  } catch (err) {
+    // A fresh run that recorded nothing leaves no journal: it would only block the same
+    // --out next time (a server that cannot be reached, a payload refused). Anything
+    // recorded, or a resumed run's journal, is kept for --resume.
+    const recordedNothing = !options.resume && (dispatcher?.spans.size ?? 0) === 0;
+    if (recordedNothing) await journal.remove();
+    else if (typeof err === "object" && err !== null) keptJournals.set(err, outDir);
+    throw err;
   } finally {
     await journal.close();
     options.signal?.removeEventListener("abort", onAbort);
