@@ -2,32 +2,32 @@
 // each θ measured phase by phase (Fisher passes, pairs, curvature, landscapes) → results
 // reduced in pair order → results.json, pairs.jsonl, model files, landscape files.
 // Everything started here (embedded nats-server, local workers) is stopped here, on
-// success, on error and on abort.
+// success, on error and on abort. runJob reads as that sentence: one named step each.
 
 import { randomUUID } from "node:crypto";
 import { basename, extname, join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rescaleTwin } from "../model/rescale.js";
-import { encodeSnapshot, layerNames, parameterCount, sha256Hex, trainableTensorSizes, type Snapshot } from "../model/snapshot.js";
+import { encodeSnapshot, sha256Hex, trainableTensorSizes, type Snapshot } from "../model/snapshot.js";
 import { BlobStore } from "../nats/blob-store.js";
 import { connectNats } from "../nats/connect.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
-import { createMessage, objectBucket, PROTOCOL_VERSION, subjects as natsSubjects } from "../protocol/index.js";
-import { PACKAGE_VERSION } from "../util/package-root.js";
+import { createMessage, objectBucket, subjects as natsSubjects, type DatasetRef } from "../protocol/index.js";
 import { loadConfig, type RunConfig } from "./config/load.js";
 import { Dispatcher, WORKER_SILENT_MS } from "./dispatcher.js";
 import { DispatcherWire } from "./dispatcher-wire.js";
-import { RunFailure } from "./run-failure.js";
 import { Journal, type RecoveredJournal } from "./journal.js";
 import { LocalSwarm } from "./local-swarm.js";
 import { measureSubject, type RunContext, type Subject, type SubjectMeasurement } from "./measure-subject.js";
 import { checkPayloads } from "./payload-check.js";
-import { prepareRun } from "./prepare.js";
+import { prepareRun, type PreparedRun } from "./prepare.js";
 import type { Reduction } from "./reduce.js";
 import { invarianceRows, type InvarianceRow } from "./report/invariance.js";
 import { writeLandscapes } from "./report/landscape-files.js";
-import { writeModel, writePairsJsonl, writeResultsJson, writeVectorArrays } from "./report/outputs.js";
+import { writeModel, writePairsJsonl, writeResultsJson, writeVectorArrays, type RunRecord } from "./report/outputs.js";
 import { ProgressLine } from "./report/progress.js";
+import { resultsFile, runRecord } from "./report/results.js";
+import { RunFailure } from "./run-failure.js";
 import { planPair } from "./sampler.js";
 
 export interface RunOptions {
@@ -51,7 +51,7 @@ export interface RunResult {
   /** θ and each twin, as measured. */
   measured: SubjectMeasurement[];
   invariance: InvarianceRow[] | null;
-  run: Record<string, unknown>;
+  run: RunRecord;
 }
 
 export class RunAborted extends Error {
@@ -71,6 +71,14 @@ function defaultOutDir(configPath: string): string {
   return resolve("runs", `${basename(configPath, extname(configPath))}-${stamp}`);
 }
 
+/** --resume writes where the run started; otherwise --out, output.dir, or a fresh runs/ folder. */
+function outputFolder(options: RunOptions, cfg: RunConfig): string {
+  if (options.resume && options.outDir && resolve(options.outDir) !== resolve(options.resume)) {
+    throw new RunFailure(`--resume ${options.resume} and --out ${options.outDir} name different folders; a resumed run writes where it started`);
+  }
+  return resolve(options.resume ?? options.outDir ?? cfg.outDir ?? defaultOutDir(options.configPath));
+}
+
 /** θ, then its function-preserving twins (checked before anything starts). */
 function subjectSnapshots(cfg: RunConfig, theta: Snapshot): { key: string; alpha: number | null; snapshot: Snapshot }[] {
   const out: { key: string; alpha: number | null; snapshot: Snapshot }[] = [{ key: "theta", alpha: null, snapshot: theta }];
@@ -84,265 +92,206 @@ function subjectSnapshots(cfg: RunConfig, theta: Snapshot): { key: string; alpha
   return out;
 }
 
-/** What one θ's measurement reports, for results.json. */
-function subjectReport(m: SubjectMeasurement): Record<string, unknown> {
-  return {
-    measures: m.reduction.measures,
-    layers: m.reduction.layers,
-    tensors: m.tensorReduction.layers,
-    metrics: Object.fromEntries(Object.entries(m.metrics).map(([k, r]) => [k, { measures: r!.measures, layers: r!.layers, tensors: m.tensorMetrics[k as "empirical"]!.layers }])),
-    fisher: m.fisher,
-    vector_stats: m.vectorStats,
-    curvature: m.curvature,
-  };
+/** A new journal, or the one --resume continues (checked against this run's identity). */
+function openJournal(options: RunOptions, outDir: string, cfg: RunConfig, prep: PreparedRun, log: (line: string) => void): { journal: Journal; recovered: RecoveredJournal | null } {
+  if (!options.resume) return { journal: Journal.create(outDir, prep.identity, cfg.file), recovered: null };
+  const { journal, recovered } = Journal.resume(outDir, prep.identity);
+  if (recovered.droppedLines > 0) log(`resume: dropped ${recovered.droppedLines} incomplete journal line (a write cut short); its work is done again`);
+  return { journal, recovered };
 }
 
-/** The top-level measures: the Euclidean ones, and the headline second-pass ones beside them. */
-function headlineMeasures(m: SubjectMeasurement): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...m.reduction.measures };
-  for (const [kind, r] of Object.entries(m.metrics)) out[`fisher_regret_${kind}`] = r!.measures.regret;
-  if (m.curvature) out.curvature_contrast = m.curvature.curvature_contrast;
-  return out;
+/** What runJob started, stopped in one place whatever happened: workers first, while the coordinator still answers their last pulls. */
+class Started {
+  server: NatsServerHandle | null = null;
+  nc: NatsConnection | null = null;
+  dispatcher: Dispatcher | null = null;
+  wire: DispatcherWire | null = null;
+  swarm: LocalSwarm | null = null;
+
+  async stop(): Promise<void> {
+    await this.swarm?.stop();
+    this.wire?.stop();
+    this.dispatcher?.stop();
+    await this.nc?.drain().catch(() => undefined);
+    await this.server?.stop();
+  }
+}
+
+/** The server's URL: the one given, or an embedded nats-server started for this run. */
+async function natsServer(s: Started, url: string | undefined, localCount: number, outDir: string, log: (line: string) => void): Promise<string> {
+  if (url) return url;
+  s.server = await startNatsServer({ exitWithParent: true });
+  log(`embedded nats-server on ${s.server.url}; starting ${localCount} local worker${localCount === 1 ? "" : "s"} (logs in ${join(outDir, "logs")})`);
+  return s.server.url;
+}
+
+/** The dataset, θ and its twins into the object store, each under its sha256. */
+async function putBlobs(blobs: BlobStore, prep: PreparedRun, snapshots: ReturnType<typeof subjectSnapshots>): Promise<{ subjects: Subject[]; dataset: DatasetRef }> {
+  const theta = prep.snapshot;
+  const dataPut = await blobs.put(prep.datasetBytes!, `gradswarm dataset ${prep.dataset.name}`, prep.datasetHash);
+  prep.datasetBytes = null;
+  const subjects: Subject[] = [];
+  for (const s of snapshots) {
+    const bytes = s.snapshot === theta ? prep.snapshotBytes! : encodeSnapshot(s.snapshot);
+    const put = await blobs.put(bytes, `gradswarm parameter snapshot (${s.key})`, s.snapshot === theta ? prep.snapshotHash : sha256Hex(bytes));
+    subjects.push({ key: s.key, alpha: s.alpha, snapshot: s.snapshot, ref: { hash: put.hash, bytes: bytes.length } });
+  }
+  prep.snapshotBytes = null;
+  return { subjects, dataset: { hash: dataPut.hash, bytes: prep.datasetSize, name: prep.dataset.name } };
+}
+
+/** The largest task and result of the run must fit the server's max_payload: refused before dispatch, never sent truncated. */
+function checkTaskSizes(nc: NatsConnection, cfg: RunConfig, prep: PreparedRun, subjects: Subject[], dataset: DatasetRef, runId: string): void {
+  const { plan } = prep;
+  const perTask = Math.min(cfg.pairs.perTask, plan.count);
+  const metricCount = cfg.fisher?.kinds.length ?? 0;
+  checkPayloads(
+    nc.info?.max_payload ?? 1024 * 1024,
+    createMessage("task", {
+      runId,
+      taskId: `${subjects.at(-1)!.key}/fisher-empirical#${plan.count}`,
+      leaseId: `${subjects.at(-1)!.key}/pairs#${plan.count}.999999`,
+      leaseMs: cfg.workers.leaseMs,
+      snapshot: subjects[0]!.ref,
+      dataset,
+      returns: cfg.returns,
+      labels: "observed",
+      labelSeed: 0,
+      metrics: Array.from({ length: metricCount }, () => subjects[0]!.ref),
+      pairs: Array.from({ length: perTask }, (_, i) => ({ id: plan.count - 1 - i, batches: planPair(plan, i) })),
+    }),
+    // A result carries one group per trainable weight tensor.
+    [...trainableTensorSizes(prep.snapshot).keys()],
+    perTask,
+    metricCount,
+  );
+}
+
+/** The dispatcher on the run's subjects, its sweep running. */
+function startDispatcher(s: Started, nc: NatsConnection, cfg: RunConfig, runId: string, log: (line: string) => void): Dispatcher {
+  s.dispatcher = new Dispatcher({
+    runId,
+    leaseMs: cfg.workers.leaseMs,
+    waitMs: cfg.workers.waitMs,
+    stallTimeoutMs: cfg.stallTimeoutMs,
+    quarantineAfter: cfg.workers.quarantineAfter,
+    creditPhase: "theta/pairs",
+    pullSubject: natsSubjects(cfg.nats.prefix).pull,
+    log,
+  });
+  s.wire = new DispatcherWire(nc, cfg.nats.prefix, s.dispatcher, log);
+  s.wire.start();
+  s.dispatcher.start();
+  return s.dispatcher;
+}
+
+/** Embedded default: the local worker processes; all of them exiting fails the run. */
+function startLocalWorkers(s: Started, cfg: RunConfig, url: string, count: number, outDir: string): void {
+  const d = s.dispatcher!;
+  s.swarm = new LocalSwarm({ count, natsUrl: url, prefix: cfg.nats.prefix, backend: cfg.workers.backend, logDir: join(outDir, "logs") }, (summary) => d.fail(new RunFailure(summary)));
+  s.swarm.start();
+}
+
+/** θ, then each twin, phase by phase, with the progress line on the way. */
+async function measureAll(ctx: Omit<RunContext, "onPhase">, subjects: Subject[], progress: ProgressLine, s: Started): Promise<SubjectMeasurement[]> {
+  const d = ctx.dispatcher;
+  const liveWorkers = () => d.registry.live(WORKER_SILENT_MS).length;
+  let doneOf: () => number = () => 0;
+  const timer = setInterval(() => progress.update(doneOf(), liveWorkers()), 250);
+  const measured: SubjectMeasurement[] = [];
+  const full: RunContext = {
+    ...ctx,
+    onPhase: (name, units, done) => {
+      progress.update(doneOf(), liveWorkers());
+      const unit = name.includes("landscape") ? "points" : name.includes("curvature") ? "items" : "pairs";
+      progress.begin(name === "theta/pairs" ? "pairs" : `${name} ${unit}`, unit, units, done());
+      doneOf = done;
+    },
+  };
+  try {
+    for (const subject of subjects) measured.push(await measureSubject(full, subject));
+    return measured;
+  } catch (err) {
+    if (s.swarm && !(err instanceof RunAborted) && !/local workers exited/.test((err as Error).message)) ctx.log(`local worker logs:\n${s.swarm.logTails()}`);
+    throw err;
+  } finally {
+    clearInterval(timer);
+    progress.update(doneOf(), liveWorkers());
+    progress.end();
+  }
+}
+
+/** results.json, pairs.jsonl, the model files, landscapes and per-parameter vectors. */
+async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMeasurement[], run: RunRecord): Promise<InvarianceRow[] | null> {
+  const theta = measured[0]!;
+  const invariance = cfg.invariance ? invarianceRows(theta, measured.slice(1), cfg.invariance.tolerance) : null;
+  const landscapes = cfg.landscape ? await writeLandscapes(outDir, measured) : [];
+  const vectors: Record<string, Record<string, string>> = {};
+  for (const m of measured) {
+    if (m.vectorArrays) vectors[m.subject.key] = await writeVectorArrays(outDir, m.subject.key, { mean_gradient: m.vectorArrays.meanGradient, variance: m.vectorArrays.variance, gsnr: m.vectorArrays.gsnr });
+  }
+  await writeResultsJson(outDir, resultsFile(measured, invariance, cfg, { landscapes, vectors }, run));
+  await writePairsJsonl(outDir, theta.records, theta.layers);
+  await writeModel(outDir, theta.subject.snapshot);
+  return invariance;
 }
 
 export async function runJob(options: RunOptions): Promise<RunResult> {
-  const stream = options.stream ?? process.stderr;
   const started = Date.now();
   const cpuAtStart = process.cpuUsage();
   const cfg = loadConfig(options.configPath);
-  if (options.resume && options.outDir && resolve(options.outDir) !== resolve(options.resume)) {
-    throw new RunFailure(`--resume ${options.resume} and --out ${options.outDir} name different folders; a resumed run writes where it started`);
-  }
-  const outDir = resolve(options.resume ?? options.outDir ?? cfg.outDir ?? defaultOutDir(options.configPath));
-  const natsUrl = options.natsUrl ?? cfg.nats.url;
+  const outDir = outputFolder(options, cfg);
+  const givenUrl = options.natsUrl ?? cfg.nats.url;
   const localCount = options.workers ?? cfg.workers.local;
-  if (!natsUrl && localCount < 1) throw new RunFailure("no NATS URL is given and workers.local is 0: nobody would compute anything");
+  if (!givenUrl && localCount < 1) throw new RunFailure("no NATS URL is given and workers.local is 0: nobody would compute anything");
 
   const prep = await prepareRun(cfg);
-  const { dataset, plan, snapshot } = prep;
-  const snapshots = subjectSnapshots(cfg, snapshot);
-  const progress = new ProgressLine(stream);
+  const snapshots = subjectSnapshots(cfg, prep.snapshot);
+  const progress = new ProgressLine(options.stream ?? process.stderr);
   const log = (line: string) => progress.log(line);
-  let journal: Journal;
-  let recovered: RecoveredJournal | null = null;
-  if (options.resume) {
-    const r = Journal.resume(outDir, prep.identity);
-    journal = r.journal;
-    recovered = r.recovered;
-    if (recovered.droppedLines > 0) log(`resume: dropped ${recovered.droppedLines} incomplete journal line (a write cut short); its work is done again`);
-  } else {
-    journal = Journal.create(outDir, prep.identity, cfg.file);
-  }
-  const loadedMs = Date.now() - started;
+  const { journal, recovered } = openJournal(options, outDir, cfg, prep, log);
+  const loadMs = Date.now() - started;
 
-  let server: NatsServerHandle | null = null;
-  let swarm: LocalSwarm | null = null;
-  let nc: NatsConnection | null = null;
-  let dispatcher: Dispatcher | null = null;
-  let wire: DispatcherWire | null = null;
-  let progressTimer: NodeJS.Timeout | null = null;
-  const onAbort = () => dispatcher?.fail(new RunAborted("the run was interrupted"));
+  const s = new Started();
+  const onAbort = () => s.dispatcher?.fail(new RunAborted("the run was interrupted"));
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     if (options.signal?.aborted) throw new RunAborted("the run was interrupted");
-    let url = natsUrl;
-    if (!url) {
-      server = await startNatsServer({ exitWithParent: true });
-      url = server.url;
-      log(`embedded nats-server on ${url}; starting ${localCount} local worker${localCount === 1 ? "" : "s"} (logs in ${join(outDir, "logs")})`);
-    }
-    nc = await connectNats(url, "gradswarm-coordinator");
+    const url = await natsServer(s, givenUrl, localCount, outDir, log);
+    const nc = (s.nc = await connectNats(url, "gradswarm-coordinator"));
     const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true, cfg.nats.replicas);
     const putStarted = Date.now();
-    const dataPut = await blobs.put(prep.datasetBytes!, `gradswarm dataset ${dataset.name}`, prep.datasetHash);
-    prep.datasetBytes = null;
-    const subjects: Subject[] = [];
-    for (const s of snapshots) {
-      const bytes = s.snapshot === snapshot ? prep.snapshotBytes! : encodeSnapshot(s.snapshot);
-      const put = await blobs.put(bytes, `gradswarm parameter snapshot (${s.key})`, s.snapshot === snapshot ? prep.snapshotHash : sha256Hex(bytes));
-      subjects.push({ key: s.key, alpha: s.alpha, snapshot: s.snapshot, ref: { hash: put.hash, bytes: bytes.length } });
-    }
-    prep.snapshotBytes = null;
+    const { subjects, dataset } = await putBlobs(blobs, prep, snapshots);
     const putMs = Date.now() - putStarted;
-    if (!server) log(`using the workers on ${url} (subject prefix ${cfg.nats.prefix})`);
-    const datasetRef = { hash: dataPut.hash, bytes: prep.datasetSize, name: dataset.name };
+    if (!s.server) log(`using the workers on ${url} (subject prefix ${cfg.nats.prefix})`);
 
     const runId = randomUUID();
-    const perTask = Math.min(cfg.pairs.perTask, plan.count);
-    const metricCount = cfg.fisher?.kinds.length ?? 0;
-    checkPayloads(
-      nc.info?.max_payload ?? 1024 * 1024,
-      createMessage("task", {
-        runId,
-        taskId: `${subjects.at(-1)!.key}/fisher-empirical#${plan.count}`,
-        leaseId: `${subjects.at(-1)!.key}/pairs#${plan.count}.999999`,
-        leaseMs: cfg.workers.leaseMs,
-        snapshot: subjects[0]!.ref,
-        dataset: datasetRef,
-        returns: cfg.returns,
-        labels: "observed",
-        labelSeed: 0,
-        metrics: Array.from({ length: metricCount }, () => subjects[0]!.ref),
-        pairs: Array.from({ length: perTask }, (_, i) => ({ id: plan.count - 1 - i, batches: planPair(plan, i) })),
-      }),
-      // A result carries one group per trainable weight tensor.
-      [...trainableTensorSizes(snapshot).keys()],
-      perTask,
-      metricCount,
-    );
-
-    dispatcher = new Dispatcher({
-      runId,
-      leaseMs: cfg.workers.leaseMs,
-      waitMs: cfg.workers.waitMs,
-      stallTimeoutMs: cfg.stallTimeoutMs,
-      quarantineAfter: cfg.workers.quarantineAfter,
-      creditPhase: "theta/pairs",
-      pullSubject: natsSubjects(cfg.nats.prefix).pull,
-      log,
-    });
-    wire = new DispatcherWire(nc, cfg.nats.prefix, dispatcher, log);
-    wire.start();
-    dispatcher.start();
+    checkTaskSizes(nc, cfg, prep, subjects, dataset, runId);
+    const dispatcher = startDispatcher(s, nc, cfg, runId, log);
     if (options.signal?.aborted) onAbort();
-    if (server) {
-      const d = dispatcher;
-      swarm = new LocalSwarm({ count: localCount, natsUrl: url, prefix: cfg.nats.prefix, backend: cfg.workers.backend, logDir: join(outDir, "logs") }, (summary) =>
-        d.fail(new RunFailure(summary)),
-      );
-      swarm.start();
-    }
-    const d = dispatcher;
-    const liveWorkers = () => d.registry.live(WORKER_SILENT_MS).length;
-    let doneOf: () => number = () => 0;
-    progressTimer = setInterval(() => progress.update(doneOf(), liveWorkers()), 250);
-    const ctx: RunContext = {
-      cfg,
-      plan,
-      datasetSize: dataset.n,
-      dataset: datasetRef,
-      dispatcher,
-      blobs,
-      journal,
-      recovered,
-      table: { leaseMs: cfg.workers.leaseMs, maxAttempts: cfg.workers.maxAttempts, maxInFlight: cfg.workers.maxInFlight },
-      log,
-      onPhase: (name, units, done) => {
-        progress.update(doneOf(), liveWorkers());
-        const unit = name.includes("landscape") ? "points" : name.includes("curvature") ? "items" : "pairs";
-        progress.begin(name === "theta/pairs" ? "pairs" : `${name} ${unit}`, unit, units, done());
-        doneOf = done;
-      },
-    };
-    const measured: SubjectMeasurement[] = [];
+    if (s.server) startLocalWorkers(s, cfg, url, localCount, outDir);
+
     const dispatchStarted = Date.now();
-    try {
-      for (const subject of subjects) measured.push(await measureSubject(ctx, subject));
-    } catch (err) {
-      if (swarm && !(err instanceof RunAborted) && !/local workers exited/.test((err as Error).message)) log(`local worker logs:\n${swarm.logTails()}`);
-      throw err;
-    } finally {
-      clearInterval(progressTimer);
-      progress.update(doneOf(), liveWorkers());
-      progress.end();
-    }
+    const table = { leaseMs: cfg.workers.leaseMs, maxAttempts: cfg.workers.maxAttempts, maxInFlight: cfg.workers.maxInFlight };
+    const measured = await measureAll({ cfg, plan: prep.plan, datasetSize: prep.dataset.n, dataset, dispatcher, blobs, journal, recovered, table, log }, subjects, progress, s);
     const dispatchMs = Date.now() - dispatchStarted;
 
     const theta = measured[0]!;
-    const twins = measured.slice(1);
-    const invariance = cfg.invariance ? invarianceRows(theta, twins, cfg.invariance.tolerance) : null;
-    const landscapeFiles = cfg.landscape ? await writeLandscapes(outDir, measured) : [];
-    const vectorFiles: Record<string, Record<string, string>> = {};
-    for (const m of measured) {
-      if (m.vectorArrays) vectorFiles[m.subject.key] = await writeVectorArrays(outDir, m.subject.key, { mean_gradient: m.vectorArrays.meanGradient, variance: m.vectorArrays.variance, gsnr: m.vectorArrays.gsnr });
-    }
-    const computed = plan.count - theta.pairsRecovered;
-    const run = {
-      gradswarm_version: PACKAGE_VERSION,
-      protocol_version: PROTOCOL_VERSION,
-      run_id: runId,
-      config_file: cfg.file,
-      config: cfg.parsed,
-      seed: plan.seed,
-      pairs: { count: plan.count, batch_size: plan.batchSize, pairing: plan.pairing, per_task: cfg.pairs.perTask, tasks: Math.ceil(computed / cfg.pairs.perTask), resumed: theta.pairsRecovered, computed },
-      dataset: { name: dataset.name, hash: dataPut.hash, bytes: prep.datasetSize, n: dataset.n, feature_shape: dataset.featureShape, classes: dataset.numClasses },
-      snapshot: { hash: subjects[0]!.ref.hash, bytes: prep.snapshotSize, parameters: parameterCount(snapshot.weights), weight_layers: layerNames(snapshot.weights), gradient_layers: theta.layers, gradient_tensors: theta.tensors },
-      nats: { url: server ? "embedded" : url, prefix: cfg.nats.prefix },
-      return: cfg.returns,
-      workers: dispatcher.workers.map((w) => ({
-        id: w.id,
-        host: w.host,
-        backend: w.backend,
-        device: w.device,
-        version: w.version,
-        tasks: w.tasksDone,
-        pairs: w.pairsDone,
-        units: w.units,
-        bad_results: w.badResults,
-        quarantined: w.quarantined,
-      })),
-      faults: dispatcher.counts,
-      vectors:
-        cfg.returns === "vectors"
-          ? {
-              chunks: dispatcher.vectors.chunks,
-              bytes: dispatcher.vectors.bytes,
-              transfer_s: dispatcher.vectors.transferMs / 1000,
-              // Wire time of each pair's chunks, first to last: the return rate while vectors flow.
-              mb_per_s: dispatcher.vectors.bytes / 1e6 / Math.max(dispatcher.vectors.transferMs / 1000, 1e-9),
-            }
-          : undefined,
-      timings: {
-        started: new Date(started).toISOString(),
-        finished: new Date().toISOString(),
-        load_s: loadedMs / 1000,
-        blob_put_s: putMs / 1000,
-        dispatch_s: dispatchMs / 1000,
-        total_s: (Date.now() - started) / 1000,
-        // This process's CPU time (user + system): what the coordinator costs the machine.
-        coordinator_cpu_s: (() => {
-          const u = process.cpuUsage(cpuAtStart);
-          return (u.user + u.system) / 1e6;
-        })(),
-        pairs_per_s: computed / Math.max(dispatchMs / 1000, 1e-9),
-        // Between the first and the last accepted result of θ's pairs: the rate once the
-        // workers are up (no start-up, blob fetch or first-task latency in it).
-        steady_pairs_per_s: (() => {
-          const span = dispatcher.spans.get("theta/pairs");
-          return span && span.last > span.first ? span.unitsAfterFirst / ((span.last - span.first) / 1000) : null;
-        })(),
-      },
-    };
-    const report = {
-      ...subjectReport(theta),
-      measures: headlineMeasures(theta),
-      landscape: landscapeFiles.length > 0 ? landscapeFiles : undefined,
-      vector_files: Object.keys(vectorFiles).length > 0 ? { layout: theta.tensors, sizes: [...trainableTensorSizes(snapshot).values()], files: vectorFiles } : undefined,
-      twins: twins.length > 0 ? twins.map((t) => ({ alpha: t.subject.alpha, layer: cfg.invariance!.layer, snapshot: t.subject.ref.hash, ...subjectReport(t), measures: headlineMeasures(t) })) : undefined,
-      invariance: invariance ? { layer: cfg.invariance!.layer, alphas: cfg.invariance!.alphas, tolerance: cfg.invariance!.tolerance, rows: invariance } : undefined,
-    };
-    await writeResultsJson(outDir, report, run);
-    await writePairsJsonl(outDir, theta.records, theta.layers);
-    await writeModel(outDir, snapshot);
+    const run = runRecord({ cfg, prep, snapshot: prep.snapshot, runId, theta, dispatcher, natsUrl: s.server ? "embedded" : url, started, cpuAtStart, loadMs, putMs, dispatchMs });
+    const invariance = await writeOutputs(outDir, cfg, measured, run);
     await journal.remove();
     return { outDir, reduction: theta.reduction, measured, invariance, run };
   } catch (err) {
     // A fresh run that recorded nothing leaves no journal: it would only block the same
     // --out next time (a server that cannot be reached, a payload refused). Anything
     // recorded, or a resumed run's journal, is kept for --resume.
-    const recordedNothing = !options.resume && (dispatcher?.spans.size ?? 0) === 0;
+    const recordedNothing = !options.resume && (s.dispatcher?.spans.size ?? 0) === 0;
     if (recordedNothing) await journal.remove();
     else if (typeof err === "object" && err !== null) keptJournals.set(err, outDir);
     throw err;
   } finally {
     await journal.close();
     options.signal?.removeEventListener("abort", onAbort);
-    if (progressTimer) clearInterval(progressTimer);
-    // Workers first, while the coordinator still answers their last pulls.
-    await swarm?.stop();
-    wire?.stop();
-    dispatcher?.stop();
-    await nc?.drain().catch(() => undefined);
-    await server?.stop();
+    await s.stop();
   }
 }

@@ -13,7 +13,7 @@ import { loadDataset } from "../data/load.js";
 import { lossAndGradient, type LayerGradient64 } from "../model/reference64.js";
 import { loadMlp64FromLayersModel } from "../model/reference64-load.js";
 import { compileConfig } from "./config/load.js";
-import type { ParsedConfig } from "./config/schema.js";
+import { readResultsJson } from "./report/outputs.js";
 import type { MeasureName } from "./estimators/index.js";
 
 export interface VerifyReport {
@@ -90,10 +90,7 @@ export function measuresByFormula(pairs: readonly { a: number; b: number; c: num
 }
 
 export async function verifyRun(dir: string, tolerance = 1e-4, log: (line: string) => void = () => undefined): Promise<VerifyReport> {
-  const results = JSON.parse(await readFile(join(dir, "results.json"), "utf8")) as {
-    measures: Record<string, { mean: number | null; resolved: boolean }>;
-    run: { config: ParsedConfig; config_file: string; dataset: { hash: string }; pairs: { batch_size: number; pairing: string } };
-  };
+  const results = await readResultsJson(dir);
   const problems: string[] = [];
   const cfg = compileConfig(results.run.config, results.run.config_file);
   const dataset = await loadDataset(cfg.data, join(cfg.file, ".."));
@@ -147,6 +144,6 @@ export async function verifyRun(dir: string, tolerance = 1e-4, log: (line: strin
   }
   max.measures = measureMax;
   for (const [k, v] of Object.entries(max)) if (!(v <= tolerance)) problems.push(`${k}: max relative difference ${v.toExponential(2)} exceeds ${tolerance}`);
-  if (saved.length !== (results as { run: { pairs: { count?: number } } }).run.pairs.count) problems.push(`pairs.jsonl holds ${saved.length} pairs, the run planned ${(results as { run: { pairs: { count?: number } } }).run.pairs.count}`);
+  if (saved.length !== results.run.pairs.count) problems.push(`pairs.jsonl holds ${saved.length} pairs, the run planned ${results.run.pairs.count}`);
   return { pairsChecked: saved.length, maxRelError: max, measures, tolerance, ok: problems.length === 0, problems };
 }

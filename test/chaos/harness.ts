@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { expect } from "vitest";
+import type { ResultsFile } from "../../src/coordinator/report/outputs.js";
 import { runJob } from "../../src/coordinator/run.js";
 import { decodeWorkerHeartbeat, subjects, type WorkerHeartbeatMessage } from "../../src/protocol/index.js";
 import { uniquePrefix } from "../helpers/nats.js";
@@ -47,18 +48,8 @@ return: ${o.returns ?? "stats"}
 `;
 }
 
-export interface Outcome {
-  measures: unknown;
-  /** Per layer (the workers' per-tensor statistics summed), and per weight tensor. */
-  layers: unknown;
-  tensors: unknown;
-  pairs: string;
-  run: {
-    faults: { expiredLeases: number; taskErrors: number; rejectedResults: number; duplicateResults: number; staleResults: number; refusedMessages: number; quarantinedWorkers: number };
-    workers: { id: string; pairs: number; bad_results: number; quarantined: string | null }[];
-    pairs: { count: number; tasks: number; resumed: number; computed: number };
-  };
-}
+/** What a fault test compares: results.json as typed for its writer (report/outputs.ts), and pairs.jsonl. */
+export type Outcome = Pick<ResultsFile, "measures" | "layers" | "tensors" | "run"> & { pairs: string };
 
 export const workDir = mkdtempSync(join(tmpdir(), "gradswarm-chaos-"));
 
@@ -69,7 +60,7 @@ export function writeConfig(name: string, yaml: string): string {
 }
 
 export function readOutcome(outDir: string): Outcome {
-  const results = JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as Omit<Outcome, "pairs">;
+  const results = JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as ResultsFile;
   return { ...results, pairs: readFileSync(join(outDir, "pairs.jsonl"), "utf8") };
 }
 
