@@ -2,7 +2,7 @@
 // per-example gradients, enumerating ALL minibatches and ALL admissible ordered pairs makes
 // the sample means equal the expectations, so unbiased estimators must hit them exactly.
 import { describe, expect, it } from "vitest";
-import { MEASURE_NAMES, MeasureSet, type MeasureName, type PairStats, type Sampling } from "../../src/coordinator/estimators/index.js";
+import { MEASURE_NAMES, MeasureSet, type MeasureName, type PairSample, type Sampling } from "../../src/coordinator/estimators/index.js";
 import { Rng } from "../../src/util/rng.js";
 
 type Vec = number[];
@@ -51,7 +51,7 @@ function subsets(n: number, k: number): number[][] {
 }
 
 const batchGrad = (g: Vec[], b: number[]): Vec => meanOf(b.map((i) => g[i]!));
-const pairStats = (g1: Vec, g2: Vec): PairStats => ({ a: norm(g1), b: norm(g2), c: dot(g1, g2) });
+const pairStats = (g1: Vec, g2: Vec): PairSample => ({ a: norm(g1), b: norm(g2), c: dot(g1, g2) });
 
 /** Every ordered pair of minibatches the sampling can produce, each with its probability mass equal. */
 function allPairs(g: Vec[], s: Sampling): [Vec, Vec][] {
@@ -159,8 +159,8 @@ describe("estimators: exact under full enumeration of pairs", () => {
 });
 
 /** Pairs drawn as the coordinator draws them: each minibatch without replacement. */
-function samplePairs(g: Vec[], s: Sampling, count: number, rng: Rng): PairStats[] {
-  const out: PairStats[] = [];
+function samplePairs(g: Vec[], s: Sampling, count: number, rng: Rng): PairSample[] {
+  const out: PairSample[] = [];
   for (let i = 0; i < count; i++) {
     const b1 = rng.sampleWithoutReplacement(g.length, s.batchSize);
     const b2 =

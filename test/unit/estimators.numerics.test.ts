@@ -6,7 +6,7 @@ import {
   createEstimators,
   type Estimate,
   type MeasureName,
-  type PairStats,
+  type PairSample,
   type Sampling,
 } from "../../src/coordinator/estimators/index.js";
 import { Moments } from "../../src/coordinator/estimators/moments.js";
@@ -17,11 +17,11 @@ import { Rng } from "../../src/util/rng.js";
 const SAMPLING: Sampling = { datasetSize: 1000, batchSize: 32, pairing: "independent" };
 
 /** Plausible pair statistics: two noisy gradients around a common mean, in 8 dimensions. */
-function randomPairs(count: number, seed: number): PairStats[] {
+function randomPairs(count: number, seed: number): PairSample[] {
   const rng = new Rng(seed);
   const mean = Array.from({ length: 8 }, () => rng.nextNormal());
   const draw = (): number[] => mean.map((m) => m + 0.7 * rng.nextNormal());
-  const out: PairStats[] = [];
+  const out: PairSample[] = [];
   for (let i = 0; i < count; i++) {
     const g1 = draw();
     const g2 = draw();
@@ -141,9 +141,9 @@ describe("createEstimators", () => {
 describe("pair input", () => {
   it("rejects non-finite or negative statistics, naming the field", () => {
     const set = new MeasureSet(SAMPLING);
-    expect(() => set.add({ a: Number.NaN, b: 1, c: 0 })).toThrow(/PairStats\.a/);
-    expect(() => set.add({ a: 1, b: Number.POSITIVE_INFINITY, c: 0 })).toThrow(/PairStats\.b/);
-    expect(() => set.add({ a: 1, b: 1, c: Number.NaN })).toThrow(/PairStats\.c/);
+    expect(() => set.add({ a: Number.NaN, b: 1, c: 0 })).toThrow(/PairSample\.a/);
+    expect(() => set.add({ a: 1, b: Number.POSITIVE_INFINITY, c: 0 })).toThrow(/PairSample\.b/);
+    expect(() => set.add({ a: 1, b: 1, c: Number.NaN })).toThrow(/PairSample\.c/);
     expect(() => set.add({ a: -1, b: 1, c: 0 })).toThrow(RangeError);
     expect(set.n).toBe(0);
   });

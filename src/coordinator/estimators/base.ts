@@ -1,7 +1,7 @@
 // The common shape of every measure: map each pair to a small sample vector, accumulate
 // its streaming moments, and turn the moments into an estimate on demand. Subclasses say
 // only what the sample vector is and which function of its means they report.
-import type { Estimate, Estimator, MeasureName, PairStats, Sampling } from "./types.js";
+import type { Estimate, Estimator, MeasureName, PairSample, Sampling } from "./types.js";
 import { Moments } from "./moments.js";
 import { checkPair } from "./pair.js";
 import { sameSampling, validateSampling } from "./sampling.js";
@@ -23,12 +23,12 @@ export abstract class PairEstimator implements Estimator {
   }
 
   /** Writes the pair's sample vector into out. */
-  protected abstract sample(p: PairStats, out: number[]): void;
+  protected abstract sample(p: PairSample, out: number[]): void;
 
   /** The estimate from the accumulated moments; called only with n ≥ 2. */
   protected abstract estimate(n: number, t: number): Estimate;
 
-  add(p: PairStats): void {
+  add(p: PairSample): void {
     checkPair(p);
     this.sample(p, this.buf);
     this.moments.add(this.buf);
@@ -57,9 +57,9 @@ export abstract class MeanEstimator extends PairEstimator {
     super(sampling, 1);
   }
 
-  protected abstract value(p: PairStats): number;
+  protected abstract value(p: PairSample): number;
 
-  protected sample(p: PairStats, out: number[]): void {
+  protected sample(p: PairSample, out: number[]): void {
     out[0] = this.value(p);
   }
 

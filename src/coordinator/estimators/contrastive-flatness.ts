@@ -2,7 +2,7 @@
 // average loss". Both are slopes, so a reparametrization that rescales gradients rescales
 // them alike; the ratio is large when minibatch gradients are big but cancel on average.
 // Not defined until ‖ḡ‖² is resolved from zero.
-import type { Estimate, PairStats, Sampling } from "./types.js";
+import type { Estimate, PairSample, Sampling } from "./types.js";
 import { PairEstimator } from "./base.js";
 import { deltaStderr, finish, tInterval, unresolved, unresolvedDenominator } from "./ratio.js";
 import { gSample, linearForms, type LinearForms } from "./sampling.js";
@@ -17,7 +17,7 @@ export class ContrastiveFlatnessEstimator extends PairEstimator {
   }
 
   /** [ (a+b)/2, G_i ] */
-  protected sample(p: PairStats, out: number[]): void {
+  protected sample(p: PairSample, out: number[]): void {
     out[0] = (p.a + p.b) / 2;
     out[1] = gSample(this.forms, p);
   }

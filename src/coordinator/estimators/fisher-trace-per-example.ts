@@ -1,6 +1,6 @@
 // tr F̂ = (1/N) Σ ‖g_i‖² = ‖ḡ‖² + tr Σ, the per-example empirical Fisher trace, recovered
 // from minibatch statistics through the finite-population forms F_i = G_i + T_i.
-import type { Estimate, PairStats, Sampling } from "./types.js";
+import type { Estimate, PairSample, Sampling } from "./types.js";
 import { MeanEstimator } from "./base.js";
 import { unresolved } from "./ratio.js";
 import { NO_NOISE_REASON, gSample, linearForms, tSample, type LinearForms } from "./sampling.js";
@@ -14,7 +14,7 @@ export class FisherTracePerExampleEstimator extends MeanEstimator {
     this.forms = linearForms(sampling);
   }
 
-  protected value(p: PairStats): number {
+  protected value(p: PairSample): number {
     // With k = null the result is never reported; 0 keeps the accumulator finite.
     return this.forms.k === null ? 0 : gSample(this.forms, p) + tSample(this.forms.k, p);
   }

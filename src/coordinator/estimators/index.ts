@@ -1,6 +1,6 @@
 // The estimators of the measures, one per quantity, and a set of all of them (one set
 // for the whole network and one per layer).
-import { MEASURE_NAMES, type Estimate, type Estimator, type MeasureName, type PairStats, type Sampling } from "./types.js";
+import { MEASURE_NAMES, type Estimate, type Estimator, type MeasureName, type PairSample, type Sampling } from "./types.js";
 import { sameSampling, validateSampling } from "./sampling.js";
 import { RegretEstimator } from "./regret.js";
 import { RegretSymEstimator } from "./regret-sym.js";
@@ -14,7 +14,7 @@ import { NoiseScaleEstimator } from "./noise-scale.js";
 import { ContrastiveFlatnessEstimator } from "./contrastive-flatness.js";
 
 export { MEASURE_NAMES };
-export type { Estimate, Estimator, MeasureName, PairStats, Sampling };
+export type { Estimate, Estimator, MeasureName, PairSample, Sampling };
 export { validateSampling } from "./sampling.js";
 export { studentTQuantile, normalQuantile } from "./student-t.js";
 export {
@@ -67,7 +67,7 @@ export class MeasureSet {
     return this.pairs;
   }
 
-  add(p: PairStats): void {
+  add(p: PairSample): void {
     for (const e of this.estimators) e.add(p);
     this.pairs++;
   }

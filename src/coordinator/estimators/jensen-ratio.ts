@@ -1,7 +1,7 @@
 // E‖g_b‖ / √(E‖g_b‖²) ∈ [0, 1]: how far Jensen's inequality is from equality, i.e. how
 // much the minibatch gradient norm varies. A ratio of means (not a mean of per-pair
 // ratios), since that is the quantity the seed compares.
-import type { Estimate, PairStats, Sampling } from "./types.js";
+import type { Estimate, PairSample, Sampling } from "./types.js";
 import { PairEstimator } from "./base.js";
 import { meanSquare } from "./pair.js";
 import { deltaStderr, finish, tInterval, unresolved } from "./ratio.js";
@@ -14,7 +14,7 @@ export class JensenRatioEstimator extends PairEstimator {
   }
 
   /** [ (a+b)/2, (a²+b²)/2 ] */
-  protected sample(p: PairStats, out: number[]): void {
+  protected sample(p: PairSample, out: number[]): void {
     out[0] = (p.a + p.b) / 2;
     out[1] = meanSquare(p.a, p.b);
   }

@@ -1,7 +1,7 @@
 // ‖ḡ‖², unbiased: the mean of G_i (see sampling.ts for the correction under disjoint
 // pairing). Reported even when it is not resolved from zero: near a minimum a value
 // within noise of 0 (or below) is the honest answer.
-import type { PairStats, Sampling } from "./types.js";
+import type { PairSample, Sampling } from "./types.js";
 import { MeanEstimator } from "./base.js";
 import { gSample, linearForms, type LinearForms } from "./sampling.js";
 
@@ -14,7 +14,7 @@ export class MeanGradSqNormEstimator extends MeanEstimator {
     this.forms = linearForms(sampling);
   }
 
-  protected value(p: PairStats): number {
+  protected value(p: PairSample): number {
     return gSample(this.forms, p);
   }
 }

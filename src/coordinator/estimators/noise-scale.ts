@@ -3,7 +3,7 @@
 // of the means of T_i and G_i; its interval is Fieller's, which stays honest when ‖ḡ‖²
 // is noisy (where the delta method's symmetric interval would not), and which exists
 // exactly when ‖ḡ‖² is resolved from zero.
-import type { Estimate, PairStats, Sampling } from "./types.js";
+import type { Estimate, PairSample, Sampling } from "./types.js";
 import { PairEstimator } from "./base.js";
 import { deltaStderr, fiellerInterval, finish, unresolved, unresolvedDenominator } from "./ratio.js";
 import { NO_NOISE_REASON, gSample, linearForms, tSample, type LinearForms } from "./sampling.js";
@@ -18,7 +18,7 @@ export class NoiseScaleEstimator extends PairEstimator {
   }
 
   /** [ T_i, G_i ] */
-  protected sample(p: PairStats, out: number[]): void {
+  protected sample(p: PairSample, out: number[]): void {
     out[0] = this.forms.k === null ? 0 : tSample(this.forms.k, p);
     out[1] = gSample(this.forms, p);
   }

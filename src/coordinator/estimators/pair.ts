@@ -1,16 +1,16 @@
 // Per-pair primitives shared by the measures.
-import type { PairStats } from "./types.js";
+import type { PairSample } from "./types.js";
 
 /** Rejects input that would poison float64 accumulators for the rest of the run. */
-export function checkPair(p: PairStats): void {
+export function checkPair(p: PairSample): void {
   for (const field of ["a", "b", "c"] as const) {
     const v = p[field];
     if (typeof v !== "number" || !Number.isFinite(v)) {
-      throw new RangeError(`PairStats.${field} must be a finite number, got ${String(v)}`);
+      throw new RangeError(`PairSample.${field} must be a finite number, got ${String(v)}`);
     }
   }
-  if (p.a < 0) throw new RangeError(`PairStats.a is a norm and must be ≥ 0, got ${p.a}`);
-  if (p.b < 0) throw new RangeError(`PairStats.b is a norm and must be ≥ 0, got ${p.b}`);
+  if (p.a < 0) throw new RangeError(`PairSample.a is a norm and must be ≥ 0, got ${p.a}`);
+  if (p.b < 0) throw new RangeError(`PairSample.b is a norm and must be ≥ 0, got ${p.b}`);
 }
 
 /**

@@ -26,7 +26,7 @@
 // is (1/N) Σ ‖g_i‖² = ‖ḡ‖² + tr Σ. Check, large N: both reduce to ‖ḡ‖² ≈ c̄ and
 // tr Σ ≈ B(m2 − c̄). The unit tests enumerate every pair on small datasets and recover
 // ‖ḡ‖² and tr Σ exactly.
-import type { PairStats, Sampling } from "./types.js";
+import type { PairSample, Sampling } from "./types.js";
 import { meanSquare } from "./pair.js";
 
 /** Throws a RangeError naming the offending field. */
@@ -65,12 +65,12 @@ export const NO_NOISE_REASON =
   "batchSize = datasetSize with independent pairing: every minibatch is the full dataset, so there is no sampling noise to measure tr Σ from";
 
 /** Per-pair unbiased sample of ‖ḡ‖². */
-export function gSample(f: LinearForms, p: PairStats): number {
+export function gSample(f: LinearForms, p: PairSample): number {
   const y = meanSquare(p.a, p.b);
   return p.c + f.w * (y - p.c);
 }
 
 /** Per-pair unbiased sample of tr Σ (the caller handles k = null). */
-export function tSample(k: number, p: PairStats): number {
+export function tSample(k: number, p: PairSample): number {
   return k * (meanSquare(p.a, p.b) - p.c);
 }

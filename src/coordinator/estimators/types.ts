@@ -1,8 +1,12 @@
 // Shared types of the estimators. The coordinator feeds every estimator the same three
 // scalars per pair of minibatches, for the whole network and for each layer alike.
 
-/** Statistics of one pair of minibatch gradients: a = ‖g1‖, b = ‖g2‖, c = g1·g2. */
-export interface PairStats {
+/**
+ * The sample an estimator takes from one pair of minibatch gradients: a = ‖g1‖, b = ‖g2‖,
+ * c = g1·g2 (of the whole network or of one layer). Not the wire's PairStats, the
+ * worker's full per-pair result from which these are read.
+ */
+export interface PairSample {
   a: number;
   b: number;
   c: number;
@@ -51,7 +55,7 @@ export type MeasureName = (typeof MEASURE_NAMES)[number];
 
 export interface Estimator {
   readonly name: MeasureName;
-  add(p: PairStats): void;
+  add(p: PairSample): void;
   /** Folds another estimator of the same measure and sampling into this one. */
   merge(other: Estimator): void;
   result(): Estimate;
