@@ -8,7 +8,8 @@
 // tasks of 64 pairs: every pair is two minibatch gradients plus their statistics, so
 // minibatch gradients/s = 2 × pairs/s (the statistics are counted against us).
 // PyTorch: bench/torch-peer.py with 2 threads, its per-minibatch loop (K = 1) and its
-// best method at any K (loop, vmap, bmm at K = 1, 8, 32).
+// best method at any K (loop, vmap, bmm at K = 1, 8, 32); one on the reference BLAS gets no
+// ratios (bench/torch-blas.ts); scripts/bench-setup.sh installs torch with OpenBLAS.
 // Workloads: MLP 784-64-10 at minibatch 32 (the seed's) and MLP 784-256-256-10 at 64.
 //
 // Run: npm run build && npx tsx bench/compute-pool.ts [--skip-torch] [--seconds 3] [--rounds 3]
@@ -24,6 +25,7 @@ import { loadMnist } from "../src/data/mnist.js";
 import { mlpSnapshot } from "../src/model/mlp.js";
 import { encodeSnapshot, sha256Hex, type Snapshot } from "../src/model/snapshot.js";
 import { ComputePool } from "../src/worker/compute-pool.js";
+import { describeBlas, OPENBLAS_FIX, peerRefusal, probeTorch, torchBlas } from "./torch-blas.js";
 
 const args = process.argv.slice(2);
 const seconds = Number(args[args.indexOf("--seconds") + 1]) || 3;
@@ -92,7 +94,15 @@ function findPython(): string | null {
   return null;
 }
 
-function runTorch(python: string): Promise<{ rows: TorchRow[]; threads: number; blas: string } | string> {
+interface TorchResult {
+  rows: TorchRow[];
+  threads: number;
+  device: string;
+  libraries?: string[];
+  config?: string;
+}
+
+function runTorch(python: string): Promise<TorchResult | string> {
   return new Promise((done) => {
     const child = spawn(python, [join(HERE, "torch-peer.py"), "--threads", "2", "--ks", "1,8,32", "--workloads", WORKLOADS.map((w) => w.name).join(",")], {
       stdio: ["ignore", "pipe", "inherit"],
@@ -100,11 +110,15 @@ function runTorch(python: string): Promise<{ rows: TorchRow[]; threads: number; 
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
     child.once("exit", (code) => {
+      let r: TorchResult;
       try {
-        done(JSON.parse(out));
+        r = JSON.parse(out) as TorchResult;
       } catch {
-        done(`torch-peer.py exited with ${code} without its JSON`);
+        return done(`torch-peer.py exited with ${code} without its JSON`);
       }
+      // The run that measured is checked as well as the probe: its BLAS is the one that counts.
+      const refusal = peerRefusal(torchBlas(r.libraries ?? [], r.config ?? ""), r.device.startsWith("cuda") ? "cuda" : "cpu");
+      done(refusal ?? r);
     });
   });
 }
@@ -139,9 +153,23 @@ async function measureOurs(): Promise<Map<string, number>> {
 // Rounds alternate ours and PyTorch, and every ratio is taken within a round: the load
 // other sessions put on a shared machine drifts over minutes, and a ratio of two rates
 // measured minutes apart would carry that drift.
-const python = args.includes("--skip-torch") ? null : findPython();
-const torchMissing = args.includes("--skip-torch") ? "skipped (--skip-torch)" : "no python3 with torch found (Debian: apt-get install python3-torch libopenblas0)";
-const rounds: { ours: Map<string, number>; torch: { rows: TorchRow[]; threads: number; blas: string } | string }[] = [];
+// A PyTorch on the reference BLAS is no peer (bench/torch-blas.ts): asked first, so that
+// the rounds do not wait for its rows only to throw them away.
+let python = args.includes("--skip-torch") ? null : findPython();
+let torchMissing = args.includes("--skip-torch") ? "skipped (--skip-torch)" : `no python3 with torch found (Debian: apt-get install python3-torch libopenblas0-pthread, or scripts/bench-setup.sh)`;
+let torchBlasLine = "";
+if (python) {
+  const probe = probeTorch(python);
+  const refusal = typeof probe === "string" ? probe : peerRefusal(probe.blas, probe.device);
+  if (refusal) {
+    log(`PyTorch: ${refusal}`);
+    torchMissing = `not measured: ${refusal}`;
+    python = null;
+  } else if (typeof probe !== "string") {
+    torchBlasLine = `BLAS ${describeBlas(probe.blas)}${probe.blas.kind === "unknown" ? ` (if it is the reference BLAS, these ratios flatter us: ${OPENBLAS_FIX})` : ""}`;
+  }
+}
+const rounds: { ours: Map<string, number>; torch: TorchResult | string }[] = [];
 for (let round = 0; round < roundCount; round++) {
   log(`round ${round + 1} of ${roundCount}`);
   const ours = await measureOurs();
@@ -182,6 +210,6 @@ for (const w of WORKLOADS) {
 const width = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
 const torch0 = rounds[0]!.torch;
 process.stdout.write(`wasm backend, tasks of ${PAIRS_PER_TASK} pairs (2 gradients each), ${availableParallelism()} cores, ${new Date().toISOString().slice(0, 10)}, ${roundCount} round(s) of ours then PyTorch; median (min–max) over rounds, each ratio within its round\n`);
-process.stdout.write(typeof torch0 === "string" ? `PyTorch: ${torch0}\n` : `PyTorch: ${torch0.threads} threads, BLAS ${torch0.blas.split(", ").map((p) => p.split("/").at(-1)).join(", ")}\n`);
+process.stdout.write(typeof torch0 === "string" ? `PyTorch: ${torch0}\n` : `PyTorch: ${torch0.threads} threads on ${torch0.device}, ${torchBlasLine}\n`);
 process.stdout.write(rows.map((r) => r.map((c, i) => (i === 2 ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join("  ")).join("\n") + "\n");
 process.exit(0);

@@ -15,15 +15,21 @@ own minibatch drawn from the data:
   bmm   MLPs only: the weights replicated K times, one pass of batched matmuls; the
         gradient with respect to copy k is minibatch k's gradient
 
-Prints one JSON object on stdout: {"device", "torch", "threads", "blas", "vmap",
-"rows": [{workload, method, k, batch, minibatch_grads_per_s, examples_per_s, device,
-reps, seconds}]}. Progress goes to stderr.
+Prints one JSON object on stdout: {"device", "torch", "threads", "blas", "libraries",
+"config", "vmap", "rows": [{workload, method, k, batch, minibatch_grads_per_s,
+examples_per_s, device, reps, seconds}]}. Progress goes to stderr.
+
+--probe measures nothing: it prints {"torch", "device", "libraries", "config"} (the shared
+objects this process has mapped, symlinks resolved, and torch.__config__.show()), from
+which bench/torch-blas.ts tells which BLAS torch uses; the benches refuse a peer on the
+reference BLAS.
 
 Run with a python3 that has torch (Debian: /usr/bin/python3 with python3-torch and
-libopenblas0 installed, else torch links the slow reference BLAS):
+libopenblas0-pthread installed, else torch links the slow reference BLAS; scripts/bench-setup.sh
+installs both):
   /usr/bin/python3 bench/torch-peer.py [--threads 2] [--reps 3] [--min-time 0.25]
       [--workloads mlp-64,mlp-256,cnn] [--ks 1,8,32] [--row-budget 3] [--max-step-s 4]
-      [--no-malloc-tuning]
+      [--no-malloc-tuning] [--probe]
 """
 
 import argparse
@@ -44,6 +50,7 @@ _ap.add_argument("--row-budget", type=float, default=3.0, help="seconds of timed
 _ap.add_argument("--max-step-s", type=float, default=4.0, help="skip a row whose single step is estimated to take longer")
 _ap.add_argument("--device", default="auto", help="auto (cuda if present), cpu or cuda")
 _ap.add_argument("--no-malloc-tuning", action="store_true", help="keep glibc malloc's defaults (see MALLOC_TUNING)")
+_ap.add_argument("--probe", action="store_true", help="print the torch version, device, mapped libraries and build config as JSON; measure nothing")
 ARGS = _ap.parse_args()
 
 # glibc returns every buffer over its mmap threshold (32 MB at most) to the kernel when it
@@ -51,7 +58,7 @@ ARGS = _ap.parse_args()
 # zeroed memory: half the time went to the kernel, and these settings doubled PyTorch's
 # CNN rate at B=512 here. glibc reads them at process start, hence the re-exec.
 MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592", "MALLOC_TOP_PAD_": "1073741824"}
-if not ARGS.no_malloc_tuning and os.environ.get("GRADSWARM_TORCH_PEER_EXEC") != "1":
+if not ARGS.no_malloc_tuning and not ARGS.probe and os.environ.get("GRADSWARM_TORCH_PEER_EXEC") != "1":
     for _k, _v in MALLOC_TUNING.items():
         os.environ.setdefault(_k, _v)
     os.environ["GRADSWARM_TORCH_PEER_EXEC"] = "1"
@@ -83,6 +90,25 @@ def find_vmap():
         return vmap, grad, "functorch"
     except Exception as err:  # noqa: BLE001
         return None, None, f"unavailable ({type(err).__name__}: {err})"
+
+
+def mapped_libraries():
+    """Every shared object this process has mapped, symlinks resolved (Linux; [] elsewhere)."""
+    try:
+        with open("/proc/self/maps") as f:
+            fields = [line.rstrip("\n").split(None, 5) for line in f]
+    except OSError:
+        return []
+    paths = {f[5] for f in fields if len(f) == 6 and f[5].startswith("/")}
+    return sorted({os.path.realpath(p) for p in paths if ".so" in os.path.basename(p)})
+
+
+def probe():
+    """What bench/torch-blas.ts needs to tell which BLAS torch computes with."""
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))  # a BLAS loaded on first use is mapped now
+    cuda = ARGS.device == "cuda" or (ARGS.device == "auto" and torch.cuda.is_available())
+    json.dump({"torch": torch.__version__, "device": "cuda" if cuda else "cpu", "libraries": mapped_libraries(), "config": torch.__config__.show()}, sys.stdout, indent=1)
+    sys.stdout.write("\n")
 
 
 def blas_library():
@@ -312,6 +338,8 @@ def main():
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "blas": blas,
+        "libraries": mapped_libraries(),
+        "config": torch.__config__.show(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "malloc": "glibc defaults" if ARGS.no_malloc_tuning else " ".join(f"{k}={os.environ.get(k)}" for k in MALLOC_TUNING),
         "vmap": vmap_where,
@@ -326,4 +354,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if ARGS.probe:
+        probe()
+    else:
+        main()

@@ -23,7 +23,8 @@
 //        [--max-step-s 5] [--row-budget 2.5] [--webgpu-software]
 // No build needed (it imports src/ through tsx). About 4–5 minutes on 2 cores.
 // PyTorch: the first python3 that imports torch among $GRADSWARM_PYTHON, those on PATH, and
-// /usr/bin/python3 (Debian's python3-torch).
+// /usr/bin/python3 (Debian's python3-torch). One on the reference BLAS gets no ratios
+// (bench/torch-blas.ts); scripts/bench-setup.sh installs torch with OpenBLAS.
 
 import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -41,6 +42,7 @@ import { Rng } from "../src/util/rng.js";
 import { selectBackend, type BackendChoice } from "../src/worker/backend.js";
 import { GradientEngine } from "../src/worker/gradients.js";
 import { denseLayers, groupedGradients } from "../src/worker/grouped.js";
+import { describeBlas, OPENBLAS_FIX, peerRefusal, probeTorch, torchBlas } from "./torch-blas.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHILD_ENV = "GRADSWARM_BENCH_WORKER_CHILD";
@@ -335,6 +337,8 @@ interface TorchResult {
   torch: string;
   threads: number;
   blas: string;
+  libraries?: string[];
+  config?: string;
   malloc?: string;
   vmap: string;
   notes: string[];
@@ -371,6 +375,23 @@ async function parentMain(): Promise<void> {
   const wanted = (option("--backends") ?? "cpu,wasm1,wasm2,webgpu,tensorflow").split(",");
   const plan: { choice: string; env: Record<string, string>; name: string }[] = [];
   const notes: string[] = [];
+  // PyTorch is asked which BLAS it uses before our minutes of rows: one on the reference
+  // BLAS is no peer (bench/torch-blas.ts), and the user should hear that at once.
+  let torchPython: string | null = null;
+  let torchMissing = "not measured";
+  if (args.includes("--skip-torch")) torchMissing = "not measured (--skip-torch)";
+  else {
+    const found = findPython();
+    if (!found.python) notes.push(`PyTorch: no python3 imports torch (${found.why.join("; ") || "none found"}); set GRADSWARM_PYTHON, or run scripts/bench-setup.sh`);
+    else {
+      const probe = probeTorch(found.python);
+      const refusal = typeof probe === "string" ? probe : peerRefusal(probe.blas, probe.device);
+      if (refusal) {
+        torchMissing = `not measured: ${refusal}`;
+        notes.push(`PyTorch: ${torchMissing}`);
+      } else torchPython = found.python;
+    }
+  }
   if (wanted.includes("cpu")) plan.push({ choice: "cpu", env: {}, name: "cpu" });
   for (const t of [1, 2]) if (wanted.includes(`wasm${t}`)) plan.push({ choice: "wasm", env: { GRADSWARM_WASM_THREADS: String(t) }, name: `wasm ${t}t` });
   let gpuName: string | null = null;
@@ -414,15 +435,21 @@ async function parentMain(): Promise<void> {
   }
 
   let torch: TorchResult | null = null;
-  if (!args.includes("--skip-torch")) {
-    const found = findPython();
-    if (!found.python) notes.push(`PyTorch: no python3 imports torch (${found.why.join("; ") || "none found"}); set GRADSWARM_PYTHON`);
+  let torchBlasName = "";
+  if (torchPython) {
+    log(`--- PyTorch (${torchPython})`);
+    const r = await runTorch(torchPython);
+    if (typeof r === "string") notes.push(`PyTorch: ${r}`);
     else {
-      log(`--- PyTorch (${found.python})`);
-      const r = await runTorch(found.python);
-      if (typeof r === "string") notes.push(`PyTorch: ${r}`);
-      else {
+      // The run that measured is checked as well as the probe: its BLAS is the one that counts.
+      const blas = torchBlas(r.libraries ?? [], r.config ?? "");
+      const refusal = peerRefusal(blas, r.device.startsWith("cuda") ? "cuda" : "cpu");
+      if (refusal) {
+        torchMissing = `not measured: ${refusal}`;
+        notes.push(`PyTorch: ${torchMissing}`);
+      } else {
         torch = r;
+        torchBlasName = `${describeBlas(blas)}${blas.kind === "unknown" ? ` (if it is the reference BLAS, the ratios flatter us: ${OPENBLAS_FIX})` : ""}`;
         for (const n of r.notes) notes.push(`PyTorch: ${n}`);
       }
     }
@@ -436,7 +463,7 @@ async function parentMain(): Promise<void> {
 
   out(`# Worker gradient throughput vs PyTorch, measured in one run (${date})`);
   out(`ours: ${results.map((r) => `${r.backend} = ${r.device}`).join("; ") || "none"}`);
-  out(torch ? `PyTorch ${torch.torch} on ${torch.device}, BLAS ${torch.blas.split(", ").find((b) => /openblas|mkl|blas/i.test(b)) ?? torch.blas}, vmap: ${torch.vmap}${torch.malloc ? `, ${torch.malloc}` : ""}` : "PyTorch: not measured");
+  out(torch ? `PyTorch ${torch.torch} on ${torch.device}, BLAS ${torchBlasName}, vmap: ${torch.vmap}${torch.malloc ? `, ${torch.malloc}` : ""}` : `PyTorch: ${torchMissing}`);
   out(`timing: best of up to ${REPS} repetitions of ≥ ${MIN_TIME_S} s after warm-up (fewer for slow rows); K minibatch gradients per step`);
   out();
   out("Per row: minibatch gradients/s (examples/s); ÷ loop = ours ÷ PyTorch's loop at the same K; ÷ best = ours ÷ PyTorch's best method at the same K.");

@@ -3,7 +3,7 @@
 // that sets the exit code: 0 done, 1 the run failed, 2 bad config or arguments, 130
 // interrupted.
 
-import { Command, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { ConfigError } from "./config/load.js";
 import { JournalError } from "./journal.js";
@@ -18,7 +18,16 @@ function count(value: string): number {
   return n;
 }
 
-const program = new Command().name("coordinator").description("gradswarm: generalization measures from minibatch gradient agreement.").version(PACKAGE_VERSION);
+function positiveNumber(value: string): number {
+  const x = Number(value);
+  if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError("expected a positive number");
+  return x;
+}
+
+// exitOverride before the subcommands are added, so that they inherit it: commander then
+// throws its errors (after printing them) instead of exiting 1, and the handler at the end
+// gives argument errors the README's exit code 2.
+const program = new Command().name("coordinator").description("gradswarm: generalization measures from minibatch gradient agreement.").version(PACKAGE_VERSION).exitOverride();
 
 program
   .command("run")
@@ -65,7 +74,7 @@ program
   .command("verify")
   .description("recompute a finished run in float64 (without TensorFlow.js) and compare; MLP models only")
   .argument("<dir>", "the run's output folder")
-  .option("--tolerance <rel>", "largest relative difference accepted", Number, 1e-4)
+  .option("--tolerance <rel>", "largest relative difference accepted", positiveNumber, 1e-4)
   .action(async (dir: string, opts: { tolerance: number }) => {
     try {
       const report = await verifyRun(dir, opts.tolerance, (line) => process.stderr.write(line + "\n"));
@@ -84,6 +93,9 @@ program.parseAsync().then(
   // Open handles (a NATS socket closing, a child's pipe) must not keep a finished run alive.
   () => setTimeout(() => process.exit(), 100).unref(),
   (err: unknown) => {
+    // Commander has printed its own message (or the help, or the version): only the code
+    // is left to set. 0 for --help and --version; every other one is an argument error.
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
     process.stderr.write(`coordinator: ${(err as Error).message}\n`);
     process.exit(2);
   },

@@ -120,9 +120,22 @@ describe("coordinator run refuses hostile configs before starting anything", () 
     expect(r.stderr).toMatch(/__proto__ \(line 12, column 1\): unknown key/);
   });
 
-  it("pairs.batch_size larger than the dataset: non-zero, naming batch_size and the dataset size", () => {
+  it("pairs.batch_size larger than the dataset: exit 2, naming batch_size, its line and the dataset size", () => {
     const r = run(BASE.replace("batch_size: 5", "batch_size: 500"));
-    expectRefused(r, /pairs\.batch_size 500 .*100 examples/);
+    expectRefused(r, /pairs\.batch_size \(line 11, column \d+\): 500 .*100 examples/, 2);
+  });
+
+  // It used to pass the config and fail at the start of the run (exit 1, no line): "no
+  // NATS URL is given and workers.local is 0".
+  it("workers.local: 0: exit 2, naming the field and its line", () => {
+    const r = run(BASE + "workers:\n  local: 0\n");
+    expectRefused(r, /workers\.local \(line 13, column \d+\): must be at least 1/, 2);
+  });
+
+  it("a data file that does not exist: exit 2, naming data.images, its line and the path", () => {
+    const r = run(BASE.replace(/data:\n[\s\S]*?pairs:/, "data:\n  kind: idx\n  images: no-such-images\n  labels: no-such-labels\n  classes: 2\npairs:"));
+    expectRefused(r, /data\.images \(line 6, column \d+\): file not found: \S*no-such-images/, 2);
+    expect(r.stderr).toMatch(/data\.labels \(line 7, column \d+\): file not found: \S*no-such-labels/);
   });
 
   it("a config that does not exist: exit 2", () => {

@@ -229,6 +229,8 @@ describe("absurd values name their field and line", () => {
     ...["0", "-5", ".inf", ".nan", "604801"].map((v): [string, string, string, number] => [`workers.wait_s: ${v}`, workers("wait_s", v), "workers.wait_s", 13]),
     ...["0", "-1", "1.5", ".inf", "1001"].map((v): [string, string, string, number] => [`workers.max_attempts: ${v}`, workers("max_attempts", v), "workers.max_attempts", 13]),
     ["workers.max_in_flight: 0", workers("max_in_flight", "0"), "workers.max_in_flight", 13],
+    // 0 local workers and no NATS URL: a run that waits for workers nobody starts.
+    ["workers.local: 0", workers("local", "0"), "workers.local", 13],
     ["workers.local: -1", workers("local", "-1"), "workers.local", 13],
     ["workers.local: 257", workers("local", "257"), "workers.local", 13],
     ["workers.local: 1.5", workers("local", "1.5"), "workers.local", 13],

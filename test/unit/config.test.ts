@@ -217,25 +217,25 @@ describe("schema errors name the dotted field and its line", () => {
 });
 
 describe("compile-time checks", () => {
-  it("a missing idx images file names data.images and the path", () => {
+  it("a missing idx images file names data.images, its line and the path", () => {
     writeConfig("idx/labels", "");
     const file = writeConfig("idx/c.yaml", BASE.replace(/data:\n[\s\S]*?pairs:/, "data:\n  kind: idx\n  images: nope/images\n  labels: labels\npairs:"));
     const err = configError(() => loadConfig(file));
     expect(err.file).toBe(file);
-    expect(err.problems).toEqual([`data.images: file not found: ${join(tmp, "idx", "nope", "images")}`]);
+    expect(err.problems).toEqual([`data.images (line 6, column 11): file not found: ${join(tmp, "idx", "nope", "images")}`]);
   });
 
   it("a data file that is a folder is refused", () => {
     mkdirSync(join(tmp, "dirdata", "images"), { recursive: true });
     writeConfig("dirdata/labels", "");
     const file = writeConfig("dirdata/c.yaml", BASE.replace(/data:\n[\s\S]*?pairs:/, "data:\n  kind: idx\n  images: images\n  labels: labels\npairs:"));
-    expect(configError(() => loadConfig(file)).problems).toEqual([`data.images: not a file: ${join(tmp, "dirdata", "images")}`]);
+    expect(configError(() => loadConfig(file)).problems).toEqual([`data.images (line 6, column 11): not a file: ${join(tmp, "dirdata", "images")}`]);
   });
 
   it("a missing model path names model.path and the path", () => {
     const file = writeConfig("layers/c.yaml", BASE.replace(/model:\n[\s\S]*?data:/, "model:\n  kind: layers\n  path: exported/model.json\ndata:"));
     const err = configError(() => loadConfig(file));
-    expect(err.problems).toEqual([`model.path: file not found: ${join(tmp, "layers", "exported", "model.json")}`]);
+    expect(err.problems).toEqual([`model.path (line 3, column 9): file not found: ${join(tmp, "layers", "exported", "model.json")}`]);
   });
 
   it("missing model and data files are reported together", () => {
@@ -246,6 +246,38 @@ describe("compile-time checks", () => {
     expect(err.message).toContain("model.path");
     expect(err.message).toContain("data.images");
     expect(err.message).toContain("data.labels");
+    expect(err.problems).toEqual([
+      `model.path (line 3, column 9): file not found: ${join(tmp, "both", "m.json")}`,
+      `data.images (line 6, column 11): file not found: ${join(tmp, "both", "i")}`,
+      `data.labels (line 7, column 11): file not found: ${join(tmp, "both", "l")}`,
+    ]);
+  });
+
+  it("every compile-time problem names its line, as the schema's do", () => {
+    const text = [
+      BASE.replace("layers: [4, 8, 3]", "layers:\n    - 5\n    - 8\n    - 2").replace("batch_size: 5", "batch_size: 60\n  pairing: disjoint").trimEnd(), // lines 1-15
+      "vector_stats: true", // 16
+      "landscape:", // 17
+      "  from: 2", // 18
+      "  to: 1", // 19
+      "invariance:", // 20
+      "  layer: 1", // 21
+      "",
+    ].join("\n");
+    const err = configError(() => loadConfig(writeConfig("compile-lines.yaml", text)));
+    expect(err.problems).toEqual([
+      "pairs.batch_size (line 14, column 15): 60 is too large for a dataset of 100 examples (data.n) with disjoint pairs",
+      "model.layers[0] (line 4, column 7): the input size 5 differs from data.features 4",
+      "model.layers (line 3, column 3): the output size 2 differs from data.classes 3",
+      "vector_stats (line 16, column 15): needs return: vectors (the statistics are computed from the gradient vectors)",
+      "landscape.from (line 18, column 9): must be below landscape.to",
+      "invariance.layer (line 21, column 10): 1 has no next layer to take 1/α (the MLP has 2 Dense layers, numbered from 0)",
+    ]);
+  });
+
+  it("a compiled config without its YAML (read back from results.json) names fields without lines", () => {
+    const parsed = parseConfigText(BASE.replace("n: 100", "n: 3"), "c.yaml");
+    expect(configError(() => compileConfig(parsed, join(tmp, "c.yaml"))).problems).toEqual(["pairs.batch_size: 5 is too large for a dataset of 3 examples (data.n)"]);
   });
 
   it("synthetic data: a model input size that differs from data.features names model.layers", () => {

@@ -5,7 +5,7 @@
 
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { isCollection, isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import type { DataSpec } from "../../data/load.js";
 import type { CnnSpec } from "../../model/cnn.js";
@@ -80,7 +80,13 @@ function yamlProblem(e: { message: string; pos: [number, number] }, text: string
   return source ? `${first} (at "${source}")` : first;
 }
 
-export function parseConfigText(text: string, file: string): ParsedConfig {
+/** " (line L, column C)" of the value at `path` in the config's YAML; "" where it has none. */
+export type FieldLocator = (path: readonly PropertyKey[]) => string;
+
+const NO_LINES: FieldLocator = () => "";
+
+/** The schema-checked config and where its fields are in the text, for compileConfig's messages. */
+export function parseConfig(text: string, file: string): { parsed: ParsedConfig; locate: FieldLocator } {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: true, merge: false });
   if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => `YAML: ${yamlProblem(e, text)}`));
@@ -93,7 +99,17 @@ export function parseConfigText(text: string, file: string): ParsedConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(file, ["the config must be a YAML mapping (model:, data:, pairs:, ...)"]);
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(file, result.error.issues.flatMap((i) => describe(i, doc, counter)));
-  return result.data;
+  // A section (invariance:, model.layers:) is named where its key is: a block map's own
+  // range starts a line below, at its first entry.
+  const locate: FieldLocator = (path) => {
+    const last = path.at(-1);
+    return isCollection(doc.getIn(path as unknown[], true)) && typeof last === "string" ? lineOf(doc, counter, path.slice(0, -1), last) : lineOf(doc, counter, path);
+  };
+  return { parsed: result.data, locate };
+}
+
+export function parseConfigText(text: string, file: string): ParsedConfig {
+  return parseConfig(text, file).parsed;
 }
 
 function requireFile(problems: string[], field: string, path: string): void {
@@ -101,10 +117,16 @@ function requireFile(problems: string[], field: string, path: string): void {
   else if (!statSync(path).isFile()) problems.push(`${field}: not a file: ${path}`);
 }
 
-/** Resolves paths against the config's folder and checks that named files exist. */
-export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
+/**
+ * Resolves paths against the config's folder and checks that named files exist. `locate`
+ * (from parseConfig) puts the YAML's lines into the messages; a config read back from
+ * results.json has none.
+ */
+export function compileConfig(parsed: ParsedConfig, file: string, locate: FieldLocator = NO_LINES): RunConfig {
   const base = dirname(resolve(file));
   const problems: string[] = [];
+  /** "data.images (line 6, column 11)": the field as every other config error names it. */
+  const at = (...path: (string | number)[]): string => `${fieldName(path)}${locate(path)}`;
   let model: ModelSource;
   if (parsed.model.kind === "mlp") {
     model = { kind: "mlp", layers: parsed.model.layers, activation: parsed.model.activation, seed: parsed.model.seed, init: parsed.model.init };
@@ -113,14 +135,14 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
     model = { kind: "cnn", inputShape: m.input_shape, filters: m.filters, kernel: m.kernel, classes: m.classes, activation: m.activation, seed: m.seed, init: m.init };
   } else {
     model = { kind: "layers", path: resolve(base, parsed.model.path) };
-    requireFile(problems, "model.path", model.path);
+    requireFile(problems, at("model", "path"), model.path);
   }
   let data: DataSpec;
   const d = parsed.data;
   if (d.kind === "idx") {
     data = { kind: "idx", images: resolve(base, d.images), labels: resolve(base, d.labels), limit: d.limit, classes: d.classes };
-    requireFile(problems, "data.images", data.images);
-    requireFile(problems, "data.labels", data.labels);
+    requireFile(problems, at("data", "images"), data.images);
+    requireFile(problems, at("data", "labels"), data.labels);
   } else if (d.kind === "synthetic") {
     data = { kind: "synthetic", n: d.n, features: d.features, classes: d.classes, seed: d.seed, teacherHidden: d.teacher_hidden, labelNoise: d.label_noise };
   } else {
@@ -128,20 +150,20 @@ export function compileConfig(parsed: ParsedConfig, file: string): RunConfig {
   }
   if (d.kind === "synthetic") {
     const needed = parsed.pairs.pairing === "disjoint" ? 2 * parsed.pairs.batch_size : parsed.pairs.batch_size;
-    if (needed > d.n) problems.push(`pairs.batch_size ${parsed.pairs.batch_size} is too large for a dataset of ${d.n} examples (data.n)${parsed.pairs.pairing === "disjoint" ? " with disjoint pairs" : ""}`);
+    if (needed > d.n) problems.push(`${at("pairs", "batch_size")}: ${parsed.pairs.batch_size} is too large for a dataset of ${d.n} examples (data.n)${parsed.pairs.pairing === "disjoint" ? " with disjoint pairs" : ""}`);
   }
   if (model.kind === "mlp" && d.kind === "synthetic") {
-    if (model.layers[0] !== d.features) problems.push(`model.layers[0]: the input size ${model.layers[0]} differs from data.features ${d.features}`);
-    if (model.layers.at(-1) !== d.classes) problems.push(`model.layers: the output size ${model.layers.at(-1)} differs from data.classes ${d.classes}`);
+    if (model.layers[0] !== d.features) problems.push(`${at("model", "layers", 0)}: the input size ${model.layers[0]} differs from data.features ${d.features}`);
+    if (model.layers.at(-1) !== d.classes) problems.push(`${at("model", "layers")}: the output size ${model.layers.at(-1)} differs from data.classes ${d.classes}`);
   }
-  if (parsed.vector_stats && parsed.return !== "vectors") problems.push("vector_stats: needs return: vectors (the statistics are computed from the gradient vectors)");
-  if (parsed.landscape && !(parsed.landscape.from < parsed.landscape.to)) problems.push("landscape.from: must be below landscape.to");
-  if (parsed.invariance && model.kind === "cnn") problems.push("invariance: the twins are built for MLPs (Dense layers); a cnn model has none to rescale before its output");
+  if (parsed.vector_stats && parsed.return !== "vectors") problems.push(`${at("vector_stats")}: needs return: vectors (the statistics are computed from the gradient vectors)`);
+  if (parsed.landscape && !(parsed.landscape.from < parsed.landscape.to)) problems.push(`${at("landscape", "from")}: must be below landscape.to`);
+  if (parsed.invariance && model.kind === "cnn") problems.push(`${at("invariance")}: the twins are built for MLPs (Dense layers); a cnn model has none to rescale before its output`);
   if (parsed.invariance && model.kind === "mlp" && parsed.invariance.layer >= model.layers.length - 2) {
-    problems.push(`invariance.layer: ${parsed.invariance.layer} has no next layer to take 1/α (the MLP has ${model.layers.length - 1} Dense layers, numbered from 0)`);
+    problems.push(`${at("invariance", "layer")}: ${parsed.invariance.layer} has no next layer to take 1/α (the MLP has ${model.layers.length - 1} Dense layers, numbered from 0)`);
   }
   if (parsed.invariance && model.kind === "mlp" && !["relu", "linear"].includes(model.activation)) {
-    problems.push(`invariance: the twins preserve the function only through relu or linear activations, not ${model.activation}`);
+    problems.push(`${at("invariance")}: the twins preserve the function only through relu or linear activations, not ${model.activation}`);
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
   const w = parsed.workers;
@@ -216,5 +238,6 @@ export function loadConfig(file: string): RunConfig {
   // A folder, a FIFO or a device is no config (and /dev/zero would never end).
   if (!stat.isFile()) throw new ConfigError(file, ["not a regular file (a folder, a device or a pipe)"]);
   if (stat.size > MAX_CONFIG_BYTES) throw new ConfigError(file, [`the file is ${stat.size} bytes; a config is at most ${MAX_CONFIG_BYTES}`]);
-  return compileConfig(parseConfigText(readBounded(path, file), file), file);
+  const { parsed, locate } = parseConfig(readBounded(path, file), file);
+  return compileConfig(parsed, file, locate);
 }

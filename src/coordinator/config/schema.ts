@@ -68,8 +68,11 @@ export const configSchema = z.strictObject({
   }),
   workers: z
     .strictObject({
-      /** Worker processes started by the embedded default (ignored with a NATS URL). */
-      local: z.int().min(0).max(256).default(2),
+      /**
+       * Worker processes started by the embedded default (ignored with a NATS URL). 0 would
+       * start a run that nobody computes: refused here, with its line, like any bad value.
+       */
+      local: z.int().min(1, "must be at least 1: the embedded default starts this many workers (with a NATS URL, nats.url or --nats, the field is ignored: leave it out)").max(256).default(2),
       backend: z.enum(BACKEND_CHOICES).default("auto"),
       lease_s: z.number().positive().max(86_400).default(60),
       max_attempts: positiveInt.max(1000).default(5),
