@@ -4,7 +4,7 @@
 // torn by a crash at the end is dropped (and cut away, so that later lines start clean),
 // any other line that is not a journal line stops the resume naming the file and the line.
 
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -147,6 +147,54 @@ describe("Journal.resume: torn and corrupt lines", () => {
   it("refuses a journal of another run, naming what differs", async () => {
     const { out } = await journalWith(1);
     expect(() => Journal.resume(out, { ...identity, seed: 2 })).toThrow(/seed was 1, now 2/);
+  });
+});
+
+describe("Journal: manifest and checkpoints", () => {
+  it("create refuses a folder that holds an unfinished run", async () => {
+    const { out } = await journalWith(0);
+    expect(() => Journal.create(out, identity, "config.yaml")).toThrow(/holds an unfinished run; resume it with --resume/);
+  });
+
+  it("resume refuses a folder without a journal, an unreadable manifest, and another journal version", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "gradswarm-journal-"));
+    expect(() => Journal.resume(empty, identity)).toThrow(/holds no unfinished run to resume/);
+    const { out } = await journalWith(0);
+    const manifest = join(out, JOURNAL_DIR, "manifest.json");
+    const good = readFileSync(manifest, "utf8");
+    writeFileSync(manifest, "{ not json");
+    expect(() => Journal.resume(out, identity)).toThrow(/manifest.json is unreadable/);
+    writeFileSync(manifest, JSON.stringify({ ...(JSON.parse(good) as object), version: 1 }));
+    expect(() => Journal.resume(out, identity)).toThrow(/is journal version 1; this coordinator reads version 2/);
+  });
+
+  it("a manifest without records (a crash right after create) resumes with nothing, and appends", async () => {
+    const { out, records } = await journalWith(0);
+    rmSync(records);
+    const { journal, recovered } = Journal.resume(out, identity);
+    expect(recovered.phases.size).toBe(0);
+    expect(recovered.droppedLines).toBe(0);
+    journal.append("p", { i: 0 });
+    await journal.durable();
+    await journal.close();
+    expect(await recoveredIs(out)).toEqual({ is: [0], dropped: 0 });
+  });
+
+  it("checkpoints come back as written, under a file name made of the phase name; a missing or wrong-sized one is null", async () => {
+    const out = mkdtempSync(join(tmpdir(), "gradswarm-journal-"));
+    const journal = Journal.create(out, identity, "config.yaml");
+    const values = new Float32Array([1.5, -2, 3.25]);
+    journal.writeCheckpoint("theta/fisher-true", values);
+    expect(existsSync(join(out, JOURNAL_DIR, "theta_fisher-true.f32"))).toBe(true);
+    expect(existsSync(join(out, JOURNAL_DIR, "theta_fisher-true.f32.tmp"))).toBe(false);
+    expect(journal.readCheckpoint("theta/fisher-true", 3)).toEqual(values);
+    expect(journal.readCheckpoint("theta/fisher-true", 4)).toBeNull();
+    expect(journal.readCheckpoint("theta/fisher-sampled", 3)).toBeNull();
+    // A view into a larger buffer writes only its own values.
+    journal.writeCheckpoint("twin", new Float32Array([9, 8, 7, 6]).subarray(1, 3));
+    expect(journal.readCheckpoint("twin", 2)).toEqual(new Float32Array([8, 7]));
+    await journal.remove();
+    expect(existsSync(join(out, JOURNAL_DIR))).toBe(false);
   });
 });
 
