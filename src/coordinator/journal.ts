@@ -4,12 +4,15 @@
 // it recorded: pairs, landscape points, curvature items), appended and fsynced before
 // the worker's result is acknowledged (group commit: one fdatasync, off the event loop,
 // covers every line written before it started), and checkpoint files of finished phases whose
-// result is a vector (a Fisher diagonal). A line cut short by a crash is dropped on
-// resume (its work is done again); each phase dedupes what appears twice.
+// result is a vector (a Fisher diagonal). A line cut short by a crash (the last one) is
+// dropped on resume (its work is done again); any other line that is not a journal line
+// is corruption, and so is a line whose data its phase does not check (phases/recover.ts):
+// the resume stops with a JournalLineError naming the file, the line and the field. Each
+// phase dedupes what appears twice.
 
 import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { PairStats } from "../protocol/index.js";
+import { ProtocolError, describeValue, type Checker, type PairStats } from "../protocol/index.js";
 
 export const JOURNAL_DIR = "journal";
 const MANIFEST = "manifest.json";
@@ -23,6 +26,47 @@ function checkpointFile(name: string): string {
 
 export class JournalError extends Error {
   override name = "JournalError";
+}
+
+/** A line of the journal that is not what its writer wrote: where it is and what is wrong. */
+export class JournalLineError extends JournalError {
+  override name = "JournalLineError";
+  constructor(
+    readonly file: string,
+    /** 1-based, as editors count. */
+    readonly line: number,
+    /** Dotted path within the line ("data.pairs[2].loss[0]"), or "line" for the whole line. */
+    readonly field: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}, line ${line}: ${field}: ${message}`, options);
+  }
+}
+
+/** One line a phase journaled, with where it was read from (for errors). */
+export interface JournalLine {
+  file: string;
+  line: number;
+  data: unknown;
+}
+
+/**
+ * A journal line's data, checked by a wire-contract checker (journaled data is what
+ * accepted results carried): typed, or a JournalLineError naming the field.
+ */
+export function checkJournalLine<T>(line: JournalLine, check: Checker<T>): T {
+  try {
+    return check(line.data, "data");
+  } catch (err) {
+    if (err instanceof ProtocolError) throw new JournalLineError(line.file, line.line, err.field, err.message.slice(err.field.length + 2), { cause: err });
+    throw err;
+  }
+}
+
+/** A JournalLineError for a line that passed its checker but contradicts the run (an id outside the plan). */
+export function journalLineError(line: JournalLine, field: string, message: string): JournalLineError {
+  return new JournalLineError(line.file, line.line, field, message);
 }
 
 /** What identifies a run: resuming with anything else would mix two measurements. */
@@ -47,21 +91,26 @@ export interface Manifest {
 
 export interface RecoveredJournal {
   manifest: Manifest;
-  /** What each phase recorded, line by line, in order. */
-  phases: Map<string, unknown[]>;
-  /** Lines dropped as incomplete (a crash during a write). */
+  /** What each phase recorded, line by line, in order (unchecked: each phase checks its own). */
+  phases: Map<string, JournalLine[]>;
+  /** Lines dropped as incomplete (a crash during a write): 0 or 1. */
   droppedLines: number;
-}
-
-interface Line {
-  phase: string;
-  data: unknown;
 }
 
 /** What the pairs phases journal per accepted task (minibatches come back from the plan). */
 export interface PairsLine {
   layers: string[];
   pairs: PairStats[];
+}
+
+/** A parsed line's envelope: exactly { phase, data }, phase a non-empty string. */
+function journalEntry(value: unknown, file: string, line: number): { phase: string; data: unknown } {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new JournalLineError(file, line, "line", `expected an object, got ${describeValue(value)}`);
+  const obj = value as Record<string, unknown>;
+  for (const key of Object.keys(obj)) if (key !== "phase" && key !== "data") throw new JournalLineError(file, line, key, "unknown key");
+  if (typeof obj.phase !== "string" || obj.phase === "") throw new JournalLineError(file, line, "phase", `expected a phase name, got ${describeValue(obj.phase)}`);
+  if (!Object.prototype.hasOwnProperty.call(obj, "data")) throw new JournalLineError(file, line, "data", "missing");
+  return { phase: obj.phase, data: obj.data };
 }
 
 export class Journal {
@@ -107,26 +156,31 @@ export class Journal {
     const recovered: RecoveredJournal = { manifest, phases: new Map(), droppedLines: 0 };
     let goodBytes = 0;
     let start = 0;
+    let lineNo = 0;
+    // A line that is not JSON: torn by a crash if nothing but blank lines follows it.
+    let torn: { line: number; reason: string } | null = null;
     while (start < bytes.length) {
       const nl = bytes.indexOf(0x0a, start);
       const end = nl === -1 ? bytes.length : nl + 1;
       const raw = bytes.subarray(start, nl === -1 ? bytes.length : nl).toString("utf8");
       start = end;
+      lineNo++;
       if (raw.trim() === "") continue;
-      let line: Line;
+      if (torn) throw new JournalLineError(path, torn.line, "line", `${torn.reason}, and line ${lineNo} follows it: not a write cut short by a crash`);
+      let parsed: unknown;
       try {
-        line = JSON.parse(raw) as Line;
-        if (typeof line.phase !== "string" || line.data === undefined) throw new Error("not a journal line");
-      } catch {
-        // Only the last line can be cut short by a crash; anything after it is dropped too.
-        recovered.droppedLines++;
-        break;
+        parsed = JSON.parse(raw);
+      } catch (err) {
+        torn = { line: lineNo, reason: `is not JSON (${(err as Error).message})` };
+        continue;
       }
+      const entry = journalEntry(parsed, path, lineNo);
       goodBytes = end;
-      let list = recovered.phases.get(line.phase);
-      if (!list) recovered.phases.set(line.phase, (list = []));
-      list.push(line.data);
+      let list = recovered.phases.get(entry.phase);
+      if (!list) recovered.phases.set(entry.phase, (list = []));
+      list.push({ file: path, line: lineNo, data: entry.data });
     }
+    if (torn) recovered.droppedLines = 1;
     const fd = openSync(path, existsSync(path) ? "r+" : "w");
     // Cut a torn last line away so that new lines start clean; a whole line that lost only
     // its newline gets it back.

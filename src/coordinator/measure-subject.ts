@@ -11,11 +11,12 @@ import { Rng } from "../util/rng.js";
 import type { RunConfig } from "./config/load.js";
 import type { Dispatcher } from "./dispatcher.js";
 import { studentTQuantile, type Estimate, type Sampling } from "./estimators/index.js";
-import type { Journal, RecoveredJournal } from "./journal.js";
+import type { Journal, JournalLine, RecoveredJournal } from "./journal.js";
 import { PairRecords, type PairRecord } from "./pair-records.js";
-import { curvaturePhase, recoverCurvature } from "./phases/curvature-phase.js";
-import { landscapePhase, recoverLandscape, type PointValue } from "./phases/landscape-phase.js";
-import { pairsPhase, recoverPairs } from "./phases/pairs-phase.js";
+import { curvaturePhase } from "./phases/curvature-phase.js";
+import { landscapePhase, type PointValue } from "./phases/landscape-phase.js";
+import { pairsPhase } from "./phases/pairs-phase.js";
+import { recoverCurvature, recoverLandscape, recoverPairs } from "./phases/recover.js";
 import { tensorsToLayers } from "./layer-groups.js";
 import { reducePairs, type Reduction } from "./reduce.js";
 import type { PairPlan } from "./sampler.js";
@@ -105,7 +106,7 @@ function gradientLayout(s: Snapshot): { layers: string[]; layerSizes: number[] }
   return { layers: [...sizes.keys()], layerSizes: [...sizes.values()] };
 }
 
-function recoveredLines(ctx: RunContext, phase: string): unknown[] {
+function recoveredLines(ctx: RunContext, phase: string): readonly JournalLine[] {
   return ctx.recovered?.phases.get(phase) ?? [];
 }
 
@@ -193,7 +194,7 @@ async function curvature(ctx: RunContext, subject: Subject): Promise<CurvatureSu
   for (let i = 0; i < c.minibatches; i++) items.set(i, new Rng(c.seed, i).sampleWithoutReplacement(fullCount, Math.min(c.batchSize, fullCount)).map((k) => full[k]!));
   items.set(fullId, full);
   const results = new Map<number, CurvatureItem>();
-  recoverCurvature(recoveredLines(ctx, name), results);
+  recoverCurvature(recoveredLines(ctx, name), items, results);
   const todo = [...items.keys()].filter((id) => !results.has(id));
   const settings = { maxIterations: c.iterations, tolerance: c.tolerance, probes: c.probes, step: c.step, seed: c.seed };
   const phase = curvaturePhase({ name, items, todo, snapshot: subject.ref, dataset: ctx.dataset, table: ctx.table, settings, journal: ctx.journal, results });
@@ -251,7 +252,7 @@ async function landscapes(ctx: RunContext, subject: Subject): Promise<Landscape[
       directions.push({ hash: (await ctx.blobs.put(bytes, `gradswarm landscape direction ${k}`)).hash, bytes: bytes.length });
     }
     const values = new Map<number, PointValue>();
-    recoverLandscape(recoveredLines(ctx, name), values);
+    recoverLandscape(recoveredLines(ctx, name), new Set(points.map((p) => p.id)), values);
     const todo = points.map((p) => p.id).filter((id) => !values.has(id));
     const phase = landscapePhase({ name, points, todo, perTask: l.perTask, directions, indices, snapshot: subject.ref, dataset: ctx.dataset, table: ctx.table, journal: ctx.journal, values });
     ctx.onPhase(name, points.length, () => values.size);

@@ -4,7 +4,7 @@ export { ProtocolError, ProtocolVersionError } from "./errors.js";
 export { PROTOCOL_VERSION } from "./version.js";
 export { float32Bytes, float32View, int32View } from "./float-bytes.js";
 /** A short description of an untrusted value for error messages; never echoes large content. */
-export { describe as describeValue, shortKey } from "./validate.js";
+export { describe as describeValue, shortKey, type Checked, type Checker, type Exact } from "./validate.js";
 export {
   type BundleDtype,
   type BundleTensor,
@@ -59,6 +59,7 @@ export {
   TASK_RETURNS,
   WORKER_STATES,
   createMessage,
+  RESULT_PARTS,
   validateMessage,
 } from "./messages.js";
 export {

@@ -481,54 +481,89 @@ const pairStats = object({
   metrics: arrayOf(metricStats, { maxLength: MAX_METRICS }),
 });
 
+/** The parameter groups a task.result names, and its per-pair statistics over them. */
+const resultLayers = arrayOf(name, { maxLength: MAX_LAYERS });
+const resultPairs = arrayOf(pairStats, { minLength: 1, maxLength: MAX_PAIRS_PER_TASK });
+
 const taskResultShape = object({
   ...envelope("task.result"),
   ...workerReply,
   computeMs: nonNegative,
-  layers: arrayOf(name, { maxLength: MAX_LAYERS }),
+  layers: resultLayers,
   layerSizes: numberArray({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, maxLength: MAX_LAYERS }),
-  pairs: arrayOf(pairStats, { minLength: 1, maxLength: MAX_PAIRS_PER_TASK }),
+  pairs: resultPairs,
 });
+
+/** Every per-layer array of `pairs` (at `path`) has one value per layer of the n named. */
+function checkLayerCounts(pairs: readonly PairStats[], n: number, path: string): void {
+  const at = (suffix: string): string => (path === "" ? suffix : `${path}.${suffix}`);
+  for (let i = 0; i < pairs.length; i++) {
+    const p = pairs[i]!;
+    for (let k = 0; k < 2; k++) {
+      const len = p.layerNorm[k]!.length;
+      if (len !== n) fail(at(`pairs[${i}].layerNorm[${k}]`), `has ${len} values, layers names ${n}`);
+    }
+    if (p.layerDot.length !== n) fail(at(`pairs[${i}].layerDot`), `has ${p.layerDot.length} values, layers names ${n}`);
+    for (let m = 0; m < p.metrics.length; m++) {
+      const ms = p.metrics[m]!;
+      for (let k = 0; k < 2; k++) {
+        if (ms.layerNorm[k]!.length !== n) fail(at(`pairs[${i}].metrics[${m}].layerNorm[${k}]`), `has ${ms.layerNorm[k]!.length} values, layers names ${n}`);
+      }
+      if (ms.layerDot.length !== n) fail(at(`pairs[${i}].metrics[${m}].layerDot`), `has ${ms.layerDot.length} values, layers names ${n}`);
+    }
+  }
+}
 
 /** The shape, then every per-layer array against the number of layers. */
 const taskResult: typeof taskResultShape = (value, path) => {
   const msg = taskResultShape(value, path);
   const n = msg.layers.length;
   if (msg.layerSizes.length !== n) fail("layerSizes", `has ${msg.layerSizes.length} values, layers names ${n}`);
-  for (let i = 0; i < msg.pairs.length; i++) {
-    const p = msg.pairs[i]!;
-    for (let k = 0; k < 2; k++) {
-      const len = p.layerNorm[k]!.length;
-      if (len !== n) fail(`pairs[${i}].layerNorm[${k}]`, `has ${len} values, layers names ${n}`);
-    }
-    if (p.layerDot.length !== n) fail(`pairs[${i}].layerDot`, `has ${p.layerDot.length} values, layers names ${n}`);
-    for (let m = 0; m < p.metrics.length; m++) {
-      const ms = p.metrics[m]!;
-      for (let k = 0; k < 2; k++) {
-        if (ms.layerNorm[k]!.length !== n) fail(`pairs[${i}].metrics[${m}].layerNorm[${k}]`, `has ${ms.layerNorm[k]!.length} values, layers names ${n}`);
-      }
-      if (ms.layerDot.length !== n) fail(`pairs[${i}].metrics[${m}].layerDot`, `has ${ms.layerDot.length} values, layers names ${n}`);
-    }
-  }
+  checkLayerCounts(msg.pairs, n, path);
   return msg;
 };
+
+const lossPoints = arrayOf(object({ id: count, loss: finite, accuracy: number({ min: 0, max: 1 }) }), { minLength: 1, maxLength: MAX_PAIRS_PER_TASK });
 
 const taskLossResult = object({
   ...envelope("task.loss_result"),
   ...workerReply,
   computeMs: nonNegative,
-  points: arrayOf(object({ id: count, loss: finite, accuracy: number({ min: 0, max: 1 }) }), { minLength: 1, maxLength: MAX_PAIRS_PER_TASK }),
+  points: lossPoints,
 });
+
+const curvatureItems = arrayOf(
+  object({ id: count, lambda: finite, iterations: count, converged: boolean, trace: finite, traceStderr: nonNegative, products: count, kinked: count }),
+  { minLength: 1, maxLength: 4096 },
+);
 
 const taskCurvatureResult = object({
   ...envelope("task.curvature_result"),
   ...workerReply,
   computeMs: nonNegative,
-  items: arrayOf(
-    object({ id: count, lambda: finite, iterations: count, converged: boolean, trace: finite, traceStderr: nonNegative, products: count, kinked: count }),
-    { minLength: 1, maxLength: 4096 },
-  ),
+  items: curvatureItems,
 });
+
+const layersAndPairsShape = object({ layers: resultLayers, pairs: resultPairs });
+const layersAndPairs: typeof layersAndPairsShape = (value, path) => {
+  const part = layersAndPairsShape(value, path);
+  checkLayerCounts(part.pairs, part.layers.length, path);
+  return part;
+};
+
+/**
+ * The parts of results that the coordinator keeps (its journal holds them as they were
+ * accepted), checked exactly as the results that carried them: a resume reads them back
+ * as untrusted input. Each throws a ProtocolError naming the field below `path`.
+ */
+export const RESULT_PARTS = {
+  /** A task.result's layers and pairs, the pairs' per-layer arrays against the layers. */
+  pairs: layersAndPairs,
+  /** A task.loss_result's points. */
+  lossPoints,
+  /** A task.curvature_result's items. */
+  curvatureItems,
+} as const;
 
 const chunkData = float32Data(MAX_CHUNK_BYTES);
 

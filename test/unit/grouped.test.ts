@@ -1,8 +1,8 @@
 // The grouped-gradient pass (src/worker/grouped.ts) checked against GradientEngine's
 // minibatch gradients taken one at a time: the same θ, the same examples, the same
 // labels, so the only differences are float32 rounding in batched vs plain matmuls.
-// Also: which topologies are grouped, the memory-bounded group size, tensor leaks, and
-// (with GROUPED_TIMING=1) grouped vs looped timings on the CPU backends.
+// Also: which topologies are grouped, the memory-bounded group size, tensor leaks. Timings
+// of grouped vs looped are bench/worker.ts's (bench/README.md), never a test's.
 
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
@@ -295,48 +295,4 @@ describe("groupSize", () => {
     expect(() => groupSize({ ...shape, widths: [784], maxK: 4, budgetBytes: 1 })).toThrow(/widths/);
     expect(() => groupSize({ ...shape, maxK: 4, budgetBytes: Number.NaN })).toThrow(/budgetBytes/);
   });
-});
-
-// ---------------------------------------------------------------------------------------
-// timings (GROUPED_TIMING=1): the loop is expected to be as good on a CPU (docs/design.md
-// "Measured facts", bench/README.md)
-
-describe.skipIf(!process.env.GROUPED_TIMING)("timing: K minibatches of 64, MLP 784-256-256-10", () => {
-  for (const backend of BACKENDS) {
-    it(`${backend}: grouped vs looped`, { timeout: 600_000 }, async () => {
-      await selectBackend(tf, backend);
-      const snap = snapshotWithBiases([784, 256, 256, 10], "relu", 71);
-      const engine = await GradientEngine.create(tf, snap, mnist);
-      const { layers, weights } = specsOf(snap);
-      const lines: string[] = [];
-      try {
-        for (const k of [1, 8, 32]) {
-          const batches = Array.from({ length: k }, (_, m) => batch(mnist.n, 64, 1000 + m));
-          const reps = k === 32 ? 2 : 3;
-          const time = async (f: () => Promise<unknown>) => {
-            await f(); // warm-up
-            const ms: number[] = [];
-            for (let r = 0; r < reps; r++) {
-              const t0 = performance.now();
-              await f();
-              ms.push(performance.now() - t0);
-            }
-            return Math.min(...ms);
-          };
-          const loop = await time(async () => {
-            for (const b of batches) await engine.minibatchGradient(b);
-          });
-          const grouped = await time(() => groupedGradients(tf, layers, mnist, batches));
-          lines.push(
-            `  K=${String(k).padStart(2)}: loop ${loop.toFixed(0).padStart(6)} ms (${(loop / k).toFixed(1)} ms/minibatch), ` +
-              `grouped ${grouped.toFixed(0).padStart(6)} ms (${(grouped / k).toFixed(1)} ms/minibatch), loop/grouped ${(loop / grouped).toFixed(2)}`,
-          );
-        }
-      } finally {
-        engine.dispose();
-        tf.dispose(weights);
-      }
-      console.log(`${backend} (best of runs):\n${lines.join("\n")}`);
-    });
-  }
 });

@@ -516,6 +516,16 @@ describe("field validation", () => {
     const long = clone(taskResult(3, 2));
     long.pairs[1]!.layerDot.push(0);
     expect(fieldOf(long)).toBe("pairs[1].layerDot");
+    // Short too (a check of "more than" alone would let these through), down to empty.
+    const shortDot = clone(taskResult(3, 2));
+    shortDot.pairs[1]!.layerDot.pop();
+    expect(fieldOf(shortDot)).toBe("pairs[1].layerDot");
+    const noDot = clone(taskResult(3, 2));
+    noDot.pairs[0]!.layerDot = [];
+    expect(fieldOf(noDot)).toBe("pairs[0].layerDot");
+    const shortNorm = clone(taskResult(3, 2));
+    shortNorm.pairs[0]!.layerNorm[0] = [];
+    expect(fieldOf(shortNorm)).toBe("pairs[0].layerNorm[0]");
     const three = clone(taskResult(1, 2)) as unknown as { pairs: { layerNorm: unknown[] }[] };
     three.pairs[0]!.layerNorm.push([0, 0]);
     expect(fieldOf(three)).toBe("pairs[0].layerNorm");

@@ -277,6 +277,16 @@ describe("TaskTable: release, attempts, exhaustion", () => {
     expect(tt.complete("t0", mustLease(tt, "last").leaseId)).toBe("accepted");
   });
 
+  it("attemptsOf a task the table does not hold is empty", () => {
+    const { tt } = table(1);
+    expect(tt.attemptsOf("t9")).toEqual([]);
+  });
+
+  it("a TaskExhaustedError without attempts says the cause and worker are unknown, rather than throwing", () => {
+    const err = new TaskExhaustedError("t0", []);
+    expect(err.message).toBe("task t0 failed 0 times; last cause: unknown (on worker ?)");
+  });
+
   it("the first task to exhaust is the one reported, even if another exhausts later", () => {
     const { tt, clock } = table(2, { maxAttempts: 1 });
     const a = mustLease(tt, "w1");

@@ -59,7 +59,3 @@ export function curvaturePhase(o: CurvaturePhaseOptions): Phase<TaskCurvatureRes
     units: (r) => r.items.length,
   };
 }
-
-export function recoverCurvature(lines: readonly unknown[], results: Map<number, CurvatureItem>): void {
-  for (const line of lines as CurvatureItem[][]) for (const it of line) if (!results.has(it.id)) results.set(it.id, it);
-}

@@ -60,9 +60,3 @@ export function landscapePhase(o: LandscapePhaseOptions): Phase<TaskLossResultMe
     units: (r) => r.points.length,
   };
 }
-
-export function recoverLandscape(lines: readonly unknown[], values: Map<number, PointValue>): void {
-  for (const line of lines as { id: number; loss: number; accuracy: number }[][]) {
-    for (const p of line) if (!values.has(p.id)) values.set(p.id, { loss: p.loss, accuracy: p.accuracy });
-  }
-}

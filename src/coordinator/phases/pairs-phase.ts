@@ -103,19 +103,4 @@ export function pairsPhase(o: PairsPhaseOptions): Phase<TaskResultMessage> {
   };
 }
 
-/** Pairs a previous coordinator journaled for this phase, checked against the plan; the ids still to do. */
-export function recoverPairs(lines: readonly unknown[], plan: PairPlan, records: PairRecords): number[] {
-  for (const line of lines as PairsLine[]) {
-    records.layers ??= line.layers;
-    for (const r of line.pairs) {
-      if (!Number.isSafeInteger(r.id) || r.id < 0 || r.id >= plan.count) throw new Error(`the journal holds pair ${r.id}, outside the plan of ${plan.count}`);
-      if (records.has(r.id)) continue; // journaled twice: counts once
-      records.set({ ...r, batches: planPair(plan, r.id) });
-    }
-  }
-  const todo: number[] = [];
-  for (let i = 0; i < plan.count; i++) if (!records.has(i)) todo.push(i);
-  return todo;
-}
-
 export type { PairStats };
