@@ -67,7 +67,10 @@ describe("chaos: no workers", () => {
     expect(code, run.stderr()).toBe(1);
     const stderr = run.stderr();
     expect(stderr).toMatch(/waiting for workers on .*\(giving up after 2 s\)/);
-    const last = stderr.trim().split("\n").at(-1) ?? "";
+    const lines = stderr.trim().split("\n");
+    // The reason, then (the journal being kept) how to resume.
+    const last = lines.at(-2) ?? "";
+    expect(lines.at(-1)).toBe(`coordinator: what was done is kept; continue with: coordinator run ${config} --resume ${out}`);
     const m = /^coordinator: no worker was seen for \d+ s \(workers\.wait_s is 2 s\); (\d+) of 48 tasks of theta\/pairs done$/.exec(last);
     expect(m, last).not.toBeNull();
     expect(Number(m![1])).toBeLessThan(48);
