@@ -21,6 +21,7 @@ import { startNatsServer } from "../src/nats/server-process.js";
 import { objectBucket } from "../src/protocol/index.js";
 import { terminate } from "../src/util/child-process.js";
 import { distFile } from "../src/util/package-root.js";
+import { PeakNotMeasured, PeakTracker, readVmHwm, runWithPeakRss } from "./peak-rss.js";
 
 const MB = 1e6;
 const args = process.argv.slice(2);
@@ -35,10 +36,15 @@ function row(what: string, value: string, versus: string): void {
   process.stderr.write(`${what}: ${value} ${versus}\n`);
 }
 
-/** Peak resident memory (VmHWM) of a process, in bytes, from /proc. */
-function peakRss(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : NaN;
+/** A peak RSS row: the figure against `versus(bytes)`, or "not measured" with the reason. */
+function peakRow(what: string, peak: PeakTracker, versus: (bytes: number) => string): void {
+  try {
+    const bytes = peak.bytes;
+    row(what, `${(bytes / MB).toFixed(0)} MB`, versus(bytes));
+  } catch (err) {
+    if (!(err instanceof PeakNotMeasured)) throw err;
+    row(what, "not measured", err.message);
+  }
 }
 
 async function distribution(layers: number[]): Promise<void> {
@@ -72,25 +78,6 @@ async function distribution(layers: number[]): Promise<void> {
   }
 }
 
-/** Runs a child process to its end, polling its peak RSS (VmHWM) while it lives. */
-function runWatched(argv: string[]): Promise<{ code: number | null; peak: number }> {
-  const child = spawn(process.execPath, argv, { stdio: ["ignore", "ignore", "inherit"] });
-  let peak = 0;
-  const timer = setInterval(() => {
-    try {
-      peak = Math.max(peak, peakRss(child.pid!));
-    } catch {
-      // exited between polls
-    }
-  }, 100);
-  return new Promise((resolve) =>
-    child.once("exit", (code) => {
-      clearInterval(timer);
-      resolve({ code, peak });
-    }),
-  );
-}
-
 async function vectorRun(label: string, layers: number[], pairs: number, batch: number, perTask: number, workers: number): Promise<void> {
   const server = await startNatsServer();
   const procs = Array.from({ length: workers }, (_, i) =>
@@ -109,16 +96,19 @@ return: vectors
 `,
     );
     const out = join(work, label);
-    // The coordinator in its own process, so that its peak RSS is its own.
-    const { code, peak: coordinator } = await runWatched([distFile("coordinator/cli.js"), "run", cfg, "--nats", server.url, "--out", out]);
+    // The coordinator in its own process, so that its peak RSS is its own; it reports its
+    // ru_maxrss at exit (bench/peak-rss.ts), when /proc has lost its VmHWM.
+    const { code, peak: coordinator } = await runWithPeakRss([distFile("coordinator/cli.js"), "run", cfg, "--nats", server.url, "--out", out]);
     if (code !== 0) throw new Error(`the ${label} run failed (exit ${code})`);
     const run = (JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as { run: { snapshot: { parameters: number }; vectors: { bytes: number; mb_per_s: number }; timings: { total_s: number } } }).run;
     const modelBytes = run.snapshot.parameters * 4;
     const goal = 4 * modelBytes + 300 * MB;
-    const workerPeak = Math.max(...procs.map((p) => peakRss(p.pid!)));
+    // The workers are still running: their VmHWM is there to read.
+    const workerPeak = new PeakTracker(`${label} workers`);
+    for (const p of procs) workerPeak.observe(readVmHwm(p.pid));
     row(`${label}: ${pairs} pairs in ${run.timings.total_s.toFixed(0)} s, ${(run.vectors.bytes / MB).toFixed(0)} MB of gradient vectors`, `${run.vectors.mb_per_s.toFixed(0)} MB/s while vectors flow`, `(model ${(modelBytes / MB).toFixed(0)} MB)`);
-    row(`${label}: coordinator peak RSS`, `${(coordinator / MB).toFixed(0)} MB`, `${(coordinator / goal).toFixed(2)} × the goal 4 × model + 300 MB = ${(goal / MB).toFixed(0)} MB`);
-    row(`${label}: worker peak RSS`, `${(workerPeak / MB).toFixed(0)} MB`, `${(workerPeak / modelBytes).toFixed(1)} × model bytes`);
+    peakRow(`${label}: coordinator peak RSS`, coordinator, (bytes) => `${(bytes / goal).toFixed(2)} × the goal 4 × model + 300 MB = ${(goal / MB).toFixed(0)} MB`);
+    peakRow(`${label}: worker peak RSS`, workerPeak, (bytes) => `${(bytes / modelBytes).toFixed(1)} × model bytes`);
   } finally {
     await Promise.all(procs.map((p) => terminate(p, 5000)));
     await server.stop();
