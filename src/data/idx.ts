@@ -188,6 +188,12 @@ export function idxToDataset(
 
 /** Reads an images and a labels IDX file (each gzipped or not) into a Dataset. */
 export async function loadIdxDataset(imagesPath: string, labelsPath: string, options: IdxDatasetOptions = {}): Promise<Dataset> {
-  const [imageBytes, labelBytes] = await Promise.all([readDataFile(imagesPath), readDataFile(labelsPath)]);
-  return idxToDataset(imageBytes, labelBytes, { images: imagesPath, labels: labelsPath }, options);
+  // Both read at once, but the failures reported in a fixed order (images, then labels)
+  // and together: whichever read failed first must not decide the message.
+  const [images, labels] = await Promise.allSettled([readDataFile(imagesPath), readDataFile(labelsPath)]);
+  const failed = [images, labels].flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+  if (failed.length === 2 && failed.every((e) => e instanceof DataError)) throw new DataError(failed.map((e) => (e as Error).message).join("; "));
+  if (images.status === "rejected") throw images.reason;
+  if (labels.status === "rejected") throw labels.reason;
+  return idxToDataset(images.value, labels.value, { images: imagesPath, labels: labelsPath }, options);
 }

@@ -45,11 +45,14 @@ describe("loadDataset", () => {
     expect(ds.numClasses).toBe(10);
   });
 
-  it("names a missing file", async () => {
+  it("names a missing file, both when both are missing, in a fixed order", async () => {
     const err = await loadDataset({ kind: "idx", images: "no/such-images", labels: "no/such-labels" }, ROOT).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataError);
-    expect((err as Error).message).toContain("such-images");
-    expect((err as Error).message).toContain("not found");
+    // Regression: the two reads race, and the message named whichever failed first (seen under load).
+    expect((err as Error).message).toMatch(/such-images: file not found; .*such-labels: file not found$/);
+    const one = await loadDataset({ kind: "idx", images: "data/images-idx3-ubyte", labels: "no/such-labels" }, `${ROOT}examples`).catch((e: unknown) => e);
+    expect(one).toBeInstanceOf(DataError);
+    expect((one as Error).message).toMatch(/such-labels: file not found$/);
   });
 
   it("makes synthetic data from the spec", async () => {
