@@ -349,7 +349,7 @@ export class Dispatcher {
     const report = this.stallReport(phase, t);
     if (timedOut) {
       this.counts.stallReports++;
-      return this.fail(new RunFailure(`the run made no progress for ${Math.round(quiet / 1000)} s (run.stall_timeout_s is ${this.o.stallTimeoutMs / 1000} s); the journal is kept for --resume\n${report}`));
+      return this.fail(new RunFailure(`the run made no progress for ${Math.round(quiet / 1000)} s (run.stall_timeout_s is ${this.o.stallTimeoutMs / 1000} s)\n${report}`));
     }
     this.stallNoticedAt = t;
     this.counts.stallReports++;
