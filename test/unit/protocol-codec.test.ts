@@ -933,6 +933,7 @@ describe("refusals in words, and the limits of names, layers and indices", () =>
     expect(sent(undefined)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent vundefined");
     expect(sent("x".repeat(40))).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent v"${"x".repeat(40)}"`);
     expect(sent("x".repeat(41))).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent v(a string of 41 characters)");
+    expect(sent([1])).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent v(an array of 1)");
     expect(refusal(base)).toBe("ProtocolError v: missing protocol version");
   });
 
