@@ -8,7 +8,9 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Journal, JOURNAL_DIR, JournalError, JournalLineError, type RunIdentity } from "../../src/coordinator/journal.js";
+import { checkJournalLine, Journal, JOURNAL_DIR, JournalError, JournalLineError, journalLineError, type RunIdentity } from "../../src/coordinator/journal.js";
+import { ProtocolError } from "../../src/protocol/index.js";
+import { fail } from "../../src/protocol/validate.js";
 
 const identity: RunIdentity = { datasetHash: "d", snapshotHash: "s", seed: 1, count: 100, batchSize: 4, pairing: "independent", returns: "stats", plan: "p" };
 
@@ -117,6 +119,8 @@ describe("Journal.resume: torn and corrupt lines", () => {
   it.each([
     ["a JSON value that is not an object", "[1,2]", "line"],
     ["null", "null", "line"],
+    ["a number", "5", "line"],
+    ["a string", '"phase"', "line"],
     ["an unknown key", '{"phase":"p","data":{"i":9},"extra":1}', "extra"],
     ["a missing phase", '{"data":{"i":9}}', "phase"],
     ["an empty phase", '{"phase":"","data":{"i":9}}', "phase"],
@@ -195,6 +199,79 @@ describe("Journal: manifest and checkpoints", () => {
     expect(journal.readCheckpoint("twin", 2)).toEqual(new Float32Array([8, 7]));
     await journal.remove();
     expect(existsSync(join(out, JOURNAL_DIR))).toBe(false);
+  });
+});
+
+describe("Journal: what its errors say, and its files", () => {
+  it("errors are named, say where and what, and keep their cause", async () => {
+    const { out, records } = await journalWith(2);
+    writeFileSync(records, readFileSync(records, "utf8") + '{"phase":"p","data":1,"x":2}\n');
+    const unknown = catchError(() => Journal.resume(out, identity)) as JournalLineError;
+    expect(unknown.name).toBe("JournalLineError");
+    expect(unknown.message).toBe(`${records}, line 3: x: unknown key`);
+    writeFileSync(records, '{"phase":"","data":1}\n');
+    expect((catchError(() => Journal.resume(out, identity)) as Error).message).toBe(`${records}, line 1: phase: expected a phase name, got the string ""`);
+    writeFileSync(records, '{"phase":"p"}\n');
+    expect((catchError(() => Journal.resume(out, identity)) as Error).message).toBe(`${records}, line 1: data: missing`);
+    writeFileSync(records, "[]\n");
+    expect((catchError(() => Journal.resume(out, identity)) as Error).message).toBe(`${records}, line 1: line: expected an object, got an array of 0`);
+    const manifest = join(out, JOURNAL_DIR, "manifest.json");
+    writeFileSync(manifest, "{");
+    const unreadable = catchError(() => Journal.resume(out, identity)) as JournalError;
+    expect(unreadable.name).toBe("JournalError");
+    expect(unreadable.cause).toBeInstanceOf(SyntaxError);
+  });
+
+  it("a line checked by its phase: the checker's field and words, after the file and line; other errors pass through", () => {
+    const at = { file: "f.jsonl", line: 7, data: { n: "x" } };
+    const typed = catchError(() => checkJournalLine(at, (_v, path) => fail(`${path}.n`, "expected a finite number, got the string \"x\""))) as JournalLineError;
+    expect(typed).toBeInstanceOf(JournalLineError);
+    expect(typed).toMatchObject({ file: "f.jsonl", line: 7, field: "data.n" });
+    expect(typed.message).toBe('f.jsonl, line 7: data.n: expected a finite number, got the string "x"');
+    expect(typed.cause).toBeInstanceOf(ProtocolError);
+    const bug = new TypeError("a bug in a checker");
+    expect(catchError(() => checkJournalLine(at, () => {
+      throw bug;
+    }))).toBe(bug);
+    expect(journalLineError(at, "data[0].id", "not planned").message).toBe("f.jsonl, line 7: data[0].id: not planned");
+  });
+
+  it("a manifest of another run names each field that differs; one without an identity differs in all", async () => {
+    const { out } = await journalWith(0);
+    expect(() => Journal.resume(out, { ...identity, seed: 2, count: 7 })).toThrow(`the run in ${out} measured something else: seed was 1, now 2; count was 100, now 7`);
+    const manifest = join(out, JOURNAL_DIR, "manifest.json");
+    writeFileSync(manifest, JSON.stringify({ version: 2, configFile: "c", started: "s" }));
+    expect(() => Journal.resume(out, identity)).toThrow(/measured something else: datasetHash was undefined, now "d"/);
+  });
+
+  it("lives in OUT/journal, creating OUT if needed, its manifest one JSON document and a newline", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "gradswarm-journal-")), "new", "out");
+    const journal = Journal.create(out, identity, "config.yaml");
+    const manifest = readFileSync(join(out, "journal", "manifest.json"), "utf8");
+    expect(manifest.endsWith("}\n")).toBe(true);
+    expect(JSON.parse(manifest)).toMatchObject({ version: 2, identity, configFile: "config.yaml" });
+    await journal.close();
+    await journal.close(); // twice is harmless
+    await journal.remove();
+    await journal.remove(); // and so is removing what is gone
+    expect(existsSync(join(out, "journal"))).toBe(false);
+  });
+
+  it("a resume leaves a clean journal's bytes as they were (no newline added), an empty one empty", async () => {
+    const { out, records } = await journalWith(2);
+    const before = readFileSync(records);
+    await (await Journal.resume(out, identity)).journal.close();
+    expect(readFileSync(records)).toEqual(before);
+    const empty = await journalWith(0);
+    await Journal.resume(empty.out, identity).journal.close();
+    expect(readFileSync(empty.records)).toHaveLength(0);
+  });
+
+  it("a datasync asked for after close says so", async () => {
+    const { out } = await journalWith(0);
+    const { journal } = Journal.resume(out, identity);
+    await journal.close();
+    await expect(journal.durable()).rejects.toThrow("the journal was closed before its last lines were made durable");
   });
 });
 

@@ -107,6 +107,12 @@ describe("a corrupted journal line stops the resume, naming the file, the line a
     ["a pair id outside the plan", withPair({ id: 5 }), "data.pairs[0].id", /pair 5 is outside the plan of 5 pairs/],
     ["no pairs", { layers: LAYERS, pairs: [] }, "data.pairs", /expected 1 to/],
     ["layers other than the earlier lines'", { layers: ["dense/kernel", "other"], pairs: [pair(1)] }, "data.layers", /differ from earlier lines'/],
+    [
+      "more layers than the earlier lines'",
+      { layers: [...LAYERS, "out/kernel"], pairs: [{ ...pair(1), layerNorm: [[1, 2, 3], [2, 3, 4]], layerDot: [0.25, 0.25, 0] }] },
+      "data.layers",
+      /\[dense\/kernel,dense\/bias,out\/kernel\] differ from earlier lines' \[dense\/kernel,dense\/bias\]/,
+    ],
     ["not an object", [pair(1)], "data", /expected an object, got an array of 1/],
   ])("pairs: %s", (_what, bad, field, message) => {
     const err = errorOf(() => recoverPairs(lines(good, bad, good), plan, new PairRecords(plan.count)));

@@ -38,6 +38,8 @@ import {
   float32View,
   peekSender,
   MAX_CHUNK_BYTES,
+  MAX_ID_LENGTH,
+  MAX_LAYERS,
 } from "../../src/protocol/index.js";
 
 const HASH_A = "a".repeat(64);
@@ -914,5 +916,107 @@ describe("peekSender", () => {
     expect(peekSender(new Uint8Array([0xc1, 0xff]))).toEqual({});
     expect(peekSender(raw([1, 2]))).toEqual({});
     expect(peekSender(raw({ workerId: 5, taskId: "x".repeat(1000) }))).toEqual({});
+  });
+});
+
+describe("refusals in words, and the limits of names, layers and indices", () => {
+  const refusal = (value: unknown, allowed?: readonly MessageType[]) => {
+    const err = protocolError(() => validateMessage(value, allowed));
+    return `${err.constructor.name} ${err.message}`;
+  };
+
+  it("the version the peer sent, as the peer reads it", () => {
+    const base = { type: "ack", accepted: true, reason: null };
+    const sent = (v: unknown) => refusal({ ...base, v });
+    expect(sent(true)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent vtrue");
+    expect(sent(null)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent vnull");
+    expect(sent(undefined)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent vundefined");
+    expect(sent("x".repeat(40))).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent v"${"x".repeat(40)}"`);
+    expect(sent("x".repeat(41))).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent v(a string of 41 characters)");
+    expect(sent([1])).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent v(an array of 1)");
+    expect(refusal(base)).toBe("ProtocolError v: missing protocol version");
+  });
+
+  it("the envelope: not an object, a type that is not a string, unknown, or not allowed here", () => {
+    expect(refusal([1])).toBe("ProtocolError message: expected a message object, got an array of 1");
+    expect(refusal({ v: 1, type: 5 })).toBe("ProtocolError type: expected a message type string, got the number 5");
+    expect(refusal({ v: 1, type: "nope" })).toBe('ProtocolError type: unknown message type the string "nope"');
+    const ack = createMessage("ack", { accepted: true, reason: null });
+    expect(ack).toEqual({ v: PROTOCOL_VERSION, type: "ack", accepted: true, reason: null });
+    expect(refusal(ack, ["task"])).toBe('ProtocolError type: expected "task", got the string "ack"');
+    expect(refusal(ack, ["task", "task.loss"])).toBe('ProtocolError type: expected one of "task", "task.loss", got the string "ack"');
+  });
+
+  it("task.result: layerSizes and every per-layer array against the layers, in words", () => {
+    const sizes = clone(taskResult(2, 2));
+    sizes.layerSizes = [10];
+    expect(refusal(sizes)).toBe("ProtocolError layerSizes: has 1 values, layers names 2");
+    const norm = clone(taskResult(2, 2));
+    norm.pairs[1]!.layerNorm[0] = [1];
+    expect(refusal(norm)).toBe("ProtocolError pairs[1].layerNorm[0]: has 1 values, layers names 2");
+    const metricNorm = clone(taskResult(2, 2, 1));
+    metricNorm.pairs[0]!.metrics[0]!.layerNorm[1] = [];
+    expect(refusal(metricNorm)).toBe("ProtocolError pairs[0].metrics[0].layerNorm[1]: has 0 values, layers names 2");
+    const metricDot = clone(taskResult(2, 2, 1));
+    metricDot.pairs[0]!.metrics[0]!.layerDot = [1, 2, 3];
+    expect(refusal(metricDot)).toBe("ProtocolError pairs[0].metrics[0].layerDot: has 3 values, layers names 2");
+  });
+
+  it("task.result: at most MAX_LAYERS groups, sizes that are counts", () => {
+    const many = taskResult(1, 0);
+    const names = Array.from({ length: MAX_LAYERS + 1 }, (_, k) => `w${k}`);
+    expect(protocolError(() => validateMessage({ ...many, layers: names })).field).toBe("layers");
+    for (const bad of [-1, 1.5]) {
+      const r = clone(taskResult(1, 2));
+      r.layerSizes[1] = bad;
+      expect(protocolError(() => validateMessage(r)).field).toBe("layerSizes[1]");
+    }
+    const long = clone(taskResult(1, 2));
+    long.layers[0] = "n".repeat(MAX_ID_LENGTH + 1);
+    expect(protocolError(() => validateMessage(long)).field).toBe("layers[0]");
+    const empty = clone(taskResult(1, 2));
+    empty.layers[0] = "";
+    expect(protocolError(() => validateMessage(empty)).field).toBe("layers[0]");
+  });
+
+  it("names and labels: a name is 1 to MAX_ID_LENGTH characters, a label at most MAX_ID_LENGTH", () => {
+    const t = task();
+    expect(protocolError(() => validateMessage({ ...t, dataset: { ...t.dataset, name: "" } })).field).toBe("dataset.name");
+    expect(protocolError(() => validateMessage({ ...t, dataset: { ...t.dataset, name: "d".repeat(MAX_ID_LENGTH + 1) } })).field).toBe("dataset.name");
+    expect(validateMessage({ ...t, dataset: { ...t.dataset, name: "d".repeat(MAX_ID_LENGTH) } })).toBeTruthy();
+    const pull = createMessage("task.pull", { workerId: "w", backend: "b".repeat(MAX_ID_LENGTH + 1) });
+    expect(protocolError(() => validateMessage(pull)).field).toBe("backend");
+  });
+
+  it("a hash that is not sha256 says what a sha256 looks like", () => {
+    const t = task();
+    expect(refusal({ ...t, snapshot: { ...t.snapshot, hash: "A".repeat(64) } })).toBe(
+      `ProtocolError snapshot.hash: expected 64 lower-case hex characters (sha256), got a string of 64 characters`,
+    );
+  });
+
+  it("task.none: retryMs is a whole number of ms", () => {
+    expect(protocolError(() => validateMessage(createMessage("task.none", { runId: "r", retryMs: 1.5, done: false }))).field).toBe("retryMs");
+  });
+
+  it("task.chunk: a layer index in [0, MAX_LAYERS), whole; slices of equal, non-zero length, in words", () => {
+    const chunk = (over: Record<string, unknown>) => ({
+      v: 1,
+      type: "task.chunk",
+      runId: "r",
+      taskId: "t",
+      leaseId: "t.1",
+      workerId: "w",
+      pair: 0,
+      layer: 0,
+      offset: 0,
+      g1: new Uint8Array(16),
+      g2: new Uint8Array(16),
+      ...over,
+    });
+    expect(validateMessage(chunk({ layer: MAX_LAYERS - 1 }))).toBeTruthy();
+    for (const layer of [-1, 1.5, MAX_LAYERS]) expect(protocolError(() => validateMessage(chunk({ layer }))).field).toBe("layer");
+    expect(refusal(chunk({ g2: new Uint8Array(4) }))).toBe("ProtocolError g2: holds 4 bytes, g1 holds 16");
+    expect(refusal(chunk({ g1: new Uint8Array(0), g2: new Uint8Array(0) }))).toBe("ProtocolError g1: is empty");
   });
 });
