@@ -22,8 +22,8 @@ describe("refusals say what is wrong", () => {
 
   it("a negative norm, naming which", () => {
     const set = new MeasureSet(SAMPLING);
-    expect(() => set.add({ a: -1, b: 1, c: 0 })).toThrow("PairStats.a is a norm and must be ≥ 0, got -1");
-    expect(() => set.add({ a: 1, b: -2, c: 0 })).toThrow("PairStats.b is a norm and must be ≥ 0, got -2");
+    expect(() => set.add({ a: -1, b: 1, c: 0 })).toThrow("PairSample.a is a norm and must be ≥ 0, got -1");
+    expect(() => set.add({ a: 1, b: -2, c: 0 })).toThrow("PairSample.b is a norm and must be ≥ 0, got -2");
   });
 
   it("a dataset of no examples", () => {
