@@ -41,8 +41,9 @@ describe("refusals say what is wrong", () => {
 });
 
 describe("moments of one and two samples", () => {
-  it("one sample: covariances 0; two: the exact sample covariance and that of the mean", () => {
+  it("no sample or one: covariances 0; two: the exact sample covariance and that of the mean", () => {
     const m = new Moments(2);
+    expect([m.n, m.covariance(0, 0), m.meanCovariance(0, 0), m.meanCovariance(0, 1)]).toEqual([0, 0, 0, 0]);
     m.add([1, 10]);
     expect([m.covariance(0, 0), m.covariance(0, 1), m.meanCovariance(1, 1)]).toEqual([0, 0, 0]);
     m.add([3, 4]);
