@@ -12,6 +12,7 @@ export default defineConfig({
       "test/unit/reduce.test.ts",
       "test/unit/journal*.test.ts",
       "test/unit/task-table.test.ts",
+      "test/unit/dispatcher*.test.ts",
       "test/unit/phases-recover.test.ts",
       "test/unit/protocol-codec.test.ts",
       "test/unit/protocol-validate.test.ts",

@@ -3,7 +3,7 @@
 # time, with the unit tests of vitest.mutation.config.ts (docs/mutation.md).
 #   scripts/mutation.sh                 every module
 #   scripts/mutation.sh journal phases  only these
-# Modules: estimators journal task-table phases validate messages. Each module's report
+# Modules: estimators journal task-table dispatcher phases validate messages. Each module's report
 # lands in reports/mutation/<module>.{html,json,log} (not in git). Not part of CI: it takes
 # minutes per module (the estimators' half an hour on two busy cores the first time).
 # Incremental: a module's next run tests again only the mutants whose code or tests
@@ -12,13 +12,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALL=(estimators journal task-table phases validate messages)
+ALL=(estimators journal task-table dispatcher phases validate messages)
 
 files_of() {
   case "$1" in
     estimators) echo "src/coordinator/estimators/**/*.ts" ;;
     journal) echo "src/coordinator/journal.ts" ;;
     task-table) echo "src/coordinator/task-table.ts" ;;
+    dispatcher) echo "src/coordinator/dispatcher.ts,src/coordinator/stall-report.ts,src/coordinator/worker-registry.ts" ;;
     phases) echo "src/coordinator/phases/recover.ts" ;;
     validate) echo "src/protocol/validate.ts" ;;
     messages) echo "src/protocol/messages.ts" ;;

@@ -3,88 +3,10 @@
 // stall report after max(2 × lease, 60 s) without progress and the stall timeout.
 
 import { describe, expect, it } from "vitest";
-import { Dispatcher, STALL_NOTICE_MIN_MS, type DispatcherOptions } from "../../src/coordinator/dispatcher.js";
-import type { Phase } from "../../src/coordinator/phase.js";
+import { STALL_NOTICE_MIN_MS } from "../../src/coordinator/dispatcher.js";
 import { RunFailure } from "../../src/coordinator/run-failure.js";
-import { TaskTable } from "../../src/coordinator/task-table.js";
-import { createMessage, type Message, type TaskLossResultMessage } from "../../src/protocol/index.js";
-
-const LEASE_MS = 3000;
-
-class Clock {
-  t = 1_000_000;
-  now = () => this.t;
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
-
-/** A phase of `n` one-point tasks: a result is accepted unless its loss is negative. */
-function lossPhase(n: number, clock: Clock, maxInFlight = 100): Phase<TaskLossResultMessage> & { accepted: number[] } {
-  const tasks = Array.from({ length: n }, (_, i) => ({ id: `p#${i}`, pairIds: [i] }));
-  const accepted: number[] = [];
-  return {
-    name: "p",
-    table: new TaskTable(tasks, { leaseMs: LEASE_MS, maxAttempts: 3, maxInFlight }, clock.now),
-    resultType: "task.loss_result",
-    vectors: false,
-    message: (lease, runId) =>
-      createMessage("task.loss", {
-        runId,
-        taskId: lease.task.id,
-        leaseId: lease.leaseId,
-        leaseMs: LEASE_MS,
-        snapshot: { hash: "a".repeat(64), bytes: 4 },
-        dataset: { hash: "b".repeat(64), bytes: 4, name: "d" },
-        points: lease.task.pairIds.map((id) => ({ id, alpha: 0, beta: 0 })),
-        directions: [],
-        indices: [0],
-      }),
-    accept: (r) => {
-      if (r.points.some((p) => p.loss < 0)) return "a negative loss";
-      accepted.push(...r.points.map((p) => p.id));
-      return null;
-    },
-    durable: () => Promise.resolve(),
-    units: (r) => r.points.length,
-    accepted,
-  };
-}
-
-function setup(n: number, o: Partial<DispatcherOptions> = {}, maxInFlight?: number) {
-  const clock = new Clock();
-  const logs: string[] = [];
-  const d = new Dispatcher({
-    runId: "run-1",
-    leaseMs: LEASE_MS,
-    waitMs: 300_000,
-    stallTimeoutMs: 600_000,
-    quarantineAfter: 2,
-    creditPhase: "p",
-    pullSubject: "t.task.pull",
-    log: (l) => logs.push(l),
-    now: clock.now,
-    ...o,
-  });
-  const phase = lossPhase(n, clock, maxInFlight);
-  const settled = { done: false, error: null as Error | null };
-  d.run(phase).then(
-    () => (settled.done = true),
-    (e: Error) => (settled.error = e),
-  );
-  return { d, clock, logs, phase, settled };
-}
-
-const pull = (d: Dispatcher, workerId: string): Message => d.pull(createMessage("task.pull", { workerId, backend: "cpu" }));
-function leased(m: Message): { taskId: string; leaseId: string } {
-  if (m.type !== "task.loss") throw new Error(`expected a task, got ${m.type}`);
-  return { taskId: m.taskId, leaseId: m.leaseId };
-}
-const result = (t: { taskId: string; leaseId: string }, workerId: string, loss = 1, runId = "run-1"): TaskLossResultMessage =>
-  createMessage("task.loss_result", { runId, taskId: t.taskId, leaseId: t.leaseId, workerId, computeMs: 1, points: [{ id: Number(t.taskId.split("#")[1]), loss, accuracy: 0.5 }] });
-const beat = (d: Dispatcher, workerId: string, t: { taskId: string; leaseId: string } | null) =>
-  d.heartbeat(createMessage("worker.heartbeat", { workerId, state: t ? "busy" : "idle", taskId: t?.taskId ?? null, leaseId: t?.leaseId ?? null, backend: "cpu", device: "x" }));
-const flush = () => new Promise((r) => setImmediate(r));
+import { createMessage } from "../../src/protocol/index.js";
+import { beat, flush, LEASE_MS, leased, pull, result, setup } from "../helpers/dispatcher-fixture.js";
 
 describe("Dispatcher (no NATS, injected clock)", () => {
   it("hands out each task once, accepts its result under the live lease, and finishes", async () => {

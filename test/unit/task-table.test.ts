@@ -406,3 +406,25 @@ describe("TaskTable: simulation with crashes, late and repeated results", () => 
     simulate(seed);
   });
 });
+
+describe("TaskTable.unfinished (what the stall report lists)", () => {
+  it("every task not done, in plan order, with its live lease or null, its attempts, and when it was leased", () => {
+    const { tt, clock } = table(4, { maxInFlight: 2 });
+    const a = tt.lease("w1")!;
+    clock.advance(10);
+    const b = tt.lease("w2")!;
+    expect(tt.atInFlightBound()).toBe(true);
+    tt.complete(a.task.id, a.leaseId);
+    expect(tt.atInFlightBound()).toBe(false);
+    tt.release(b.task.id, b.leaseId, "boom", true);
+    const c = tt.lease("w3")!;
+    expect(c.task.id).toBe(b.task.id);
+    const u = tt.unfinished();
+    expect(u.map((t) => t.task.id)).toEqual(["t1", "t2", "t3"]);
+    expect(u[0]!.lease).toEqual({ task: c.task, leaseId: c.leaseId, workerId: "w3", leasedAt: c.leasedAt, deadline: c.leasedAt + 1000 });
+    expect(u[0]!.attempts).toEqual([{ workerId: "w2", cause: "boom" }]);
+    expect(u[1]!.lease).toBeNull();
+    expect(u[2]!.lease).toBeNull();
+    expect(u[1]!.attempts).toEqual([]);
+  });
+});
