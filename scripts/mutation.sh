@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation testing (Stryker) of the modules where a silent bug costs most, one module at a
-# time, with the unit tests of vitest.mutation.config.ts (docs/mutation.md).
+# time, with the unit tests of test/mutation/vitest.config.ts (docs/mutation.md).
 #   scripts/mutation.sh                 every module
 #   scripts/mutation.sh journal phases  only these
 # Modules: estimators journal task-table dispatcher phases validate messages. Each module's report
@@ -38,7 +38,7 @@ mkdir -p "$out"
 status=0
 for m in "${modules[@]}"; do
   echo "mutation: $m ($(files_of "$m"))" >&2
-  if npx stryker run stryker.config.mjs --mutate "$(files_of "$m")" --incremental --incrementalFile "$out/$m.incremental.json" "${force[@]}" 2>&1 | tee "$out/$m.log"; then
+  if npx stryker run test/mutation/stryker.config.mjs --mutate "$(files_of "$m")" --incremental --incrementalFile "$out/$m.incremental.json" "${force[@]}" 2>&1 | tee "$out/$m.log"; then
     mv "$out/mutation.json" "$out/$m.json"
     mv "$out/mutation.html" "$out/$m.html"
   else

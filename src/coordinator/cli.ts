@@ -48,7 +48,16 @@ program
     });
     process.on("SIGTERM", () => abort.abort());
     try {
-      const result = await runJob({ configPath: config, outDir: opts.out, resume: opts.resume, workers: opts.workers, natsUrl: opts.nats, signal: abort.signal });
+      const result = await runJob({
+        configPath: config,
+        outDir: opts.out,
+        resume: opts.resume,
+        workers: opts.workers,
+        natsUrl: opts.nats,
+        // The one setting taken from the environment: where nats-server is, when not on PATH.
+        natsServerBinary: process.env.GRADSWARM_NATS_SERVER || undefined,
+        signal: abort.signal,
+      });
       const theta = result.measured[0]!;
       const extras = result.invariance || theta.curvature || theta.vectorStats || Object.keys(theta.metrics).length > 0;
       process.stdout.write((extras ? summaryTable(theta, result.invariance, result.measured.slice(1).map((m) => m.subject.alpha!)) : measureTable(result.reduction.measures)) + "\n");

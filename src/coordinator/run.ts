@@ -40,6 +40,8 @@ export interface RunOptions {
   workers?: number;
   /** Overrides nats.url: connect to this server and use the workers that are there. */
   natsUrl?: string;
+  /** Embedded default: the nats-server binary to run (default: found on PATH). */
+  natsServerBinary?: string;
   signal?: AbortSignal;
   /** Where progress and log lines go; stderr by default. */
   stream?: NodeJS.WriteStream;
@@ -118,9 +120,9 @@ class Started {
 }
 
 /** The server's URL: the one given, or an embedded nats-server started for this run. */
-async function natsServer(s: Started, url: string | undefined, localCount: number, outDir: string, log: (line: string) => void): Promise<string> {
+async function natsServer(s: Started, url: string | undefined, binary: string | undefined, localCount: number, outDir: string, log: (line: string) => void): Promise<string> {
   if (url) return url;
-  s.server = await startNatsServer({ exitWithParent: true });
+  s.server = await startNatsServer({ exitWithParent: true, binary });
   log(`embedded nats-server on ${s.server.url}; starting ${localCount} local worker${localCount === 1 ? "" : "s"} (logs in ${join(outDir, "logs")})`);
   return s.server.url;
 }
@@ -257,7 +259,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     if (options.signal?.aborted) throw new RunAborted("the run was interrupted");
-    const url = await natsServer(s, givenUrl, localCount, outDir, log);
+    const url = await natsServer(s, givenUrl, options.natsServerBinary, localCount, outDir, log);
     const nc = (s.nc = await connectNats(url, "gradswarm-coordinator"));
     const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true, cfg.nats.replicas);
     const putStarted = Date.now();

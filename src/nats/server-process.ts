@@ -17,13 +17,13 @@ export const NATS_INSTALL_HINT =
   "set GRADSWARM_NATS_SERVER to its path, or give a running server with --nats URL.";
 
 /**
- * The nats-server binary: $GRADSWARM_NATS_SERVER when set (and nothing else), else PATH,
- * then the sbin folders Debian's package installs to (not on a normal user's PATH).
+ * The nats-server binary: `binary` when given (and nothing else; the CLI takes it from
+ * GRADSWARM_NATS_SERVER), else PATH, then the sbin folders Debian's package installs to
+ * (not on a normal user's PATH).
  */
-export function findNatsServer(): string | null {
-  const override = process.env.GRADSWARM_NATS_SERVER;
-  const candidates: (string | undefined)[] = [override];
-  const dirs = override ? [] : [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
+export function findNatsServer(binary?: string): string | null {
+  const candidates: (string | undefined)[] = [binary];
+  const dirs = binary ? [] : [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin", "/sbin"];
   for (const d of dirs) if (d) candidates.push(join(d, "nats-server"));
   for (const c of candidates) {
     if (!c) continue;
@@ -50,6 +50,8 @@ export interface NatsServerOptions {
    * SIGKILL: the embedded default must not leave an orphaned server behind.
    */
   exitWithParent?: boolean;
+  /** The nats-server binary to run instead of the one found on PATH. */
+  binary?: string;
 }
 
 /**
@@ -58,14 +60,16 @@ export interface NatsServerOptions {
  * shell read /dev/null, hence the copy of stdin on fd 3.
  */
 const PARENT_WATCH_SCRIPT = [
+  // $1: a folder to remove once the server is gone (or ""), then the server's command line.
+  'w=$1; shift',
   'exec 3<&0',
-  '"$0" "$@" </dev/null & p=$!',
+  '"$@" </dev/null & p=$!',
   'trap \'kill -TERM $p 2>/dev/null\' TERM INT',
   '( cat <&3 >/dev/null; kill -TERM $p 2>/dev/null ) &',
   'wait $p; s=$?',
   // a trapped signal interrupts `wait`: wait again for the server's own exit
   '[ $s -gt 128 ] && { wait $p; s=$?; }',
-  '[ -n "$GRADSWARM_NATS_WORK" ] && rm -rf "$GRADSWARM_NATS_WORK"',
+  '[ -n "$w" ] && rm -rf "$w"',
   'exit $s',
 ].join("\n");
 
@@ -81,16 +85,13 @@ export interface NatsServerHandle {
 }
 
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
-  const bin = findNatsServer();
+  const bin = findNatsServer(options.binary);
   if (!bin) throw new NatsServerError(NATS_INSTALL_HINT);
   const work = mkdtempSync(join(tmpdir(), "gradswarm-nats-"));
   const storeDir = options.storeDir ?? join(work, "jetstream");
   const args = ["-a", "127.0.0.1", "-p", String(options.port ?? -1), "-js", "-sd", storeDir, "--ports_file_dir", work, ...(options.args ?? [])];
   const child = options.exitWithParent
-    ? spawn("sh", ["-c", PARENT_WATCH_SCRIPT, bin, ...args], {
-        stdio: ["pipe", "ignore", "pipe"],
-        env: { ...process.env, GRADSWARM_NATS_WORK: options.storeDir ? "" : work },
-      })
+    ? spawn("sh", ["-c", PARENT_WATCH_SCRIPT, "gradswarm-nats-watch", options.storeDir ? "" : work, bin, ...args], { stdio: ["pipe", "ignore", "pipe"] })
     : spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => {

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // The unit tests that mutation testing (scripts/mutation.sh, docs/mutation.md) runs
@@ -6,6 +7,8 @@ import { defineConfig } from "vitest/config";
 // the protocol fuzz test either (seconds per run, and it asks only "valid or a
 // ProtocolError", which a mutant of a limit passes).
 export default defineConfig({
+  // The globs below are the repository's, not this folder's.
+  root: fileURLToPath(new URL("../..", import.meta.url)),
   test: {
     include: [
       "test/unit/estimators.*.test.ts",

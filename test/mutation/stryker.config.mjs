@@ -1,10 +1,11 @@
 // Mutation testing of the modules where a silent bug costs most (docs/mutation.md):
-// scripts/mutation.sh picks the module (--mutate) and keeps each module's report.
+// scripts/mutation.sh picks the module (--mutate) and keeps each module's report. Paths
+// are relative to the repository root, where the script runs Stryker.
 // @ts-check
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 const config = {
   testRunner: "vitest",
-  vitest: { configFile: "vitest.mutation.config.ts", related: true },
+  vitest: { configFile: "test/mutation/vitest.config.ts", related: true },
   coverageAnalysis: "perTest",
   // The default set; scripts/mutation.sh names the module to mutate.
   mutate: [
