@@ -12,9 +12,6 @@ import { stallReport } from "./stall-report.js";
 import { VectorReducer } from "./vector-reducer.js";
 import { WorkerRegistry, type WorkerRecord } from "./worker-registry.js";
 
-export { RunFailure };
-export type { WorkerRecord };
-
 export const SWEEP_INTERVAL_MS = 250;
 /** How soon an idle worker asks again while others hold the remaining tasks. */
 export const RETRY_MS = 200;

@@ -279,7 +279,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     const dispatchMs = Date.now() - dispatchStarted;
 
     const theta = measured[0]!;
-    const run = runRecord({ cfg, prep, snapshot: prep.snapshot, runId, theta, dispatcher, natsUrl: s.server ? "embedded" : url, started, cpuAtStart, loadMs, putMs, dispatchMs });
+    const run = runRecord({ cfg, prep, runId, theta, dispatcher, natsUrl: s.server ? "embedded" : url, started, cpuAtStart, loadMs, putMs, dispatchMs });
     const invariance = await writeOutputs(outDir, cfg, measured, run);
     await journal.remove();
     return { outDir, reduction: theta.reduction, measured, invariance, run };

@@ -1,7 +1,7 @@
 // results.json from what a run measured: each θ's measures (report/outputs.ts defines the
 // file), and the run record (who computed what, faults, timings).
 
-import { layerNames, parameterCount, trainableTensorSizes, type Snapshot } from "../../model/snapshot.js";
+import { layerNames, parameterCount, trainableTensorSizes } from "../../model/snapshot.js";
 import { PROTOCOL_VERSION } from "../../protocol/index.js";
 import { PACKAGE_VERSION } from "../../util/package-root.js";
 import type { RunConfig } from "../config/load.js";
@@ -36,7 +36,6 @@ function subjectResults(m: SubjectMeasurement): SubjectResults {
 export interface RunFacts {
   cfg: RunConfig;
   prep: PreparedRun;
-  snapshot: Snapshot;
   runId: string;
   theta: SubjectMeasurement;
   dispatcher: Dispatcher;
@@ -64,7 +63,7 @@ export function runRecord(f: RunFacts): RunRecord {
     seed: plan.seed,
     pairs: { count: plan.count, batch_size: plan.batchSize, pairing: plan.pairing, per_task: cfg.pairs.perTask, tasks: Math.ceil(computed / cfg.pairs.perTask), resumed: theta.pairsRecovered, computed },
     dataset: { name: dataset.name, hash: prep.datasetHash, bytes: prep.datasetSize, n: dataset.n, feature_shape: dataset.featureShape, classes: dataset.numClasses },
-    snapshot: { hash: prep.snapshotHash, bytes: prep.snapshotSize, parameters: parameterCount(f.snapshot.weights), weight_layers: layerNames(f.snapshot.weights), gradient_layers: theta.layers, gradient_tensors: theta.tensors },
+    snapshot: { hash: prep.snapshotHash, bytes: prep.snapshotSize, parameters: parameterCount(prep.snapshot.weights), weight_layers: layerNames(prep.snapshot.weights), gradient_layers: theta.layers, gradient_tensors: theta.tensors },
     nats: { url: f.natsUrl, prefix: cfg.nats.prefix },
     return: cfg.returns,
     workers: d.workers.map((w) => ({
