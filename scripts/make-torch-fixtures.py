@@ -16,7 +16,8 @@ converter must refuse, Resize from nn.Upsample):
   model.onnx            torch.onnx.export of the float32 model in eval() mode, opset 13,
                         TrainingMode.PRESERVE, no constant folding, input "input",
                         output "logits". Initializer names are the state_dict names; torch
-                        1.13 may replace an initializer equal to another by an Identity node.
+                        1.13 replaces an initializer equal to another by an Identity node
+                        (cnn-bn has one on purpose: see TIED).
   x.npy                 float32 inputs, 48 examples: [48, C, H, W] (NCHW) for the image
                         models, [48, 20] for the mlp (np.save, format 1.0, little-endian).
   y.npy                 int64 labels in [0, 10), shape [48].
@@ -274,6 +275,13 @@ MODELS = [
     ("depthwise", Depthwise, (4, 10, 10), "nchw", 1104),
 ]
 
+# torch 1.13's exporter keeps one initializer of several with equal values and emits
+# Identity(kept) -> other for the rest. cnn-bn's exported weights give bn2 the running_var
+# of bn1 so that its graph has such an Identity; in ckpt.safetensors the two differ again
+# (train mode moved each with its own batch statistics), so a loader that writes the
+# checkpoint into the ONNX graph's tensors must give the aliased name its own value.
+TIED = {"cnn-bn": ("bn2.running_var", "bn1.running_var")}
+
 
 def randomize_batchnorm(model, gen):
     """Non-trivial affine weights and running statistics, so that inference-form
@@ -454,13 +462,20 @@ def main():
         torch.manual_seed(seed)
         model = cls()
         randomize_batchnorm(model, torch.Generator().manual_seed(seed + 1))
+        sd = model.state_dict()
+        if name in TIED:
+            alias, kept = TIED[name]
+            with torch.no_grad():
+                sd[alias].copy_(sd[kept])
         model.eval()
         rng = np.random.default_rng(seed + 2)
         x = rng.standard_normal((N_EXAMPLES,) + shape).astype(np.float32)
         y = rng.integers(0, CLASSES, size=N_EXAMPLES).astype(np.int64)
 
         ops, inits, proto = export_onnx(model, torch.from_numpy(x[:1]), os.path.join(d, "model.onnx"))
-        sd = model.state_dict()
+        identities = [(n.input[0], n.output[0]) for n in proto.graph.node if n.op_type == "Identity"]
+        if name in TIED:
+            assert identities == [TIED[name][::-1]], f"{name}: Identity nodes {identities}"
         for init in proto.graph.initializer:  # model.onnx holds the weights.safetensors values
             if init.name in sd:
                 assert np.array_equal(onnx.numpy_helper.to_array(init), sd[init.name].numpy()), init.name
@@ -472,6 +487,8 @@ def main():
         write_safetensors(os.path.join(d, "ckpt.safetensors"), ckpt.state_dict())
         changed = [k for k in sd if not torch.equal(sd[k], ckpt.state_dict()[k])]
         assert len(changed) == len(sd), f"{name}: ckpt left {set(sd) - set(changed)} unchanged"
+        if name in TIED:
+            assert not torch.equal(*(ckpt.state_dict()[k] for k in TIED[name])), name
 
         pairs = make_pairs(seed + 4)
         ref = reference(name, layout, model, x, y, pairs)
@@ -486,6 +503,7 @@ def main():
         assert drift < 1e-4, f"{name}: float32 logits differ from float64 by {drift}"
 
         print(f"\n{name}: ops {ops}")
+        print(f"  Identity nodes (initializer -> alias): {identities}")
         print(f"  initializers not named as in state_dict: {[i for i in inits if i not in sd]}")
         print(f"  state_dict entries with no initializer of that name: {missing}")
         print(f"  {len(ref['parameters'])} parameter tensors, "
