@@ -49,16 +49,13 @@ const idxData = z.strictObject({
  * A positive number, or a fraction written as a string ("1/255"; YAML has no fractions):
  * either way the number a / b in float64, so "1/255" and 0.00392156862745098 are the same.
  */
-const scale = z.union([
-  z.number(),
-  z
-    .string()
-    .regex(/^\s*\d+(\.\d+)?\s*\/\s*\d+(\.\d+)?\s*$/, 'must be a number or a fraction such as "1/255"')
-    .transform((s) => {
-      const [a, b] = s.split("/").map(Number) as [number, number];
-      return a / b;
-    }),
-]).pipe(z.number().positive().max(1e30));
+const scale = z.preprocess(
+  (v) => {
+    const m = typeof v === "string" ? /^\s*(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)\s*$/.exec(v) : null;
+    return m ? Number(m[1]) / Number(m[2]) : v;
+  },
+  z.number({ error: 'must be a positive number or a fraction such as "1/255"' }).positive().max(1e30),
+);
 /** Arrays saved with np.save: inputs [N, ...], labels [N] of class indices. */
 const npyData = z.strictObject({
   kind: z.literal("npy"),
