@@ -336,6 +336,25 @@ describe("deploy/nats/server.conf", () => {
     expect(r.stderr).toMatch(/GRADSWARM_\w+_PASSWORD/);
   });
 
+  it.skipIf(!nats)("takes the passwords deploy/make-secrets.sh makes (letters and digits, a letter first)", () => {
+    const work = mkdtempSync(join(tmpdir(), "gradswarm-secrets-"));
+    try {
+      copyFileSync(join(DEPLOY, "make-secrets.sh"), join(work, "make-secrets.sh"));
+      const made = spawnSync("sh", [join(work, "make-secrets.sh")], { encoding: "utf8" });
+      expect(made.status, made.stderr).toBe(0);
+      const worker = readFileSync(join(work, "secrets", "worker-password"), "utf8");
+      const coordinator = readFileSync(join(work, "secrets", "coordinator-password"), "utf8");
+      for (const p of [worker, coordinator]) expect(p).toMatch(/^[A-Za-z][A-Za-z0-9]{31}$/);
+      expect(worker).not.toBe(coordinator);
+      const env = { ...process.env, [ROLE_PASSWORD_VARIABLES.worker]: worker, [ROLE_PASSWORD_VARIABLES.coordinator]: coordinator };
+      expect(spawnSync(nats!, ["-t", "-c", join(dir, "server.conf")], { encoding: "utf8", env }).status).toBe(0);
+      // What the rule is for: a password that reads as a number is refused.
+      expect(spawnSync(nats!, ["-t", "-c", join(dir, "server.conf")], { encoding: "utf8", env: { ...env, [ROLE_PASSWORD_VARIABLES.worker]: "12345" } }).status).not.toBe(0);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
   it("has JetStream, a cluster block with three routes, and the permissions included", () => {
     const text = readFileSync(DEPLOY_NATS_CONFIG, "utf8");
     expect(text).toMatch(/^jetstream \{/m);
