@@ -260,14 +260,14 @@ describe("the coordinator configs in deploy/ are valid configs", () => {
 });
 
 describe("deploy/k8s/nats-values.yaml (values for the official NATS Helm chart)", () => {
-  const values = yamlDocuments(join(DEPLOY, "k8s", "nats-values.yaml"))[0] as { config: { cluster: Json; jetstream: Json; merge: Json }; container: { env: Record<string, { valueFrom: { secretKeyRef: { name: string; key: string } } }>; patch: { value: { mountPath: string } }[] } };
-  it("asks for a cluster of 3 with JetStream, and includes deploy/nats/permissions.conf from its mount", () => {
+  const values = yamlDocuments(join(DEPLOY, "k8s", "nats-values.yaml"))[0] as { config: { cluster: Json; jetstream: Json; merge: Json }; container: { env: Record<string, { valueFrom: { secretKeyRef: { name: string; key: string } } }> } };
+  it("asks for a cluster of 3 with JetStream, and includes deploy/nats/permissions.conf", () => {
     expect(values.config.cluster).toMatchObject({ enabled: true, replicas: 3 });
     expect(values.config.jetstream).toMatchObject({ enabled: true });
     const include = Object.entries(values.config.merge).find(([k]) => k.endsWith("$include"))![1] as string;
-    expect(include).toBe("../gradswarm-nats/permissions.conf");
-    // relative to the chart's /etc/nats-config/nats.conf
-    expect(values.container.patch[0]!.value.mountPath).toBe("/etc/gradswarm-nats");
+    expect(include).toBe("permissions.conf");
+    // …which the install command puts into the chart's ConfigMap from deploy/nats.
+    expect(readFileSync(join(DEPLOY, "k8s", "nats-values.yaml"), "utf8")).toContain("--set-file 'configMap.merge.data.permissions\\.conf=deploy/nats/permissions.conf'");
   });
   it("reads the role passwords permissions.conf names from the Secret the workers and the Job mount", () => {
     expect(Object.keys(values.container.env).sort()).toEqual(Object.values(ROLE_PASSWORD_VARIABLES).sort());
