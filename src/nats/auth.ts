@@ -64,7 +64,7 @@ export type Environment = Readonly<Record<string, string | undefined>>;
 // --- URLs ---------------------------------------------------------------------------
 
 /** The credentials part of one server URL: "scheme://" and "user:pass" before the last "@" (a raw "@" in a password stays hidden). */
-const USERINFO = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?(.*)@/s;
+const USERINFO = /^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?)(.*)@/s;
 
 /**
  * A server URL, or a comma-separated list, as it may be printed and stored: the user part
@@ -75,9 +75,9 @@ export function redactUrl(url: string): string {
   return url
     .split(",")
     .map((server) =>
-      server.replace(USERINFO, (_all, scheme: string | undefined, userinfo: string) => {
+      server.replace(USERINFO, (_all, scheme: string, userinfo: string) => {
         const colon = userinfo.indexOf(":");
-        return `${scheme ?? ""}${colon >= 0 ? `${userinfo.slice(0, colon)}:***` : "***"}@`;
+        return `${scheme}${colon >= 0 ? `${userinfo.slice(0, colon)}:***` : "***"}@`;
       }),
     )
     .join(",");
@@ -105,7 +105,7 @@ export function splitUrlCredentials(url: string): { servers: string[]; user?: st
       servers.push(raw);
       continue;
     }
-    servers.push((m[1] ?? "") + raw.slice(m[0].length));
+    servers.push(m[1]! + raw.slice(m[0].length));
     const userinfo = m[2]!;
     const colon = userinfo.indexOf(":");
     const these = colon >= 0 ? { user: decode(userinfo.slice(0, colon), "user"), password: decode(userinfo.slice(colon + 1), "password") } : { token: decode(userinfo, "token") };
