@@ -4,6 +4,8 @@
 // interrupted.
 
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { NatsAuthError } from "../nats/auth.js";
+import { addNatsAuthOptions, natsAuthSourcesFromFlags, type NatsAuthFlags } from "../nats/auth-flags.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { ConfigError } from "./config/load.js";
 import { JournalError } from "./journal.js";
@@ -29,15 +31,17 @@ function positiveNumber(value: string): number {
 // gives argument errors the README's exit code 2.
 const program = new Command().name("coordinator").description("gradswarm: generalization measures from minibatch gradient agreement.").version(PACKAGE_VERSION).exitOverride();
 
-program
+const runCommand = program
   .command("run")
   .description("run the measurement a config file describes")
   .argument("<config>", "YAML config file")
   .option("--out <dir>", "output folder (default: output.dir of the config, else runs/<config>-<time>)")
   .option("--workers <n>", "embedded default: number of local workers (overrides workers.local)", count)
   .option("--nats <url>", "connect to this NATS server and use its workers instead of starting local ones")
-  .option("--resume <dir>", "continue the unfinished run recorded in DIR (a killed coordinator's --out)")
-  .action(async (config: string, opts: { out?: string; workers?: number; nats?: string; resume?: string }) => {
+  .option("--resume <dir>", "continue the unfinished run recorded in DIR (a killed coordinator's --out)");
+// The login and TLS of a server given by --nats or nats.url: a flag replaces the config's entry.
+addNatsAuthOptions(runCommand)
+  .action(async (config: string, opts: { out?: string; workers?: number; nats?: string; resume?: string } & NatsAuthFlags) => {
     const abort = new AbortController();
     let interrupts = 0;
     process.on("SIGINT", () => {
@@ -54,7 +58,11 @@ program
         resume: opts.resume,
         workers: opts.workers,
         natsUrl: opts.nats,
-        // The one setting taken from the environment: where nats-server is, when not on PATH.
+        // Flags for the login and TLS (over the config's nats: section), and the environment
+        // for nats.password_env, nats.token_env, GRADSWARM_NATS_PASSWORD, GRADSWARM_NATS_TOKEN.
+        natsAuth: natsAuthSourcesFromFlags(opts),
+        env: process.env,
+        // Where nats-server is, when not on PATH.
         natsServerBinary: process.env.GRADSWARM_NATS_SERVER || undefined,
         signal: abort.signal,
       });
@@ -64,7 +72,7 @@ program
       process.stdout.write(`\nresults: ${result.outDir}/results.json (every measure, per layer and per tensor), pairs.jsonl, model.json${theta.landscapes.length > 0 ? ", landscape-*.csv/svg" : ""}\n`);
       process.exitCode = 0;
     } catch (err) {
-      if (err instanceof ConfigError || err instanceof JournalError) {
+      if (err instanceof ConfigError || err instanceof JournalError || err instanceof NatsAuthError) {
         process.stderr.write(`coordinator: ${err.message}\n`);
         process.exitCode = 2;
       } else if (err instanceof RunAborted) {

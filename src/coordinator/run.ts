@@ -10,6 +10,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { rescaleTwin } from "../model/rescale.js";
 import { encodeSnapshot, sha256Hex, trainableTensorSizes, type Snapshot } from "../model/snapshot.js";
 import { BlobStore } from "../nats/blob-store.js";
+import { natsAuthFrom, redactUrl, type Environment, type NatsAuth, type NatsAuthSources } from "../nats/auth.js";
+import { overlaySources } from "../nats/auth-flags.js";
 import { connectNats } from "../nats/connect.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
 import { createMessage, objectBucket, subjects as natsSubjects, type DatasetRef } from "../protocol/index.js";
@@ -40,6 +42,10 @@ export interface RunOptions {
   workers?: number;
   /** Overrides nats.url: connect to this server and use the workers that are there. */
   natsUrl?: string;
+  /** Login and TLS sources from the command line; each replaces the config's nats: entry for the same thing. */
+  natsAuth?: NatsAuthSources;
+  /** The environment, for nats.password_env and the like (only the CLI reads process.env). */
+  env?: Environment;
   /** Embedded default: the nats-server binary to run (default: found on PATH). */
   natsServerBinary?: string;
   signal?: AbortSignal;
@@ -246,6 +252,9 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
   const givenUrl = options.natsUrl ?? cfg.nats.url;
   const localCount = options.workers ?? cfg.workers.local;
   if (!givenUrl && localCount < 1) throw new RunFailure("no NATS URL is given and workers.local is 0: nobody would compute anything");
+  // Read before anything is prepared, so that a missing password file fails at once.
+  const authSources = overlaySources(cfg.nats.auth, options.natsAuth ?? {});
+  const auth: NatsAuth | undefined = givenUrl ? natsAuthFrom(givenUrl, authSources, options.env ?? {}) : undefined;
 
   const prep = await prepareRun(cfg);
   const snapshots = subjectSnapshots(cfg, prep.snapshot);
@@ -260,12 +269,13 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
   try {
     if (options.signal?.aborted) throw new RunAborted("the run was interrupted");
     const url = await natsServer(s, givenUrl, options.natsServerBinary, localCount, outDir, log);
-    const nc = (s.nc = await connectNats(url, "gradswarm-coordinator"));
+    if (!givenUrl && Object.keys(authSources).length > 0) log("the NATS login and TLS settings are not used: the embedded nats-server (on 127.0.0.1) takes none");
+    const nc = (s.nc = await connectNats(url, "gradswarm-coordinator", auth));
     const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true, cfg.nats.replicas);
     const putStarted = Date.now();
     const { subjects, dataset } = await putBlobs(blobs, prep, snapshots);
     const putMs = Date.now() - putStarted;
-    if (!s.server) log(`using the workers on ${url} (subject prefix ${cfg.nats.prefix})`);
+    if (!s.server) log(`using the workers on ${redactUrl(url)} (subject prefix ${cfg.nats.prefix})`);
 
     const runId = randomUUID();
     checkTaskSizes(nc, cfg, prep, subjects, dataset, runId);
@@ -279,7 +289,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     const dispatchMs = Date.now() - dispatchStarted;
 
     const theta = measured[0]!;
-    const run = runRecord({ cfg, prep, runId, theta, dispatcher, natsUrl: s.server ? "embedded" : url, started, cpuAtStart, loadMs, putMs, dispatchMs });
+    const run = runRecord({ cfg, prep, runId, theta, dispatcher, natsUrl: s.server ? "embedded" : redactUrl(url), started, cpuAtStart, loadMs, putMs, dispatchMs });
     const invariance = await writeOutputs(outDir, cfg, measured, run);
     await journal.remove();
     return { outDir, reduction: theta.reduction, measured, invariance, run };

@@ -1,25 +1,72 @@
 // One way to connect, for both sides: reconnect forever with a short wait, because a
 // restarted server must not end a run (clients reconnect by themselves: docs/design.md
-// "Measured facts").
+// "Measured facts"); the login and TLS of src/nats/auth.ts; and errors that name the
+// server by its redacted URL, say what to check, and never carry a secret.
 
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, nkeyAuthenticator, tokenAuthenticator, usernamePasswordAuthenticator, type Authenticator, type NatsConnection } from "@nats-io/transport-node";
+import { redactUrl, scrub, secretsOf, splitUrlCredentials, type NatsAuth } from "./auth.js";
 
 export const RECONNECT_WAIT_MS = 250;
 export const CONNECT_TIMEOUT_MS = 5000;
 
-export async function connectNats(url: string, name: string): Promise<NatsConnection> {
-  const servers = url.split(",").map((s) => s.trim()).filter(Boolean);
+/** What to pass when the server asks for a login, in the words of both CLIs and the config. */
+export const CREDENTIALS_HELP =
+  "pass --user NAME with --password-file FILE (or GRADSWARM_NATS_PASSWORD), --token-file FILE (or GRADSWARM_NATS_TOKEN), --nkey-seed-file FILE or --creds FILE " +
+  "(in a coordinator config: nats.user with nats.password_file or nats.password_env, nats.token_file, nats.token_env, nats.nkey_seed_file, nats.creds_file)";
+
+const TLS_HELP = "check --tls-ca (the CA that signed the server's certificate), and --tls-cert/--tls-key if the server verifies clients (nats.tls.ca, nats.tls.cert, nats.tls.key in a config)";
+
+export class NatsConnectError extends Error {
+  override name = "NatsConnectError";
+}
+
+function authenticator(auth: NatsAuth): Authenticator | undefined {
+  const enc = new TextEncoder();
+  if (auth.user !== undefined) return usernamePasswordAuthenticator(auth.user, auth.password);
+  if (auth.token !== undefined) return tokenAuthenticator(auth.token);
+  if (auth.nkeySeed !== undefined) return nkeyAuthenticator(enc.encode(auth.nkeySeed));
+  if (auth.creds !== undefined) return credsAuthenticator(auth.creds);
+  return undefined;
+}
+
+/** What to check, from what went wrong: a refused login, a TLS failure, or nothing to add. */
+function advice(err: unknown, auth: NatsAuth): string {
+  const e = err as { name?: string; message?: string; code?: string; cause?: { code?: string; message?: string } } | null;
+  const text = `${e?.message ?? ""} ${e?.cause?.message ?? ""} ${e?.code ?? ""} ${e?.cause?.code ?? ""}`.toLowerCase();
+  if (e?.name === "AuthorizationError" || /authorization violation|authentication/.test(text)) {
+    return auth.described ? `the server refused the login (${auth.described}): check it; the server's authorization block names who may log in` : `the server requires credentials: ${CREDENTIALS_HELP}`;
+  }
+  if (/tls|ssl|certificate|cert_|self.signed|unable to (get|verify)|handshake/.test(text)) return TLS_HELP;
+  // A server that verifies clients drops a TLS 1.3 client without a certificate after the
+  // client's side of the handshake is done: the client sees only a timeout.
+  if (auth.tls && (e?.name === "TimeoutError" || /timeout/.test(text))) return `no answer in time; if the server verifies clients, ${TLS_HELP}`;
+  return "";
+}
+
+/**
+ * Connects to `url` (a comma-separated list of servers). Credentials in the URL are taken
+ * out of it and passed as a login (nats.js would send none); `auth` (natsAuthFrom) has
+ * already merged them with what config, flags and environment give.
+ */
+export async function connectNats(url: string, name: string, auth?: NatsAuth): Promise<NatsConnection> {
+  const { servers, user, password, token } = splitUrlCredentials(url);
+  const login: NatsAuth = auth ?? (user !== undefined ? { user, password, described: `user ${user}` } : token !== undefined ? { token, described: "a token" } : {});
   try {
     return await connect({
       servers,
       name,
+      authenticator: authenticator(login),
+      ...(login.tls ? { tls: { ...login.tls } } : {}),
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
       timeout: CONNECT_TIMEOUT_MS,
       pingInterval: 10_000,
     });
   } catch (err) {
-    throw new Error(`cannot connect to NATS at ${url}: ${(err as Error).message}`, { cause: err });
+    const said = scrub(`${(err as Error).message}${(err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : ""}`, secretsOf(login));
+    const hint = advice(err, login);
+    // No `cause`: nats.js's error may hold the options it was given, secrets included.
+    throw new NatsConnectError(`cannot connect to NATS at ${redactUrl(url)}: ${said}${hint ? `; ${hint}` : ""}`);
   }
 }
 

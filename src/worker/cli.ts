@@ -8,6 +8,8 @@
 
 import { hostname } from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { NatsAuthError, natsAuthFrom, type NatsAuth } from "../nats/auth.js";
+import { addNatsAuthOptions, natsAuthSourcesFromFlags, type NatsAuthFlags } from "../nats/auth-flags.js";
 import { DEFAULT_PREFIX, validatePrefix } from "../protocol/index.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { BACKEND_CHOICES, CONV_GRAD_CHOICES, type BackendChoice, type ConvGradChoice } from "./backend.js";
@@ -43,7 +45,7 @@ function prefix(value: string): string {
   }
 }
 
-interface CliOptions {
+interface CliOptions extends NatsAuthFlags {
   nats: string;
   backend: BackendChoice;
   group: GroupChoice;
@@ -57,7 +59,7 @@ interface CliOptions {
   exitWithParent?: boolean;
 }
 
-const program = new Command()
+const program = addNatsAuthOptions(new Command()
   .name("worker")
   .description("Computes minibatch gradients for gradswarm coordinators over NATS.")
   .version(PACKAGE_VERSION)
@@ -81,8 +83,9 @@ const program = new Command()
   .option("--id <name>", "worker id shown by the coordinator", `${hostname()}-${process.pid}`)
   .option("--prefix <prefix>", "subject prefix of the runs to serve", prefix, DEFAULT_PREFIX)
   .option("--exit-with-parent", "leave at once when stdin closes (how a coordinator's local workers follow it)")
-  .option("--drain-timeout <seconds>", "on SIGTERM, how long to finish the task in hand before handing it back", seconds, DEFAULT_DRAIN_TIMEOUT_MS / 1000)
-  .addHelpText("after", "\nAn option marked (env: NAME) may also be set by that environment variable; the option, when given, wins.\nExit codes: 0 drained, 1 failed, 2 bad arguments.")
+  .option("--drain-timeout <seconds>", "on SIGTERM, how long to finish the task in hand before handing it back", seconds, DEFAULT_DRAIN_TIMEOUT_MS / 1000),
+)
+  .addHelpText("after", "\nAn option marked (env: NAME) may also be set by that environment variable; the option, when given, wins.\nGRADSWARM_NATS_PASSWORD holds the password of --user, GRADSWARM_NATS_TOKEN a token, where no flag or URL gives them.\nExit codes: 0 drained, 1 failed, 2 bad arguments.")
   .action(async (opts: CliOptions) => {
     // Dawn's OpenGL ES path (a software adapter, how tests run webgpu without a GPU) needs
     // a surfaceless EGL, and reads EGL_PLATFORM from the process's C environment. Only
@@ -90,8 +93,20 @@ const program = new Command()
     // a Worker's `env` option does not reach native code either), so it is set here,
     // before the compute threads start.
     if (opts.backend === "webgpu") process.env.EGL_PLATFORM ??= "surfaceless";
+    // The login: files named by the flags, GRADSWARM_NATS_PASSWORD and GRADSWARM_NATS_TOKEN
+    // from this environment, credentials in the URL (src/nats/auth.ts); read before the
+    // backend starts, so that a missing file fails at once, with exit code 2.
+    let natsAuth: NatsAuth;
+    try {
+      natsAuth = natsAuthFrom(opts.nats, natsAuthSourcesFromFlags(opts), process.env);
+    } catch (err) {
+      if (!(err instanceof NatsAuthError)) throw err;
+      process.stderr.write(`worker: ${err.message}\n`);
+      process.exit(BAD_ARGUMENTS);
+    }
     const worker = new SwarmWorker({
       natsUrl: opts.nats,
+      natsAuth,
       id: opts.id,
       backend: opts.backend,
       group: opts.group,

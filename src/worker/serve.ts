@@ -5,6 +5,7 @@
 import { hostname } from "node:os";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { BlobError, BlobStore } from "../nats/blob-store.js";
+import type { NatsAuth } from "../nats/auth.js";
 import { connectNats, isNoAnswer } from "../nats/connect.js";
 import {
   createMessage,
@@ -40,6 +41,8 @@ const NO_COORDINATOR_RETRY_MS = 1000;
 
 export interface WorkerOptions {
   natsUrl: string;
+  /** The login and TLS (natsAuthFrom(natsUrl, ...)); default: only what the URL carries. */
+  natsAuth?: NatsAuth;
   id: string;
   backend: BackendChoice;
   /** Grouped minibatch gradients: auto (on a GPU), on, off. */
@@ -127,7 +130,7 @@ export class SwarmWorker {
     for (const s of this.backend.skipped) this.log(`backend passed over: ${s}`);
     this.log(`backend ${this.backend.backend} on ${this.backend.device}, ${this.compute.size} compute thread${this.compute.size === 1 ? "" : "s"}; minibatch gradients ${this.compute.grouping ? "grouped (replicated weights) where the model allows" : "one at a time"}`);
     try {
-      this.nc = await connectNats(this.options.natsUrl, `gradswarm-worker-${this.options.id}`);
+      this.nc = await connectNats(this.options.natsUrl, `gradswarm-worker-${this.options.id}`, this.options.natsAuth);
     } catch (err) {
       this.lifecycle = "failed";
       await this.compute.close();

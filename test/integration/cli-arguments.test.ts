@@ -31,6 +31,10 @@ describe("coordinator refuses bad arguments with exit 2", () => {
     ["--nats without its value", ["run", "examples/quickstart.yaml", "--out", out, "--nats"], /--nats <url>' argument missing/],
     ["an unknown option", ["run", "examples/quickstart.yaml", "--out", out, "--bogus"], /unknown option '--bogus'/],
     ["run without its config", ["run"], /missing required argument 'config'/],
+    // The login is read before anything is prepared or connected (nothing listens on port 1).
+    ["--tls-key without --tls-cert", ["run", "examples/quickstart.yaml", "--out", out, "--nats", "nats://127.0.0.1:1", "--tls-key", "k.pem"], /coordinator: --tls-key is given without the certificate/],
+    ["--password-file and a password in the URL", ["run", "examples/quickstart.yaml", "--out", out, "--nats", "nats://u:hunter2@127.0.0.1:1", "--password-file", "pw"], /coordinator: --password-file and the NATS URL both give a password: give it once/],
+    ["--user without a password", ["run", "examples/quickstart.yaml", "--out", out, "--nats", "nats://127.0.0.1:1", "--user", "alice"], /coordinator: user alice has no password/],
     ["verify --tolerance abc", ["verify", tmp, "--tolerance", "abc"], /--tolerance <rel>.*'abc' is invalid/],
     ["an unknown subcommand", ["runn", "examples/quickstart.yaml"], /unknown command 'runn'/],
     ["no subcommand at all", [], /Usage: coordinator/],

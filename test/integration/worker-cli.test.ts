@@ -35,6 +35,10 @@ describe("worker argument errors exit 2 and name the argument", () => {
     ["a bad --wasm-threads", ["--nats", NOWHERE, "--wasm-threads", "0"], {}, [/--wasm-threads/]],
     ["a bad GRADSWARM_WEBGPU_CONV_GRAD", ["--nats", NOWHERE], { GRADSWARM_WEBGPU_CONV_GRAD: "fast" }, [/GRADSWARM_WEBGPU_CONV_GRAD/, /'fast'/]],
     ["a bad GRADSWARM_CPU_CORES", ["--nats", NOWHERE], { GRADSWARM_CPU_CORES: "0" }, [/GRADSWARM_CPU_CORES/]],
+    ["a --tls-cert without --tls-key", ["--nats", NOWHERE, "--tls-cert", "c.pem"], {}, [/worker: --tls-cert is given without the key/]],
+    ["a --password-file that is not there", ["--nats", NOWHERE, "--user", "u", "--password-file", "/nonexistent/pw"], {}, [/worker: --password-file \/nonexistent\/pw: cannot read the password: ENOENT/]],
+    ["two ways to log in", ["--nats", "nats://tok@127.0.0.1:1", "--user", "u"], { GRADSWARM_NATS_PASSWORD: "p" }, [/worker: several ways to log in are given \(user u, a token\)/]],
+    ["--creds and --nkey-seed-file", ["--nats", NOWHERE, "--creds", "/nonexistent/c", "--nkey-seed-file", "/nonexistent/s"], {}, [/--nkey-seed-file \/nonexistent\/s: cannot read the NKey seed/]],
     ["a bad GRADSWARM_COMPUTE_THREADS", ["--nats", NOWHERE], { GRADSWARM_COMPUTE_THREADS: "many" }, [/GRADSWARM_COMPUTE_THREADS/, /'many'/]],
   ];
   it.each(cases)("%s", (_name, args, env, names) => {
@@ -47,7 +51,8 @@ describe("worker argument errors exit 2 and name the argument", () => {
   it("--help exits 0 and documents the environment variables", () => {
     const r = worker(["--help"]);
     expect(r.status, r.stderr).toBe(0);
-    for (const v of ["GRADSWARM_COMPUTE_THREADS", "GRADSWARM_CPU_CORES", "GRADSWARM_WASM_THREADS", "GRADSWARM_WEBGPU_CONV_GRAD"]) expect(r.stdout).toContain(v);
+    for (const v of ["GRADSWARM_COMPUTE_THREADS", "GRADSWARM_CPU_CORES", "GRADSWARM_WASM_THREADS", "GRADSWARM_WEBGPU_CONV_GRAD", "GRADSWARM_NATS_PASSWORD", "GRADSWARM_NATS_TOKEN"]) expect(r.stdout).toContain(v);
+    for (const flag of ["--user", "--password-file", "--token-file", "--nkey-seed-file", "--creds", "--tls-ca", "--tls-cert", "--tls-key"]) expect(r.stdout).toContain(flag);
   });
 });
 

@@ -65,7 +65,7 @@ describe("the example config", () => {
     expect(cfg.pairs).toEqual({ count: 256, batchSize: 32, seed: 7, pairing: "independent", perTask: 32 });
     expect(cfg.workers).toEqual({ local: 2, backend: "auto", leaseMs: 60_000, maxAttempts: 5, quarantineAfter: 3, maxInFlight: 256, waitMs: 300_000 });
     expect(cfg.returns).toBe("stats");
-    expect(cfg.nats).toEqual({ url: undefined, prefix: "gradswarm", replicas: 1 });
+    expect(cfg.nats).toEqual({ url: undefined, prefix: "gradswarm", replicas: 1, auth: {} });
     expect(cfg.outDir).toBeUndefined();
     // The parsed config (recorded in results.json) has the defaults too, in the file's spelling.
     expect(cfg.parsed.pairs).toEqual({ count: 256, batch_size: 32, seed: 7, pairing: "independent", per_task: 32 });

@@ -10,6 +10,7 @@ import type { z } from "zod";
 import type { DataSpec } from "../../data/load.js";
 import type { CnnSpec } from "../../model/cnn.js";
 import type { MlpSpec } from "../../model/mlp.js";
+import type { NatsAuthSources } from "../../nats/auth.js";
 import type { BackendChoice } from "../../worker/backend.js";
 import type { Pairing } from "../sampler.js";
 import { configSchema, type ParsedConfig } from "./schema.js";
@@ -42,7 +43,8 @@ export interface RunConfig {
   curvature: { minibatches: number; batchSize: number; seed: number; fullExamples: number | null; iterations: number; tolerance: number; probes: number; step: number } | null;
   landscape: { dims: 1 | 2; from: number; to: number; points: number; examples: number; seed: number; normalizations: ("filter" | "none")[]; perTask: number } | null;
   invariance: { layer: number; alphas: number[]; tolerance: number } | null;
-  nats: { url: string | undefined; prefix: string; replicas: number };
+  /** `auth`: where the login and TLS files are (read at connect time, src/nats/auth.ts), paths absolute. */
+  nats: { url: string | undefined; prefix: string; replicas: number; auth: NatsAuthSources };
   outDir: string | undefined;
 }
 
@@ -118,6 +120,30 @@ function requireFile(problems: string[], field: string, path: string): void {
 }
 
 /**
+ * nats: user, password_file | password_env, token_file | token_env, nkey_seed_file,
+ * creds_file, tls as login sources, paths against the config's folder, each named by its
+ * field (with its line) for the errors of reading it. The files are not checked here: they
+ * are read when the run connects (a results.json's config is compiled again elsewhere).
+ */
+function natsAuthSources(n: ParsedConfig["nats"], base: string, at: (...path: string[]) => string, problems: string[]): NatsAuthSources {
+  const file = (p: string | undefined, ...field: string[]) => (p === undefined ? undefined : { file: resolve(base, p), field: at("nats", ...field) });
+  const either = (f: string | undefined, e: string | undefined, name: string) => {
+    if (f !== undefined && e !== undefined) problems.push(`${at("nats", `${name}_file`)}: nats.${name}_file and nats.${name}_env both give the ${name}: keep one`);
+    return file(f, `${name}_file`) ?? (e === undefined ? undefined : { env: e, field: at("nats", `${name}_env`) });
+  };
+  const out: NatsAuthSources = {};
+  if (n.user !== undefined) out.user = { value: n.user, field: at("nats", "user") };
+  const password = either(n.password_file, n.password_env, "password");
+  if (password) out.password = password;
+  const token = either(n.token_file, n.token_env, "token");
+  if (token) out.token = token;
+  if (n.nkey_seed_file !== undefined) out.nkeySeed = file(n.nkey_seed_file, "nkey_seed_file");
+  if (n.creds_file !== undefined) out.creds = file(n.creds_file, "creds_file");
+  if (n.tls) out.tls = { ca: file(n.tls.ca, "tls", "ca"), cert: file(n.tls.cert, "tls", "cert"), key: file(n.tls.key, "tls", "key") };
+  return out;
+}
+
+/**
  * Resolves paths against the config's folder and checks that named files exist. `locate`
  * (from parseConfig) puts the YAML's lines into the messages; a config read back from
  * results.json has none.
@@ -169,6 +195,7 @@ export function compileConfig(parsed: ParsedConfig, file: string, locate: FieldL
   if (parsed.invariance && model.kind === "mlp" && !["relu", "linear"].includes(model.activation)) {
     problems.push(`${at("invariance")}: the twins preserve the function only through relu or linear activations, not ${model.activation}`);
   }
+  const natsAuth = natsAuthSources(parsed.nats, base, at, problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
   const w = parsed.workers;
   return {
@@ -207,7 +234,7 @@ export function compileConfig(parsed: ParsedConfig, file: string, locate: FieldL
         }
       : null,
     invariance: parsed.invariance ? { layer: parsed.invariance.layer, alphas: parsed.invariance.alphas, tolerance: parsed.invariance.tolerance } : null,
-    nats: { url: parsed.nats.url, prefix: parsed.nats.prefix, replicas: parsed.nats.replicas },
+    nats: { url: parsed.nats.url, prefix: parsed.nats.prefix, replicas: parsed.nats.replicas, auth: natsAuth },
     outDir: parsed.output.dir === undefined ? undefined : resolve(base, parsed.output.dir),
   };
 }

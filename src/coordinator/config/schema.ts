@@ -9,6 +9,7 @@ import { BACKEND_CHOICES } from "../../worker/backend.js";
 const positiveInt = z.int().min(1);
 const seed = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 const path = z.string().min(1);
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable's name (letters, digits, _)");
 
 const mlpModel = z.strictObject({
   kind: z.literal("mlp"),
@@ -112,6 +113,26 @@ export const configSchema = z.strictObject({
       /** Copies of θ and the dataset in a JetStream cluster (3 survives the loss of a node). */
       replicas: z.int().min(1).max(5).default(1),
       prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "dot-separated tokens of letters, digits, _ and -").max(128).default("gradswarm"),
+      // The login (one way) and TLS for a server given by url or --nats (src/nats/auth.ts).
+      // Secrets are named by file or environment variable, never written here.
+      user: z.string().min(1).optional(),
+      password: z.never({ error: "a password is not written in the config: give password_file (a file holding it) or password_env (the environment variable holding it)" }).optional(),
+      password_file: path.optional(),
+      password_env: envName.optional(),
+      token: z.never({ error: "a token is not written in the config: give token_file or token_env" }).optional(),
+      token_file: path.optional(),
+      token_env: envName.optional(),
+      nkey_seed_file: path.optional(),
+      creds_file: path.optional(),
+      tls: z
+        .strictObject({
+          /** CA certificate (PEM) that signed the server's certificate. */
+          ca: path.optional(),
+          /** Client certificate and its key (PEM), for a server that verifies clients. */
+          cert: path.optional(),
+          key: path.optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   run: z

@@ -1,6 +1,7 @@
 // results.json from what a run measured: each θ's measures (report/outputs.ts defines the
 // file), and the run record (who computed what, faults, timings).
 
+import { redactUrl } from "../../nats/auth.js";
 import { layerNames, parameterCount, trainableTensorSizes } from "../../model/snapshot.js";
 import { PROTOCOL_VERSION } from "../../protocol/index.js";
 import { PACKAGE_VERSION } from "../../util/package-root.js";
@@ -39,7 +40,7 @@ export interface RunFacts {
   runId: string;
   theta: SubjectMeasurement;
   dispatcher: Dispatcher;
-  /** "embedded", or the server's URL. */
+  /** "embedded", or the server's URL with its credentials redacted. */
   natsUrl: string;
   started: number;
   cpuAtStart: NodeJS.CpuUsage;
@@ -59,7 +60,8 @@ export function runRecord(f: RunFacts): RunRecord {
     protocol_version: PROTOCOL_VERSION,
     run_id: f.runId,
     config_file: cfg.file,
-    config: cfg.parsed,
+    // As parsed, but a URL's credentials redacted: results.json never holds a secret.
+    config: cfg.parsed.nats.url === undefined ? cfg.parsed : { ...cfg.parsed, nats: { ...cfg.parsed.nats, url: redactUrl(cfg.parsed.nats.url) } },
     seed: plan.seed,
     pairs: { count: plan.count, batch_size: plan.batchSize, pairing: plan.pairing, per_task: cfg.pairs.perTask, tasks: Math.ceil(computed / cfg.pairs.perTask), resumed: theta.pairsRecovered, computed },
     dataset: { name: dataset.name, hash: prep.datasetHash, bytes: prep.datasetSize, n: dataset.n, feature_shape: dataset.featureShape, classes: dataset.numClasses },
