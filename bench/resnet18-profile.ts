@@ -4,7 +4,11 @@
 // conv-gradient kernels (src/worker/kernels/) run their inner kernels directly, so each
 // shows as one kernel.
 //
-// Run: npx tsx bench/resnet18-profile.ts [--threads 1] [--padding zeropad|same] [--batch 32] [--gradients 2]
+// Kernels whose names end in "__op" are ops with a custom gradient that tf.profile
+// records around their kernels (fusedConv2d__op around FusedConv2D): listed, not summed.
+// --by-shape adds the conv kernels per shape with their GFLOP/s (2 flops per multiply-add).
+//
+// Run: npx tsx bench/resnet18-profile.ts [--threads 1] [--padding zeropad|same] [--batch 32] [--gradients 2] [--by-shape]
 
 import * as tf from "@tensorflow/tfjs";
 import { GradientEngine } from "../src/worker/gradients.js";
@@ -39,12 +43,37 @@ profile.kernels.forEach((k, i) => {
   e.calls += 1 / gradients;
   byName.set(k.name, e);
 });
-const total = [...byName.values()].reduce((s, e) => s + e.ms, 0);
+const total = [...byName.entries()].filter(([n]) => !n.endsWith("__op")).reduce((s, [, e]) => s + e.ms, 0);
 process.stdout.write(
   `ResNet-18-CIFAR (${engine.parameterCount} trainable parameters, padding ${padding}), B=${batch}, wasm ${setup.threads} thread(s), SIMD ${setup.simd}\n` +
     `warm-up gradient ${(warm / 1000).toFixed(2)} s; profiled: ${(wall / 1000).toFixed(2)} s per gradient (with the profiler), ${(total / 1000).toFixed(2)} s of it in kernels\n`,
 );
 for (const [name, e] of [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms)) {
   process.stdout.write(`${name.padEnd(28)} ${e.ms.toFixed(0).padStart(7)} ms  ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${e.calls.toFixed(0).padStart(4)} calls\n`);
+}
+
+/** Multiply-adds × 2 of a conv kernel from its input and output shapes. */
+function convFlops(name: string, inputs: number[][], output: number[]): number | null {
+  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  if (name === "FusedConv2D" || name === "Conv2D") return 2 * size(output) * size(inputs[1]!.slice(0, 3)); // out × KH·KW·C
+  if (name === "Conv2DBackpropInput") return 2 * size(inputs[0]!) * size(inputs[1]!.slice(0, 3)); // dy × KH·KW·C
+  if (name === "Conv2DBackpropFilter") return 2 * size(inputs[1]!) * size(output.slice(0, 3)); // dy × KH·KW·C
+  return null;
+}
+if (args.includes("--by-shape")) {
+  const byShape = new Map<string, { ms: number; calls: number; flops: number }>();
+  profile.kernels.forEach((k, i) => {
+    const flops = convFlops(k.name, k.inputShapes as number[][], k.outputShapes[0] as number[]);
+    if (flops === null) return;
+    const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+    const e = byShape.get(key) ?? { ms: 0, calls: 0, flops };
+    e.ms += Number(times[i]) / gradients;
+    e.calls += 1 / gradients;
+    byShape.set(key, e);
+  });
+  process.stdout.write("\nconv kernels by shape (per gradient):\n");
+  for (const [key, e] of [...byShape.entries()].sort((a, b) => b[1].ms - a[1].ms)) {
+    process.stdout.write(`${e.ms.toFixed(0).padStart(6)} ms ${e.calls.toFixed(0).padStart(2)}×  ${((e.flops * e.calls) / (e.ms * 1e6)).toFixed(1).padStart(5)} GFLOP/s  ${key}\n`);
+  }
 }
 engine.dispose();
