@@ -221,3 +221,30 @@ describe("a small ResNet of bench/resnet18-model.ts's structure", () => {
     }
   });
 });
+
+describe("Sum over leading axes on wasm", () => {
+  it.each([
+    [[32, 8, 8, 16], [0, 1, 2], false],
+    [[32, 8, 8, 16], [0, 1, 2], true],
+    [[64, 10], 0, false],
+    [[5, 6, 7], [-3, 1], false],
+    [[5, 6, 7], [1, 2], false], // inner axes: the stock kernel
+    [[5, 6, 7], [0, 2], false], // mixed: the stock kernel
+  ] as [number[], number | number[], boolean][])("x %j axes %j keepDims %s: the bits of the stock kernel's transposed sum, and cpu's values", async (shape, axis, keepDims) => {
+    const data = uniform(shape.reduce((a, b) => a * b, 1), -3, 3);
+    await tf.setBackend("cpu");
+    const want = tf.sum(tf.tensor(data, shape), axis, keepDims);
+    const wantData = await want.data();
+    await tf.setBackend("wasm");
+    const x = tf.tensor(data, shape);
+    const got = tf.sum(x, axis, keepDims);
+    expect(got.shape).toEqual(want.shape);
+    expect(maxRelErr(await got.data(), wantData)).toBeLessThan(1e-5); // float32 sums of 2048 terms
+    // The stock kernel's order: the reduced axes moved innermost by a transpose, then summed.
+    const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + shape.length : a));
+    const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+    const stock = tf.tidy(() => tf.sum(tf.transpose(x, [...kept, ...axes]), axes.map((_, i) => kept.length + i)));
+    expect(Array.from(await got.data())).toEqual(Array.from(await stock.data()));
+    tf.dispose([x, got, stock, want]);
+  });
+});
