@@ -20,32 +20,46 @@ export interface WasmLike extends BackendLike {
 }
 
 export class FilterCache {
-  private readonly entries = new Map<object, { shape: string; derived: Info }>();
+  /** Per filter data: its shape and, per variant ("flipped", "phases 2×2"), the tensors made from it. */
+  private readonly entries = new Map<object, { shape: string; derived: Map<string, Info[]> }>();
   private backend: WasmLike | null = null;
 
-  /** The tensor `make` derives from `filter`, made now or kept from before. Never dispose it. */
-  get(backend: WasmLike, filter: Info, make: () => Info): Info {
+  /** The tensors `make` derives from `filter`, made now or kept from before. Never dispose them. */
+  get(backend: WasmLike, filter: Info, variant: string, make: () => Info[]): Info[] {
     if (backend !== this.backend) {
       this.entries.clear(); // a new backend instance: the old one's data went with it
       this.backend = backend;
     }
     for (const [source, e] of this.entries) {
       if (!backend.dataIdMap.has(source)) {
-        backend.disposeData(e.derived.dataId);
+        release(backend, e.derived);
         this.entries.delete(source);
       }
     }
     const shape = filter.shape.join();
-    const hit = this.entries.get(filter.dataId);
-    if (hit && hit.shape === shape) return hit.derived;
-    if (hit) backend.disposeData(hit.derived.dataId);
-    const derived = make();
-    this.entries.set(filter.dataId, { shape, derived });
+    let entry = this.entries.get(filter.dataId);
+    if (entry && entry.shape !== shape) {
+      release(backend, entry.derived);
+      entry = undefined;
+    }
+    if (!entry) {
+      entry = { shape, derived: new Map() };
+      this.entries.set(filter.dataId, entry);
+    }
+    let derived = entry.derived.get(variant);
+    if (!derived) {
+      derived = make();
+      entry.derived.set(variant, derived);
+    }
     return derived;
   }
 
-  /** Entries held now (tests). */
+  /** Filters with kept tensors now (tests). */
   get size(): number {
     return this.entries.size;
   }
+}
+
+function release(backend: WasmLike, derived: Map<string, Info[]>): void {
+  for (const list of derived.values()) for (const t of list) backend.disposeData(t.dataId);
 }
