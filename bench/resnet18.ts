@@ -12,9 +12,13 @@
 // one timed task of --pairs pairs. PyTorch: bench/torch-resnet18.py, 2 threads, eval-mode
 // BatchNorm, float32, the same B; a torch on the reference BLAS gets no ratio
 // (bench/torch-blas.ts; its convolutions run on oneDNN where torch has it, which it says).
+// PyTorch runs after each setup's rows and their ratios are taken against that run: on a
+// shared machine the load drifts within minutes (one run here saw PyTorch's rate halve
+// between the start and the end of our rows). With --rounds N the table gives the median
+// and range over rounds.
 //
-// Run: npm run build && npx tsx bench/resnet18.ts [--pairs 2] [--paddings zeropad,same] [--skip-torch]
-// About 3 minutes on 2 cores.
+// Run: npm run build && npx tsx bench/resnet18.ts [--pairs 2] [--rounds 1] [--paddings zeropad,same] [--skip-torch]
+// About 4 minutes a round on 2 cores.
 
 import { spawn } from "node:child_process";
 import { availableParallelism } from "node:os";
@@ -31,6 +35,7 @@ import { describeBlas, peerRefusal, torchBlas } from "./torch-blas.js";
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
 const pairsTimed = Number(opt("--pairs", "2"));
+const roundCount = Number(opt("--rounds", "1"));
 const paddings = opt("--paddings", "zeropad,same").split(",") as ResnetPadding[];
 const BATCH = 32;
 const EXAMPLES = 512;
@@ -74,20 +79,6 @@ async function poolRate(pool: ComputePool, padding: ResnetPadding, compute: numb
   return (2 * pairsTimed) / ((performance.now() - t) / 1000);
 }
 
-const ours: { label: string; padding: ResnetPadding; rate: number }[] = [];
-for (const setup of SETUPS) {
-  const pool = await ComputePool.start({ backend: "wasm", group: "off", computeThreads: setup.compute, wasmThreads: setup.wasm });
-  try {
-    for (const padding of paddings) {
-      const rate = await poolRate(pool, padding, setup.compute);
-      ours.push({ label: setup.label, padding, rate });
-      log(`${setup.label}, padding ${padding}: ${rate.toFixed(3)} minibatch gradients/s`);
-    }
-  } finally {
-    await pool.close();
-  }
-}
-
 interface TorchRun {
   torch: string;
   threads: number;
@@ -115,22 +106,69 @@ function runTorch(): Promise<TorchRun | string> {
   });
 }
 
-const torch = args.includes("--skip-torch") ? "skipped (--skip-torch)" : await runTorch();
-let refusal: string | null = typeof torch === "string" ? torch : null;
-let torchLine = `PyTorch: ${refusal}`;
-if (typeof torch !== "string") {
-  const blas = torchBlas(torch.libraries, torch.config);
-  refusal = peerRefusal(blas, "cpu");
-  torchLine = `PyTorch ${torch.torch}: ${torch.threads} threads, ${torch.parameters} parameters, eval-mode BatchNorm, BLAS ${describeBlas(blas)}, convolutions ${torch.mkldnn ? "on oneDNN (mkldnn)" : "without oneDNN"}: ${torch.grads_per_s.toFixed(3)} gradients/s (${torch.times.map((s) => s.toFixed(2)).join(", ")} s)`;
-  if (refusal) torchLine += `; no ratio: ${refusal}`;
+// Each row: ours, then PyTorch at once (unless skipped or refused by the first probe run).
+interface Row {
+  label: string;
+  padding: ResnetPadding;
+  rate: number;
+  torch: TorchRun | string;
 }
-process.stdout.write(`ResNet-18-CIFAR minibatch gradients (B=${BATCH}), wasm backend through the worker's ComputePool, ${availableParallelism()} cores, ${new Date().toISOString().slice(0, 10)}; ${2 * pairsTimed} timed gradients per row\n${torchLine}\n`);
-const rows = [["ours", "padding", "grads/s", "s/gradient", "÷ PyTorch"]];
-for (const o of ours) {
-  const ratio = typeof torch !== "string" && !refusal ? (o.rate / torch.grads_per_s).toFixed(3) : "—";
-  rows.push([o.label, o.padding, o.rate.toFixed(3), (1 / o.rate).toFixed(2), ratio]);
+const skipTorch = args.includes("--skip-torch");
+let torchRefusal: string | null = skipTorch ? "skipped (--skip-torch)" : null;
+let torchFirst: TorchRun | null = null;
+async function torchRun(): Promise<TorchRun | string> {
+  if (torchRefusal) return torchRefusal;
+  const t = await runTorch();
+  if (typeof t === "string") return (torchRefusal = t);
+  const refusal = peerRefusal(torchBlas(t.libraries, t.config), "cpu");
+  if (refusal) return (torchRefusal = refusal);
+  torchFirst ??= t;
+  return t;
 }
-if (typeof torch !== "string") rows.push(["PyTorch (2 threads)", "pads 1", torch.grads_per_s.toFixed(3), (1 / torch.grads_per_s).toFixed(2), "1"]);
-const width = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-process.stdout.write(rows.map((r) => r.map((c, i) => (i >= 2 ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join("  ")).join("\n") + "\n");
+const rounds: Row[][] = [];
+for (let round = 0; round < roundCount; round++) {
+  const rows: Row[] = [];
+  for (const setup of SETUPS) {
+    const pool = await ComputePool.start({ backend: "wasm", group: "off", computeThreads: setup.compute, wasmThreads: setup.wasm });
+    try {
+      for (const padding of paddings) {
+        const rate = await poolRate(pool, padding, setup.compute);
+        log(`round ${round + 1}: ${setup.label}, padding ${padding}: ${rate.toFixed(3)} minibatch gradients/s`);
+        rows.push({ label: setup.label, padding, rate, torch: "" });
+      }
+    } finally {
+      await pool.close();
+    }
+    // PyTorch after each setup's rows (the pool's threads are gone by then).
+    const t = await torchRun();
+    for (const r of rows) if (r.torch === "") r.torch = t;
+    if (typeof t !== "string") log(`round ${round + 1}: PyTorch ${t.grads_per_s.toFixed(3)} gradients/s`);
+  }
+  rounds.push(rows);
+}
+
+const median = (xs: number[]) => {
+  const v = [...xs].sort((p, q) => p - q);
+  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+const spread = (xs: number[], digits: number) =>
+  xs.length === 0 ? "—" : xs.length === 1 ? xs[0]!.toFixed(digits) : `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
+
+let torchLine = `PyTorch: ${torchRefusal}`;
+if (torchFirst) {
+  const t: TorchRun = torchFirst;
+  torchLine = `PyTorch ${t.torch}: ${t.threads} threads, ${t.parameters} parameters, eval-mode BatchNorm, BLAS ${describeBlas(torchBlas(t.libraries, t.config))}, convolutions ${t.mkldnn ? "on oneDNN (mkldnn)" : "without oneDNN"}; run after each setup's rows`;
+}
+process.stdout.write(`ResNet-18-CIFAR minibatch gradients (B=${BATCH}), wasm backend through the worker's ComputePool, ${availableParallelism()} cores, ${new Date().toISOString().slice(0, 10)}; ${2 * pairsTimed} timed gradients per row, ${roundCount} round(s)${roundCount > 1 ? ", median (min–max)" : ""}\n${torchLine}\n`);
+const table = [["ours", "padding", "grads/s", "s/gradient", "PyTorch grads/s", "÷ PyTorch"]];
+rounds[0]!.forEach((first, i) => {
+  const rows = rounds.map((r) => r[i]!);
+  const rates = rows.map((r) => r.rate);
+  const peers = rows.filter((r) => typeof r.torch !== "string");
+  const torchRates = peers.map((r) => (r.torch as TorchRun).grads_per_s);
+  const ratios = peers.map((r) => r.rate / (r.torch as TorchRun).grads_per_s);
+  table.push([first.label, first.padding, spread(rates, 3), spread(rates.map((r) => 1 / r), 2), spread(torchRates, 3), spread(ratios, 3)]);
+});
+const width = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
+process.stdout.write(table.map((r) => r.map((c, i) => (i >= 2 ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join("  ")).join("\n") + "\n");
 process.exit(0);
