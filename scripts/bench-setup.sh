@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings a checkout to where the benchmarks run (bench/README.md): scripts/setup.sh (Node
-# packages, nats-server, dist/), then the PyTorch peer of bench/worker.ts and
-# bench/compute-pool.ts: Debian's python3-torch on OpenBLAS. python3-torch alone pulls in
+# packages, nats-server, dist/), then the PyTorch peer of bench/worker.ts,
+# bench/compute-pool.ts and bench/resnet18.ts: Debian's python3-torch (and
+# python3-torchvision) on OpenBLAS. python3-torch alone pulls in
 # the reference BLAS (libblas3), against which the benches print no ratios
 # (bench/torch-blas.ts); libopenblas0-pthread takes libblas.so.3 over through the
 # alternatives system. Installs only what is missing; safe to run again. Ends by asking
@@ -15,6 +16,8 @@ scripts/setup.sh
 python="${GRADSWARM_PYTHON:-/usr/bin/python3}"
 packages=()
 "$python" -c "import torch" >/dev/null 2>&1 || packages+=(python3-torch)
+# bench/torch-resnet18.py builds torchvision's resnet18.
+"$python" -c "import torchvision" >/dev/null 2>&1 || packages+=(python3-torchvision)
 if command -v dpkg-query >/dev/null 2>&1; then
   dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "ok installed" || packages+=(libopenblas0-pthread)
 fi

@@ -3,6 +3,7 @@
 // (switched off in Node by tfjs).
 
 import type * as TF from "@tensorflow/tfjs";
+import { registerBatchNormGradient } from "../kernels/batch-norm-grad.js";
 import { registerWasmKernels } from "../kernels/register-wasm.js";
 import { installThreadedWasm, processListenerGuard, readWasmThreads, setWasmThreads, threadsFailure } from "./threads.js";
 
@@ -36,6 +37,8 @@ export async function setupWasm(tf: typeof TF, options: WasmOptions = {}): Promi
   const fixes: string[] = [];
   const threaded = installThreadedWasm(tf, simd);
   for (const k of registerWasmKernels(tf)) fixes.push(`${k.kernelName}: ${k.purpose}`);
+  // Registered for every backend (tfjs-core keeps one gradient per kernel name).
+  if (registerBatchNormGradient(tf)) fixes.push("FusedBatchNorm gradient: per-channel factors broadcast, no full-size Tile");
   const removeListeners = processListenerGuard();
   try {
     if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");
