@@ -1,11 +1,11 @@
 // The names the deploy files (deploy/) use that the program does not have yet: they belong
-// to other parts of issue 9 ("Credentials and TLS", "Metrics") and are written here once,
+// to other parts of issue 9 ("Metrics") and are written here once,
 // so that whoever merges those parts aligns the deploy files with them and empties these
 // lists. test/integration/deploy-files.test.ts accepts a name in the deploy files only if
 // `worker --help` / `coordinator run --help` (or the config schema) knows it, or it is here.
 
 /** Worker options the deploy files pass. */
-export const PENDING_WORKER_FLAGS = ["--user", "--password-file", "--creds", "--tls-ca", "--tls-cert", "--tls-key", "--metrics-port"];
+export const PENDING_WORKER_FLAGS = ["--metrics-port"];
 
 /** `nats:` keys of a coordinator config that the deploy files' configs use. */
-export const PENDING_NATS_CONFIG_KEYS = ["user", "password_file", "creds_file", "tls"];
+export const PENDING_NATS_CONFIG_KEYS: string[] = [];
