@@ -7,22 +7,22 @@ import { Unpackr } from "msgpackr";
 import { bench, describe } from "vitest";
 import { createMessage, decodeTaskResult, encodeMessage } from "../src/protocol/index.js";
 
-const layers = Array.from({ length: 20 }, (_, l) => `dense_${l >> 1}/${l % 2 === 0 ? "kernel" : "bias"}`);
+const tensors = Array.from({ length: 20 }, (_, l) => `dense_${l >> 1}/${l % 2 === 0 ? "kernel" : "bias"}`);
 const message = createMessage("task.result", {
   runId: "run",
   taskId: "t0001",
   leaseId: "t0001.1",
   workerId: "w1",
   computeMs: 12,
-  layers,
-  layerSizes: layers.map(() => 1000),
+  tensors,
+  tensorSizes: tensors.map(() => 1000),
   pairs: Array.from({ length: 64 }, (_, id) => ({
     id,
     loss: [2.3 + id * 1e-3, 2.2],
     norm: [1.5, 1.7],
     dot: 0.8,
-    layerNorm: [layers.map((_, l) => 0.1 + l), layers.map((_, l) => 0.2 + l)] as [number[], number[]],
-    layerDot: layers.map((_, l) => 0.01 * l),
+    tensorNorm: [tensors.map((_, l) => 0.1 + l), tensors.map((_, l) => 0.2 + l)] as [number[], number[]],
+    tensorDot: tensors.map((_, l) => 0.01 * l),
     metrics: [],
   })),
 });

@@ -233,7 +233,7 @@ export class Dispatcher {
       this.strike(chunk.workerId, chunk.taskId, chunk.leaseId, refusal);
       return refused(refusal);
     }
-    phase.vectorStats?.add(chunk.leaseId, chunk.pair, chunk.layer, chunk.offset, float32View(chunk.g1), float32View(chunk.g2));
+    phase.vectorStats?.add(chunk.leaseId, chunk.pair, chunk.tensor, chunk.offset, float32View(chunk.g1), float32View(chunk.g2));
     // Chunks flowing are progress: the lease lives as long as they come.
     phase.table.renew(chunk.taskId, chunk.leaseId);
     this.progressed(this.now());

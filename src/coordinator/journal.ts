@@ -17,7 +17,8 @@ import { ProtocolError, describeValue, type Checker, type PairStats } from "../p
 export const JOURNAL_DIR = "journal";
 const MANIFEST = "manifest.json";
 const RECORDS = "records.jsonl";
-const JOURNAL_VERSION = 2;
+// 3: pairs lines name `tensors` and `tensorNorm`/`tensorDot` (protocol v2's task.result).
+const JOURNAL_VERSION = 3;
 
 /** A phase name as a file name ("theta/fisher-true" → "theta_fisher-true"). */
 function checkpointFile(name: string): string {
@@ -99,7 +100,7 @@ export interface RecoveredJournal {
 
 /** What the pairs phases journal per accepted task (minibatches come back from the plan). */
 export interface PairsLine {
-  layers: string[];
+  tensors: string[];
   pairs: PairStats[];
 }
 

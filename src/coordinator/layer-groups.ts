@@ -6,9 +6,23 @@
 import { layerOfWeight } from "../model/snapshot.js";
 import type { PairRecord } from "./pair-records.js";
 
+/** A pair's statistics (Euclidean, or in one metric) with its per-tensor arrays summed into layers. */
+export interface LayerStats {
+  norm: [number, number];
+  dot: number;
+  /** Per layer, in the order of Grouped.layers. */
+  layerNorm: [number[], number[]];
+  layerDot: number[];
+}
+
+/** A pair record summed into layers, as pairs.jsonl reports it. */
+export interface LayerPairRecord extends Omit<PairRecord, "tensorNorm" | "tensorDot" | "metrics">, LayerStats {
+  metrics: LayerStats[];
+}
+
 export interface Grouped {
   layers: string[];
-  records: PairRecord[];
+  records: LayerPairRecord[];
 }
 
 export function tensorsToLayers(records: readonly PairRecord[], tensors: readonly string[]): Grouped {
@@ -21,11 +35,11 @@ export function tensorsToLayers(records: readonly PairRecord[], tensors: readonl
   };
   return {
     layers,
-    records: records.map((r) => ({
+    records: records.map(({ tensorNorm, tensorDot, metrics, ...r }) => ({
       ...r,
-      layerNorm: [sum(r.layerNorm[0], true), sum(r.layerNorm[1], true)],
-      layerDot: sum(r.layerDot, false),
-      metrics: r.metrics.map((m) => ({ ...m, layerNorm: [sum(m.layerNorm[0], true), sum(m.layerNorm[1], true)], layerDot: sum(m.layerDot, false) })),
+      layerNorm: [sum(tensorNorm[0], true), sum(tensorNorm[1], true)],
+      layerDot: sum(tensorDot, false),
+      metrics: metrics.map((m) => ({ norm: m.norm, dot: m.dot, layerNorm: [sum(m.tensorNorm[0], true), sum(m.tensorNorm[1], true)], layerDot: sum(m.tensorDot, false) })),
     })),
   };
 }

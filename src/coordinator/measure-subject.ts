@@ -6,19 +6,19 @@ import { encodeVector } from "../model/vector-blob.js";
 import { trainableTensorSizes, type Snapshot } from "../model/snapshot.js";
 import { planGrid, randomDirection, type GridPoint, type Normalization } from "../measures/landscape.js";
 import type { BlobStore } from "../nats/blob-store.js";
-import type { BlobRef, CurvatureItem, DatasetRef, MetricStats } from "../protocol/index.js";
+import type { BlobRef, CurvatureItem, DatasetRef } from "../protocol/index.js";
 import { Rng } from "../util/rng.js";
 import type { RunConfig } from "./config/load.js";
 import type { Dispatcher } from "./dispatcher.js";
 import { studentTQuantile, type Estimate, type Sampling } from "./estimators/index.js";
 import type { Journal, JournalLine, RecoveredJournal } from "./journal.js";
-import { PairRecords, type PairRecord } from "./pair-records.js";
+import { PairRecords } from "./pair-records.js";
 import { curvaturePhase } from "./phases/curvature-phase.js";
 import { landscapePhase, type PointValue } from "./phases/landscape-phase.js";
 import { pairsPhase } from "./phases/pairs-phase.js";
 import { recoverCurvature, recoverLandscape, recoverPairs } from "./phases/recover.js";
-import { tensorsToLayers } from "./layer-groups.js";
-import { reducePairs, type Reduction } from "./reduce.js";
+import { tensorsToLayers, type LayerPairRecord } from "./layer-groups.js";
+import { byLayer, byTensor, reducePairs, type Reduction } from "./reduce.js";
 import type { PairPlan } from "./sampler.js";
 import type { TaskTableOptions } from "./task-table.js";
 import { VectorStats, type VectorStatsResult } from "./vector-stats.js";
@@ -82,12 +82,12 @@ export interface Landscape {
 export interface SubjectMeasurement {
   subject: Subject;
   /** Pairs with per-layer statistics (tensors summed into layers), for pairs.jsonl. */
-  records: PairRecord[];
+  records: LayerPairRecord[];
   layers: string[];
   tensors: string[];
   /** Whole network and per layer. */
   reduction: Reduction;
-  /** Per weight tensor (reduction.measures again, with `layers` holding the tensors). */
+  /** Per weight tensor (reduction.measures again, with `groups` holding the tensors). */
   tensorReduction: Reduction;
   metrics: Partial<Record<FisherKind, Reduction>>;
   tensorMetrics: Partial<Record<FisherKind, Reduction>>;
@@ -101,9 +101,9 @@ export interface SubjectMeasurement {
 }
 
 /** θ's layout of gradient vectors: trainable weight tensors in model order. */
-function gradientLayout(s: Snapshot): { layers: string[]; layerSizes: number[] } {
+function gradientLayout(s: Snapshot): { tensors: string[]; tensorSizes: number[] } {
   const sizes = trainableTensorSizes(s);
-  return { layers: [...sizes.keys()], layerSizes: [...sizes.values()] };
+  return { tensors: [...sizes.keys()], tensorSizes: [...sizes.values()] };
 }
 
 function recoveredLines(ctx: RunContext, phase: string): readonly JournalLine[] {
@@ -114,7 +114,7 @@ async function fisherPass(ctx: RunContext, subject: Subject, kind: FisherKind): 
   const f = ctx.cfg.fisher!;
   const name = `${subject.key}/fisher-${kind}`;
   const layout = gradientLayout(subject.snapshot);
-  const size = layout.layerSizes.reduce((a, b) => a + b, 0);
+  const size = layout.tensorSizes.reduce((a, b) => a + b, 0);
   const sampling: Sampling = { datasetSize: ctx.datasetSize, batchSize: f.batchSize, pairing: "independent" };
   let diag = ctx.journal.readCheckpoint(name, size);
   if (diag) {
@@ -136,7 +136,7 @@ async function fisherPass(ctx: RunContext, subject: Subject, kind: FisherKind): 
       metrics: [],
       vectors: true,
       vectorStats: stats,
-      layerSizes: trainableTensorSizes(subject.snapshot),
+      tensorSizes: trainableTensorSizes(subject.snapshot),
       journal: ctx.journal,
       records,
     });
@@ -163,13 +163,6 @@ async function fisherPass(ctx: RunContext, subject: Subject, kind: FisherKind): 
     total += v;
   }
   return { ref: { hash: put.hash, bytes: bytes.length }, info: { pairs: f.pairs, batch_size: f.batchSize, parameters: size, zero_parameters: zeros, mean: total / size } };
-}
-
-function metricRecords(records: readonly PairRecord[], m: number): PairRecord[] {
-  return records.map((r) => {
-    const s: MetricStats = r.metrics[m]!;
-    return { ...r, norm: s.norm, dot: s.dot, layerNorm: s.layerNorm, layerDot: s.layerDot };
-  });
 }
 
 function estimate(values: number[]): Estimate {
@@ -302,22 +295,22 @@ export async function measureSubject(ctx: RunContext, subject: Subject): Promise
     metrics: metricRefs,
     vectors: cfg.returns === "vectors",
     vectorStats,
-    layerSizes: trainableTensorSizes(subject.snapshot),
+    tensorSizes: trainableTensorSizes(subject.snapshot),
     journal: ctx.journal,
     records,
   });
   ctx.onPhase(name, ctx.plan.count, () => records.size);
   await ctx.dispatcher.run(phase);
   const all = records.all();
-  const tensors = records.layers ?? [];
+  const tensors = records.tensors ?? [];
   const grouped = tensorsToLayers(all, tensors);
-  const reduction = reducePairs(grouped.records, grouped.layers, sampling);
-  const tensorReduction = reducePairs(all, tensors, sampling);
+  const reduction = reducePairs(grouped.records.map(byLayer), grouped.layers, sampling);
+  const tensorReduction = reducePairs(all.map(byTensor), tensors, sampling);
   const metrics: Partial<Record<FisherKind, Reduction>> = {};
   const tensorMetrics: Partial<Record<FisherKind, Reduction>> = {};
   kinds.forEach((kind, m) => {
-    metrics[kind] = reducePairs(metricRecords(grouped.records, m), grouped.layers, sampling);
-    tensorMetrics[kind] = reducePairs(metricRecords(all, m), tensors, sampling);
+    metrics[kind] = reducePairs(grouped.records.map((r) => byLayer(r.metrics[m]!)), grouped.layers, sampling);
+    tensorMetrics[kind] = reducePairs(all.map((r) => byTensor(r.metrics[m]!)), tensors, sampling);
   });
 
   return {

@@ -11,7 +11,8 @@ export interface PairRecord extends PairStats {
 export class PairRecords {
   private readonly slots: (PairRecord | undefined)[];
   private filled = 0;
-  layers: string[] | null = null;
+  /** The weight tensors the per-tensor statistics follow, from the first result or journal line. */
+  tensors: string[] | null = null;
 
   constructor(readonly count: number) {
     this.slots = new Array(count);

@@ -12,6 +12,7 @@ import { cnnSnapshot } from "../model/cnn.js";
 import { mlpSnapshot } from "../model/mlp.js";
 import { encodeSnapshot, sha256Hex, type Snapshot } from "../model/snapshot.js";
 import type { RunConfig } from "./config/load.js";
+import { fitDatasetToModel } from "./fit-data.js";
 import { RunFailure } from "./run-failure.js";
 import type { RunIdentity } from "./journal.js";
 import { checkPlan, type PairPlan } from "./sampler.js";
@@ -45,7 +46,13 @@ function checkModelFitsData(cfg: RunConfig, dataset: Dataset): void {
 }
 
 export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
-  const dataset = await loadDataset(cfg.data, dirname(cfg.file));
+  const loaded = await loadDataset(cfg.data, dirname(cfg.file));
+  let dataset: Dataset;
+  try {
+    dataset = fitDatasetToModel(cfg.model, loaded);
+  } catch (err) {
+    throw new RunFailure(`${cfg.file}: ${(err as Error).message}`);
+  }
   checkModelFitsData(cfg, dataset);
   const plan: PairPlan = { seed: cfg.pairs.seed, count: cfg.pairs.count, datasetSize: dataset.n, batchSize: cfg.pairs.batchSize, pairing: cfg.pairs.pairing };
   try {

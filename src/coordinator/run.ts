@@ -162,7 +162,7 @@ function checkTaskSizes(nc: NatsConnection, cfg: RunConfig, prep: PreparedRun, s
       metrics: Array.from({ length: metricCount }, () => subjects[0]!.ref),
       pairs: Array.from({ length: perTask }, (_, i) => ({ id: plan.count - 1 - i, batches: planPair(plan, i) })),
     }),
-    // A result carries one group per trainable weight tensor.
+    // A result carries statistics per trainable weight tensor.
     [...trainableTensorSizes(prep.snapshot).keys()],
     perTask,
     metricCount,

@@ -53,10 +53,10 @@
 import { validateSampling, type Sampling } from "./estimators/index.js";
 import { linearForms, type LinearForms } from "./estimators/sampling.js";
 
-/** Vectors are laid out layer after layer, in this order. */
+/** Vectors are laid out weight tensor after weight tensor, in this order. */
 export interface VectorLayout {
-  layers: string[];
-  layerSizes: number[];
+  tensors: string[];
+  tensorSizes: number[];
 }
 
 /** Every number is finite or null, so the JSON never carries NaN or Infinity. */
@@ -80,6 +80,7 @@ export interface VectorSummary {
 
 export interface VectorStatsResult {
   overall: VectorSummary;
+  /** Per weight tensor. Written as results.json's vector_stats, whose key has been "layers" since its first version. */
   layers: Record<string, VectorSummary>;
 }
 
@@ -119,7 +120,7 @@ export class VectorStats {
   /** Total number of parameters P. */
   readonly size: number;
   private readonly forms: LinearForms;
-  /** Start of each layer in the flat vector, plus P at the end. */
+  /** Start of each tensor in the flat vector, plus P at the end. */
   private readonly starts: number[];
   private readonly totals: Sums;
   private n = 0;
@@ -127,47 +128,47 @@ export class VectorStats {
 
   constructor(layout: VectorLayout, sampling: Sampling) {
     validateSampling(sampling);
-    const { layers, layerSizes } = layout;
-    if (!Array.isArray(layers) || !Array.isArray(layerSizes) || layers.length !== layerSizes.length) {
-      throw new RangeError("VectorLayout: layers and layerSizes must be arrays of the same length");
+    const { tensors, tensorSizes } = layout;
+    if (!Array.isArray(tensors) || !Array.isArray(tensorSizes) || tensors.length !== tensorSizes.length) {
+      throw new RangeError("VectorLayout: tensors and tensorSizes must be arrays of the same length");
     }
-    if (new Set(layers).size !== layers.length) throw new RangeError("VectorLayout.layers: layer names must be distinct");
+    if (new Set(tensors).size !== tensors.length) throw new RangeError("VectorLayout.tensors: tensor names must be distinct");
     this.starts = [0];
-    for (const [l, size] of layerSizes.entries()) {
-      if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`VectorLayout.layerSizes[${l}] must be an integer ≥ 0, got ${size}`);
-      this.starts.push(this.starts[l]! + size);
+    for (const [t, size] of tensorSizes.entries()) {
+      if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`VectorLayout.tensorSizes[${t}] must be an integer ≥ 0, got ${size}`);
+      this.starts.push(this.starts[t]! + size);
     }
-    this.layout = { layers: [...layers], layerSizes: [...layerSizes] };
+    this.layout = { tensors: [...tensors], tensorSizes: [...tensorSizes] };
     this.sampling = { datasetSize: sampling.datasetSize, batchSize: sampling.batchSize, pairing: sampling.pairing };
-    this.size = this.starts[layers.length]!;
+    this.size = this.starts[tensors.length]!;
     this.forms = linearForms(this.sampling);
     this.totals = sums(this.size);
   }
 
   /**
-   * Stages one chunk: values [offset, offset + g1.length) of `layer` for pair `pair` of the
+   * Stages one chunk: values [offset, offset + g1.length) of `tensor` for pair `pair` of the
    * lease. Throws RangeError, staging nothing, on a chunk outside the layout or a
    * non-finite value (one NaN would poison the totals for the rest of the run).
    */
-  add(leaseId: string, pair: number, layer: number, offset: number, g1: Float32Array, g2: Float32Array): void {
-    if (!Number.isInteger(layer) || layer < 0 || layer >= this.layout.layers.length) {
-      throw new RangeError(`VectorStats.add: layer ${layer} is not one of the ${this.layout.layers.length} layers`);
+  add(leaseId: string, pair: number, tensor: number, offset: number, g1: Float32Array, g2: Float32Array): void {
+    if (!Number.isInteger(tensor) || tensor < 0 || tensor >= this.layout.tensors.length) {
+      throw new RangeError(`VectorStats.add: tensor ${tensor} is not one of the ${this.layout.tensors.length} tensors`);
     }
-    const size = this.layout.layerSizes[layer]!;
+    const size = this.layout.tensorSizes[tensor]!;
     if (g1.length !== g2.length) throw new RangeError(`VectorStats.add: g1 has ${g1.length} values and g2 ${g2.length}`);
     if (!Number.isInteger(offset) || offset < 0 || offset + g1.length > size) {
-      throw new RangeError(`VectorStats.add: values [${offset}, ${offset + g1.length}) do not fit layer ${layer} of ${size}`);
+      throw new RangeError(`VectorStats.add: values [${offset}, ${offset + g1.length}) do not fit tensor ${tensor} of ${size}`);
     }
     if (!Number.isSafeInteger(pair)) throw new RangeError(`VectorStats.add: pair must be an integer, got ${pair}`);
     for (let i = 0; i < g1.length; i++) {
       if (!Number.isFinite(g1[i]!) || !Number.isFinite(g2[i]!)) {
-        throw new RangeError(`VectorStats.add: pair ${pair} layer ${layer}: non-finite gradient value at offset ${offset + i}`);
+        throw new RangeError(`VectorStats.add: pair ${pair} tensor ${tensor}: non-finite gradient value at offset ${offset + i}`);
       }
     }
     let st = this.staged.get(leaseId);
     if (!st) this.staged.set(leaseId, (st = { ...sums(this.size), received: new Map() }));
     st.received.set(pair, (st.received.get(pair) ?? 0) + g1.length);
-    const base = this.starts[layer]! + offset;
+    const base = this.starts[tensor]! + offset;
     const { s1, y, c } = st;
     for (let i = 0; i < g1.length; i++) {
       const a = g1[i]!;
@@ -256,8 +257,8 @@ export class VectorStats {
   result(): VectorStatsResult {
     const per = this.perParameter();
     const overall = this.summary(per, 0, this.size);
-    const layers = Object.fromEntries(this.layout.layers.map((name, l) => [name, this.summary(per, this.starts[l]!, this.starts[l + 1]!)]));
-    return { overall, layers };
+    const tensors = Object.fromEntries(this.layout.tensors.map((name, t) => [name, this.summary(per, this.starts[t]!, this.starts[t + 1]!)]));
+    return { overall, layers: tensors };
   }
 
   private summary(per: PerParameter, from: number, to: number): VectorSummary {

@@ -30,7 +30,7 @@ import {
 
 // ---- limits ------------------------------------------------------------------------
 
-/** Ids (runId, taskId, leaseId, workerId) and names (host, backend, layer, dataset, code). */
+/** Ids (runId, taskId, leaseId, workerId) and names (host, backend, tensor, dataset, code). */
 export const MAX_ID_LENGTH = 256;
 /** Free text: error messages and ack reasons. */
 export const MAX_TEXT_LENGTH = 4096;
@@ -40,7 +40,8 @@ export const MAX_BATCH_SIZE = 1_048_576;
 export const MAX_INDICES = 10_000_000;
 /** Batch indices are < 2^31 (they index Int32 tensors on the worker). */
 export const MAX_BATCH_INDEX = 2 ** 31 - 1;
-export const MAX_LAYERS = 4096;
+/** Most trainable weight tensors a result may name. */
+export const MAX_TENSORS = 4096;
 /** Durations in ms stay within what setTimeout accepts. */
 export const MAX_DURATION_MS = 2 ** 31 - 1;
 /** A message this large is refused before msgpack parses it. */
@@ -195,9 +196,9 @@ export interface PairStats {
   loss: [number, number];
   norm: [number, number];
   dot: number;
-  /** Per layer, in the order of TaskResultMessage.layers. */
-  layerNorm: [number[], number[]];
-  layerDot: number[];
+  /** Per weight tensor, in the order of TaskResultMessage.tensors. */
+  tensorNorm: [number[], number[]];
+  tensorDot: number[];
   /** The same statistics in each of the task's metrics, in its order. */
   metrics: MetricStats[];
 }
@@ -205,8 +206,8 @@ export interface PairStats {
 export interface MetricStats {
   norm: [number, number];
   dot: number;
-  layerNorm: [number[], number[]];
-  layerDot: number[];
+  tensorNorm: [number[], number[]];
+  tensorDot: number[];
 }
 
 /** What every worker reply names: the run, task and lease it answers, and the worker. */
@@ -222,26 +223,27 @@ export interface TaskResultMessage extends WorkerReply {
   type: "task.result";
   computeMs: number;
   /**
-   * Parameter groups in model order: one per trainable weight tensor ("dense_1/kernel"),
-   * the coordinator sums them into layers. (Named "layers" on the wire since v1.)
+   * The trainable weight tensors in model order ("dense_1/kernel"); the coordinator sums
+   * them into layers. (Protocol v1 called them "layers".)
    */
-  layers: string[];
-  /** Trainable parameters per group, in the order of `layers` (the layout of task.chunk vectors). */
-  layerSizes: number[];
+  tensors: string[];
+  /** Trainable parameters per tensor, in the order of `tensors` (the layout of task.chunk vectors). */
+  tensorSizes: number[];
   pairs: PairStats[];
 }
 
 /**
- * One slice of the two gradients of a pair, for one layer (return: vectors). Slices of a
- * (pair, layer) come in order of `offset`; g1 and g2 are raw little-endian float32 bytes
- * of the same length.
+ * One slice of the two gradients of a pair, for one weight tensor (return: vectors). Slices
+ * of a (pair, tensor) come in order of `offset`; g1 and g2 are raw little-endian float32
+ * bytes of the same length.
  */
 export interface TaskChunkMessage extends WorkerReply {
   v: number;
   type: "task.chunk";
   pair: number;
-  layer: number;
-  /** Index of the first value within the layer's parameters. */
+  /** Index of the tensor in the task.result's `tensors`. */
+  tensor: number;
+  /** Index of the first value within the tensor's parameters. */
   offset: number;
   g1: Uint8Array;
   g2: Uint8Array;
@@ -461,14 +463,14 @@ const taskNone = object({
   done: boolean,
 });
 
-const layerValues = numberArray({ maxLength: MAX_LAYERS });
-const layerNorms = numberArray({ min: 0, maxLength: MAX_LAYERS });
+const tensorValues = numberArray({ maxLength: MAX_TENSORS });
+const tensorNorms = numberArray({ min: 0, maxLength: MAX_TENSORS });
 
 const metricStats = object({
   norm: tuple<[number, number]>(nonNegative, nonNegative),
   dot: finite,
-  layerNorm: tuple<[number[], number[]]>(layerNorms, layerNorms),
-  layerDot: layerValues,
+  tensorNorm: tuple<[number[], number[]]>(tensorNorms, tensorNorms),
+  tensorDot: tensorValues,
 });
 
 const pairStats = object({
@@ -476,50 +478,50 @@ const pairStats = object({
   loss: tuple<[number, number]>(finite, finite),
   norm: tuple<[number, number]>(nonNegative, nonNegative),
   dot: finite,
-  layerNorm: tuple<[number[], number[]]>(layerNorms, layerNorms),
-  layerDot: layerValues,
+  tensorNorm: tuple<[number[], number[]]>(tensorNorms, tensorNorms),
+  tensorDot: tensorValues,
   metrics: arrayOf(metricStats, { maxLength: MAX_METRICS }),
 });
 
-/** The parameter groups a task.result names, and its per-pair statistics over them. */
-const resultLayers = arrayOf(name, { maxLength: MAX_LAYERS });
+/** The weight tensors a task.result names, and its per-pair statistics over them. */
+const resultTensors = arrayOf(name, { maxLength: MAX_TENSORS });
 const resultPairs = arrayOf(pairStats, { minLength: 1, maxLength: MAX_PAIRS_PER_TASK });
 
 const taskResultShape = object({
   ...envelope("task.result"),
   ...workerReply,
   computeMs: nonNegative,
-  layers: resultLayers,
-  layerSizes: numberArray({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, maxLength: MAX_LAYERS }),
+  tensors: resultTensors,
+  tensorSizes: numberArray({ integer: true, min: 0, max: Number.MAX_SAFE_INTEGER, maxLength: MAX_TENSORS }),
   pairs: resultPairs,
 });
 
-/** Every per-layer array of `pairs` (at `path`) has one value per layer of the n named. */
-function checkLayerCounts(pairs: readonly PairStats[], n: number, path: string): void {
+/** Every per-tensor array of `pairs` (at `path`) has one value per tensor of the n named. */
+function checkTensorCounts(pairs: readonly PairStats[], n: number, path: string): void {
   const at = (suffix: string): string => (path === "" ? suffix : `${path}.${suffix}`);
   for (let i = 0; i < pairs.length; i++) {
     const p = pairs[i]!;
     for (let k = 0; k < 2; k++) {
-      const len = p.layerNorm[k]!.length;
-      if (len !== n) fail(at(`pairs[${i}].layerNorm[${k}]`), `has ${len} values, layers names ${n}`);
+      const len = p.tensorNorm[k]!.length;
+      if (len !== n) fail(at(`pairs[${i}].tensorNorm[${k}]`), `has ${len} values, tensors names ${n}`);
     }
-    if (p.layerDot.length !== n) fail(at(`pairs[${i}].layerDot`), `has ${p.layerDot.length} values, layers names ${n}`);
+    if (p.tensorDot.length !== n) fail(at(`pairs[${i}].tensorDot`), `has ${p.tensorDot.length} values, tensors names ${n}`);
     for (let m = 0; m < p.metrics.length; m++) {
       const ms = p.metrics[m]!;
       for (let k = 0; k < 2; k++) {
-        if (ms.layerNorm[k]!.length !== n) fail(at(`pairs[${i}].metrics[${m}].layerNorm[${k}]`), `has ${ms.layerNorm[k]!.length} values, layers names ${n}`);
+        if (ms.tensorNorm[k]!.length !== n) fail(at(`pairs[${i}].metrics[${m}].tensorNorm[${k}]`), `has ${ms.tensorNorm[k]!.length} values, tensors names ${n}`);
       }
-      if (ms.layerDot.length !== n) fail(at(`pairs[${i}].metrics[${m}].layerDot`), `has ${ms.layerDot.length} values, layers names ${n}`);
+      if (ms.tensorDot.length !== n) fail(at(`pairs[${i}].metrics[${m}].tensorDot`), `has ${ms.tensorDot.length} values, tensors names ${n}`);
     }
   }
 }
 
-/** The shape, then every per-layer array against the number of layers. */
+/** The shape, then every per-tensor array against the number of tensors. */
 const taskResult: typeof taskResultShape = (value, path) => {
   const msg = taskResultShape(value, path);
-  const n = msg.layers.length;
-  if (msg.layerSizes.length !== n) fail("layerSizes", `has ${msg.layerSizes.length} values, layers names ${n}`);
-  checkLayerCounts(msg.pairs, n, path);
+  const n = msg.tensors.length;
+  if (msg.tensorSizes.length !== n) fail("tensorSizes", `has ${msg.tensorSizes.length} values, tensors names ${n}`);
+  checkTensorCounts(msg.pairs, n, path);
   return msg;
 };
 
@@ -544,10 +546,10 @@ const taskCurvatureResult = object({
   items: curvatureItems,
 });
 
-const layersAndPairsShape = object({ layers: resultLayers, pairs: resultPairs });
-const layersAndPairs: typeof layersAndPairsShape = (value, path) => {
-  const part = layersAndPairsShape(value, path);
-  checkLayerCounts(part.pairs, part.layers.length, path);
+const tensorsAndPairsShape = object({ tensors: resultTensors, pairs: resultPairs });
+const tensorsAndPairs: typeof tensorsAndPairsShape = (value, path) => {
+  const part = tensorsAndPairsShape(value, path);
+  checkTensorCounts(part.pairs, part.tensors.length, path);
   return part;
 };
 
@@ -557,8 +559,8 @@ const layersAndPairs: typeof layersAndPairsShape = (value, path) => {
  * as untrusted input. Each throws a ProtocolError naming the field below `path`.
  */
 export const RESULT_PARTS = {
-  /** A task.result's layers and pairs, the pairs' per-layer arrays against the layers. */
-  pairs: layersAndPairs,
+  /** A task.result's tensors and pairs, the pairs' per-tensor arrays against the tensors. */
+  pairs: tensorsAndPairs,
   /** A task.loss_result's points. */
   lossPoints,
   /** A task.curvature_result's items. */
@@ -571,7 +573,7 @@ const taskChunkShape = object({
   ...envelope("task.chunk"),
   ...workerReply,
   pair: count,
-  layer: number({ integer: true, min: 0, max: MAX_LAYERS - 1 }),
+  tensor: number({ integer: true, min: 0, max: MAX_TENSORS - 1 }),
   offset: count,
   g1: chunkData,
   g2: chunkData,

@@ -1,5 +1,5 @@
 // Small composable checkers for decoded wire values. A checker takes an unknown value and
-// the dotted path of where it sits ("pairs[3].layerNorm[1][0]") and either returns the
+// the dotted path of where it sits ("pairs[3].tensorNorm[1][0]") and either returns the
 // value, typed, or throws a ProtocolError naming that path.
 //
 // Decoded msgpack is untrusted: besides plain objects, arrays, strings and numbers it can

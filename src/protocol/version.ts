@@ -1,2 +1,2 @@
 /** The wire protocol version. Bump on any incompatible change to a message or blob. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;

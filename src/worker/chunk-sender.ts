@@ -1,5 +1,5 @@
 // Sends a pair's two gradients to the coordinator as task.chunk messages under the
-// server's max_payload: one slice of one layer each, g1 and g2 side by side so the
+// server's max_payload: one slice of one weight tensor each, g1 and g2 side by side so the
 // coordinator can reduce each chunk as it arrives. A few chunks are in flight at a time;
 // NATS keeps one connection's messages in order, which the coordinator relies on.
 
@@ -33,12 +33,12 @@ export function floatsPerChunk(maxPayload: number): number {
 export async function sendPairVectors(target: ChunkTarget, pair: number, g1: Float32Array[], g2: Float32Array[], layout: GradientLayout): Promise<{ chunks: number; bytes: number }> {
   const per = floatsPerChunk(target.nc.info?.max_payload ?? 1024 * 1024);
   const inFlight = new Set<Promise<void>>();
-  const layerOffset = layout.layers.map(() => 0);
+  const tensorOffset = layout.tensors.map(() => 0);
   let chunks = 0;
   let bytes = 0;
   let refused: Error | null = null;
   for (let w = 0; w < g1.length; w++) {
-    const layer = layout.weightLayer[w]!;
+    const tensor = layout.weightTensor[w]!;
     const a = g1[w]!;
     const b = g2[w]!;
     for (let start = 0; start < a.length; start += per) {
@@ -50,8 +50,8 @@ export async function sendPairVectors(target: ChunkTarget, pair: number, g1: Flo
         leaseId: target.leaseId,
         workerId: target.workerId,
         pair,
-        layer,
-        offset: layerOffset[layer]! + start,
+        tensor,
+        offset: tensorOffset[tensor]! + start,
         g1: float32Bytes(a.subarray(start, end)),
         g2: float32Bytes(b.subarray(start, end)),
       });
@@ -68,7 +68,7 @@ export async function sendPairVectors(target: ChunkTarget, pair: number, g1: Flo
       bytes += 8 * (end - start);
       if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
     }
-    layerOffset[layer]! += a.length;
+    tensorOffset[tensor]! += a.length;
   }
   await Promise.all(inFlight);
   if (refused) throw refused;

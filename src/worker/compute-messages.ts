@@ -48,10 +48,10 @@ export type FromCompute =
 
 export type ComputeFailure = "blob_missing" | "bad_snapshot" | "bad_dataset" | "bad_vector" | "model_mismatch" | "compute_failed" | "aborted";
 
-/** How the trainable weights map onto layers: what task.result and task.chunk describe. */
+/** How the trainable weights map onto the reported tensors: what task.result and task.chunk describe. */
 export interface GradientLayout {
-  layers: string[];
-  layerSizes: number[];
-  /** The layer of each trainable weight, in gradient order. */
-  weightLayer: number[];
+  tensors: string[];
+  tensorSizes: number[];
+  /** The index in `tensors` of each trainable weight, in gradient order. */
+  weightTensor: number[];
 }

@@ -111,7 +111,7 @@ const MAX_GROUP = 64;
 const continuations = new Map<number, (abort: boolean) => void>();
 
 async function runPairs(id: number, e: GradientEngine, job: Extract<Job, { type: "pairs" }>): Promise<JobResult> {
-  const layout = { layers: e.layers, layerSizes: e.layerSizes, weightLayer: e.weightLayer };
+  const layout = { tensors: e.tensors, tensorSizes: e.tensorSizes, weightTensor: e.weightTensor };
   const options = { labels: job.labels, labelSeed: job.labelSeed, metrics: job.metrics.map(vectorOf) };
   const pairs = [];
   // Pairs in chunks: one chunk's gradients at a time, computed in one grouped pass when

@@ -56,9 +56,9 @@ export class GradientEngine {
     private readonly tf: typeof TF,
     private readonly model: TF.LayersModel,
     private readonly variables: TF.Variable[],
-    /** For each trainable weight, the index of its layer in `layers`. */
-    readonly weightLayer: number[],
-    readonly layers: string[],
+    /** For each trainable weight, the index of its tensor in `tensors`. */
+    readonly weightTensor: number[],
+    readonly tensors: string[],
     readonly weightNames: string[],
     private readonly dataset: Dataset,
     /** Every weight of the model (trainable or not), in θ's order, and θ itself. */
@@ -68,12 +68,12 @@ export class GradientEngine {
     private readonly dense: DenseSpec[] | string,
   ) {
     this.exampleSize = featureSize(dataset);
-    this.layerSizes = layers.map(() => 0);
-    variables.forEach((v, w) => (this.layerSizes[weightLayer[w]!] = this.layerSizes[weightLayer[w]!]! + v.size));
+    this.tensorSizes = tensors.map(() => 0);
+    variables.forEach((v, w) => (this.tensorSizes[weightTensor[w]!] = this.tensorSizes[weightTensor[w]!]! + v.size));
   }
 
-  /** Trainable parameters per group (weight tensor), in the order of `layers`. */
-  readonly layerSizes: number[];
+  /** Trainable parameters per weight tensor, in the order of `tensors`. */
+  readonly tensorSizes: number[];
 
   private readonly exampleSize: number;
 
@@ -118,8 +118,8 @@ export class GradientEngine {
     const weightNames = trainable.map((w) => w.originalName);
     // Statistics are reported per trainable weight tensor ("dense_1/kernel"): the finest
     // groups a rescaling acts on uniformly; the coordinator sums them into layers.
-    const layers = [...weightNames];
-    const weightLayer = weightNames.map((_, w) => w);
+    const tensors = [...weightNames];
+    const weightTensor = weightNames.map((_, w) => w);
     const variables = trainable.map((w) => w.read() as TF.Variable);
     const byName = new Map(model.weights.map((w) => [w.originalName, w]));
     const all = snapshot.weights.map((w) => {
@@ -127,7 +127,7 @@ export class GradientEngine {
       if (!v) throw new GradientError(`weight ${w.name} of θ is not in the model`);
       return v;
     });
-    return new GradientEngine(tf, model, variables, weightLayer, layers, weightNames, dataset, all, weightViews(snapshot), denseOrWhy(logitsTopology(snapshot.modelTopology), variables));
+    return new GradientEngine(tf, model, variables, weightTensor, tensors, weightNames, dataset, all, weightViews(snapshot), denseOrWhy(logitsTopology(snapshot.modelTopology), variables));
   }
 
   /**
@@ -166,7 +166,7 @@ export class GradientEngine {
     return pairs.map((p, i) => {
       const g1 = grads[2 * i]!;
       const g2 = grads[2 * i + 1]!;
-      const stats = pairStatistics(p.id, [g1.loss, g2.loss], g1.grads, g2.grads, this.weightLayer, this.layers.length, options.metrics);
+      const stats = pairStatistics(p.id, [g1.loss, g2.loss], g1.grads, g2.grads, this.weightTensor, this.tensors.length, options.metrics);
       if (![...stats.loss, ...stats.norm, stats.dot].every(Number.isFinite)) {
         throw new GradientError(`pair ${p.id}: the loss or gradient is not finite (loss ${stats.loss}, ‖g‖ ${stats.norm})`);
       }
@@ -186,7 +186,7 @@ export class GradientEngine {
 
   /** Trainable parameters in all. */
   get parameterCount(): number {
-    return this.layerSizes.reduce((a, b) => a + b, 0);
+    return this.tensorSizes.reduce((a, b) => a + b, 0);
   }
 
   private checkIndices(indices: readonly number[]): void {
@@ -381,7 +381,7 @@ export class GradientEngine {
     for (const m of options.metrics) {
       if (m.length !== this.parameterCount) throw new GradientError(`a metric of ${m.length} values for ${this.parameterCount} trainable parameters`);
     }
-    const stats = pairStatistics(pair.id, [g1.loss, g2.loss], g1.grads, g2.grads, this.weightLayer, this.layers.length, options.metrics);
+    const stats = pairStatistics(pair.id, [g1.loss, g2.loss], g1.grads, g2.grads, this.weightTensor, this.tensors.length, options.metrics);
     if (![...stats.loss, ...stats.norm, stats.dot].every(Number.isFinite)) {
       throw new GradientError(`pair ${pair.id}: the loss or gradient is not finite (loss ${stats.loss}, ‖g‖ ${stats.norm})`);
     }

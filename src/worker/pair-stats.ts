@@ -1,5 +1,5 @@
 // The statistics of a pair of gradients, from the downloaded float32 gradients, in
-// float64: per layer Σg1², Σg2², Σg1·g2, in the Euclidean metric and in each diagonal
+// float64: per weight tensor Σg1², Σg2², Σg1·g2, in the Euclidean metric and in each diagonal
 // metric M (Σg1²/M, Σg2²/M, Σg1·g2/M). Pure arithmetic, independent of TensorFlow.js.
 
 import type { MetricStats, PairStats } from "../protocol/index.js";
@@ -11,13 +11,13 @@ interface Sums {
 }
 
 /**
- * Per-layer sums over the weights of a gradient (one array per trainable weight), each
+ * Per-tensor sums over the weights of a gradient (one array per trainable weight), each
  * coordinate weighted by 1/M_j when a metric is given. Coordinates with M_j = 0 are left
  * out: the first pass saw no gradient there, and the metric is undefined in that
  * direction (the coordinator reports how many there are: fisher.*.zero_parameters).
  */
-function layerSums(g1: Float32Array[], g2: Float32Array[], weightLayer: readonly number[], layers: number, metric: Float32Array | null): Sums {
-  const sums: Sums = { sq1: new Float64Array(layers), sq2: new Float64Array(layers), dot: new Float64Array(layers) };
+function tensorSums(g1: Float32Array[], g2: Float32Array[], weightTensor: readonly number[], tensorCount: number, metric: Float32Array | null): Sums {
+  const sums: Sums = { sq1: new Float64Array(tensorCount), sq2: new Float64Array(tensorCount), dot: new Float64Array(tensorCount) };
   let offset = 0;
   for (let w = 0; w < g1.length; w++) {
     const a = g1[w]!;
@@ -44,10 +44,10 @@ function layerSums(g1: Float32Array[], g2: Float32Array[], weightLayer: readonly
         d += (ak * bk) / m;
       }
     }
-    const l = weightLayer[w]!;
-    sums.sq1[l] = sums.sq1[l]! + s1;
-    sums.sq2[l] = sums.sq2[l]! + s2;
-    sums.dot[l] = sums.dot[l]! + d;
+    const t = weightTensor[w]!;
+    sums.sq1[t] = sums.sq1[t]! + s1;
+    sums.sq2[t] = sums.sq2[t]! + s2;
+    sums.dot[t] = sums.dot[t]! + d;
     offset += a.length;
   }
   return sums;
@@ -57,16 +57,16 @@ function statsOf(s: Sums): MetricStats {
   let t1 = 0;
   let t2 = 0;
   let td = 0;
-  for (let l = 0; l < s.sq1.length; l++) {
-    t1 += s.sq1[l]!;
-    t2 += s.sq2[l]!;
-    td += s.dot[l]!;
+  for (let t = 0; t < s.sq1.length; t++) {
+    t1 += s.sq1[t]!;
+    t2 += s.sq2[t]!;
+    td += s.dot[t]!;
   }
   return {
     norm: [Math.sqrt(t1), Math.sqrt(t2)],
     dot: td,
-    layerNorm: [Array.from(s.sq1, Math.sqrt), Array.from(s.sq2, Math.sqrt)],
-    layerDot: Array.from(s.dot),
+    tensorNorm: [Array.from(s.sq1, Math.sqrt), Array.from(s.sq2, Math.sqrt)],
+    tensorDot: Array.from(s.dot),
   };
 }
 
@@ -75,15 +75,15 @@ export function pairStatistics(
   loss: [number, number],
   g1: Float32Array[],
   g2: Float32Array[],
-  weightLayer: readonly number[],
-  layers: number,
+  weightTensor: readonly number[],
+  tensorCount: number,
   metrics: readonly Float32Array[],
 ): PairStats {
-  const euclid = statsOf(layerSums(g1, g2, weightLayer, layers, null));
+  const euclid = statsOf(tensorSums(g1, g2, weightTensor, tensorCount, null));
   return {
     id,
     loss,
     ...euclid,
-    metrics: metrics.map((m) => statsOf(layerSums(g1, g2, weightLayer, layers, m))),
+    metrics: metrics.map((m) => statsOf(tensorSums(g1, g2, weightTensor, tensorCount, m))),
   };
 }

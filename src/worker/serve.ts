@@ -270,7 +270,7 @@ export class SwarmWorker {
 
   private resultMessage(task: { runId: string; taskId: string; leaseId: string }, result: JobResult, computeMs: number): Message {
     const head = { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id, computeMs: Math.round(computeMs) };
-    if (result.type === "pairs") return createMessage("task.result", { ...head, layers: result.layout.layers, layerSizes: result.layout.layerSizes, pairs: result.pairs });
+    if (result.type === "pairs") return createMessage("task.result", { ...head, tensors: result.layout.tensors, tensorSizes: result.layout.tensorSizes, pairs: result.pairs });
     if (result.type === "loss") return createMessage("task.loss_result", { ...head, points: result.points });
     return createMessage("task.curvature_result", { ...head, items: result.items });
   }

@@ -37,8 +37,8 @@ const QUARANTINE_AFTER = 3;
  * send vectors) per trainable weight tensor: dense_1/kernel, dense_1/bias, dense_2/kernel,
  * dense_2/bias, of 18816, 24, 240 and 10 parameters.
  */
-const LAYERS = mlpTensorNames([784, 24, 10]);
-const LAYER_SIZES = mlpTensorSizes([784, 24, 10]);
+const TENSORS = mlpTensorNames([784, 24, 10]);
+const TENSOR_SIZES = mlpTensorSizes([784, 24, 10]);
 /** The model's Dense layers, as results.json sums the tensors into them. */
 const DENSE_LAYERS = ["dense_1", "dense_2"];
 
@@ -120,18 +120,18 @@ class HostileWorker {
  * Finite, plausible statistics for a task's pairs (what a lying worker would claim), over
  * `groups` parameter groups (the model's 4 tensors unless a test lies about them too).
  */
-function plausibleStats(task: TaskMessage, groups = LAYERS.length): PairStats[] {
+function plausibleStats(task: TaskMessage, groups = TENSORS.length): PairStats[] {
   const norms = Array.from({ length: groups }, () => 1 / Math.sqrt(groups + 1));
   const dots = Array.from({ length: groups }, () => 0.5 / groups);
-  return task.pairs.map((p) => ({ id: p.id, loss: [2.3, 2.3], norm: [1, 1], dot: 0.5, layerNorm: [[...norms], [...norms]], layerDot: [...dots], metrics: [] }));
+  return task.pairs.map((p) => ({ id: p.id, loss: [2.3, 2.3], norm: [1, 1], dot: 0.5, tensorNorm: [[...norms], [...norms]], tensorDot: [...dots], metrics: [] }));
 }
 
-function resultBody(task: TaskMessage, workerId: string, pairs: PairStats[], layerSizes = LAYER_SIZES, layers = LAYERS): TaskResultMessage {
-  return createMessage("task.result", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId, computeMs: 3, layers, layerSizes, pairs });
+function resultBody(task: TaskMessage, workerId: string, pairs: PairStats[], tensorSizes = TENSOR_SIZES, tensors = TENSORS): TaskResultMessage {
+  return createMessage("task.result", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId, computeMs: 3, tensors, tensorSizes, pairs });
 }
 
-function chunkBody(task: TaskMessage, workerId: string, pair: number, layer: number, offset: number, g1: Float32Array, g2: Float32Array) {
-  return createMessage("task.chunk", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId, pair, layer, offset, g1: float32Bytes(g1), g2: float32Bytes(g2) });
+function chunkBody(task: TaskMessage, workerId: string, pair: number, tensor: number, offset: number, g1: Float32Array, g2: Float32Array) {
+  return createMessage("task.chunk", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId, pair, tensor, offset, g1: float32Bytes(g1), g2: float32Bytes(g2) });
 }
 
 function values(n: number, seed: number): Float32Array {
@@ -158,7 +158,7 @@ function statsOf(id: number, g1: Float32Array[], g2: Float32Array[]): PairStats 
     dot.push(d);
   });
   const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
-  return { id, loss: [2.3, 2.3], norm: [Math.sqrt(sum(sq1)), Math.sqrt(sum(sq2))], dot: sum(dot), layerNorm: [sq1.map(Math.sqrt), sq2.map(Math.sqrt)], layerDot: dot, metrics: [] };
+  return { id, loss: [2.3, 2.3], norm: [Math.sqrt(sum(sq1)), Math.sqrt(sum(sq2))], dot: sum(dot), tensorNorm: [sq1.map(Math.sqrt), sq2.map(Math.sqrt)], tensorDot: dot, metrics: [] };
 }
 
 /** Replies in order, runs of the same one counted: "10× short chunk → taken | result → …". */
@@ -200,9 +200,9 @@ describe("chaos: a worker that returns bad results", () => {
     vectorsBase = (await runCoordinator("bad-worker-baseline-vectors", chaosConfig(prefix, { returns: "vectors" }), url)).outcome;
     // The layout the hostile worker mimics is the model's.
     const run = readRun(join(workDir, "bad-worker-baseline"));
-    expect(run.snapshot.gradient_tensors).toEqual(LAYERS);
+    expect(run.snapshot.gradient_tensors).toEqual(TENSORS);
     expect(run.snapshot.gradient_layers).toEqual(DENSE_LAYERS);
-    expect(run.snapshot.parameters).toBe(LAYER_SIZES.reduce((a, b) => a + b, 0));
+    expect(run.snapshot.parameters).toBe(TENSOR_SIZES.reduce((a, b) => a + b, 0));
   });
 
   afterAll(async () => {
@@ -245,7 +245,7 @@ describe("chaos: a worker that returns bad results", () => {
     const poison: [string, (p: PairStats) => void][] = [
       ["dot NaN", (p) => (p.dot = NaN)],
       ["norm Infinity", (p) => (p.norm[1] = Infinity)],
-      ["layerDot -Infinity", (p) => (p.layerDot[0] = -Infinity)],
+      ["tensorDot -Infinity", (p) => (p.tensorDot[0] = -Infinity)],
     ];
     const { outcome, hostile, log } = await runWithHostile("bad-worker-nan", {}, async (task, n, h) => {
       const [what, spoil] = poison[n % poison.length]!;
@@ -264,16 +264,16 @@ describe("chaos: a worker that returns bad results", () => {
     const { outcome, hostile, log } = await runWithHostile("bad-worker-vectors", { returns: "vectors" }, async (task, n, h) => {
       const kind = n % 3;
       for (const p of task.pairs) {
-        for (let layer = 0; layer < LAYERS.length; layer++) {
+        for (let tensor = 0; tensor < TENSORS.length; tensor++) {
           if (kind === 0) {
             // Too short: 8 values where the tensor has 10 to 18816.
-            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, 0, values(8, p.id), values(8, p.id + 1))), "short chunk");
+            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, tensor, 0, values(8, p.id), values(8, p.id + 1))), "short chunk");
           } else if (kind === 1) {
             // NaN inside the task's first chunk (our encoder would refuse to send it); the
             // rest are sound but come under a lease the NaN has already cost the worker.
-            const size = LAYER_SIZES[layer]!;
-            const body = chunkBody(task, h.id, p.id, layer, 0, values(size, p.id), values(size, p.id + 1));
-            if (p === task.pairs[0] && layer === 0) {
+            const size = TENSOR_SIZES[tensor]!;
+            const body = chunkBody(task, h.id, p.id, tensor, 0, values(size, p.id), values(size, p.id + 1));
+            if (p === task.pairs[0] && tensor === 0) {
               const g1 = values(size, p.id);
               g1[5] = NaN;
               await h.send(h.s.chunk, rawPackr.pack({ ...body, g1: float32Bytes(g1) }), "chunk with NaN");
@@ -282,9 +282,9 @@ describe("chaos: a worker that returns bad results", () => {
             }
           } else {
             // Too long: the whole tensor and 8 values more.
-            const size = LAYER_SIZES[layer]!;
-            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, 0, values(size, p.id), values(size, p.id + 1))), "chunks of a whole tensor and 8 values more");
-            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, size, values(8, p.id), values(8, p.id + 1))), "chunks of a whole tensor and 8 values more");
+            const size = TENSOR_SIZES[tensor]!;
+            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, tensor, 0, values(size, p.id), values(size, p.id + 1))), "chunks of a whole tensor and 8 values more");
+            await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, tensor, size, values(8, p.id), values(8, p.id + 1))), "chunks of a whole tensor and 8 values more");
           }
         }
       }
@@ -292,9 +292,9 @@ describe("chaos: a worker that returns bad results", () => {
     });
     expectQuarantined("bad-worker-vectors", outcome, hostile, log);
     const details = hostile.replies.map((r) => r.detail).join("\n");
-    expect(details).toMatch(/layer dense_1\/kernel: 8 of 18816 gradient values arrived/);
+    expect(details).toMatch(/tensor dense_1\/kernel: 8 of 18816 gradient values arrived/);
     expect(details).toMatch(/error bad_message: .*g1: value 5 is NaN/);
-    expect(details).toMatch(/layer dense_1\/kernel: 18824 of 18816 gradient values arrived|layer dense_1\/bias: 32 of 24 gradient values arrived|layer dense_2\/kernel: 248 of 240 gradient values arrived|layer dense_2\/bias: 18 of 10 gradient values arrived/);
+    expect(details).toMatch(/tensor dense_1\/kernel: 18824 of 18816 gradient values arrived|tensor dense_1\/bias: 32 of 24 gradient values arrived|tensor dense_2\/kernel: 248 of 240 gradient values arrived|tensor dense_2\/bias: 18 of 10 gradient values arrived/);
     expectSameAsBaseline("bad-worker-vectors", outcome, vectorsBase, "a hostile worker's task.chunks: too short, NaN inside, too long");
   });
 
@@ -307,10 +307,10 @@ describe("chaos: a worker that returns bad results", () => {
       { returns: "vectors" },
       async (task, _n, h) => {
         for (const p of task.pairs) {
-          for (let layer = 0; layer < LAYERS.length; layer++) {
-            const size = LAYER_SIZES[layer]!;
+          for (let tensor = 0; tensor < TENSORS.length; tensor++) {
+            const size = TENSOR_SIZES[tensor]!;
             const g1 = values(size, p.id).fill(NaN);
-            await h.send(h.s.chunk, rawPackr.pack({ ...chunkBody(task, h.id, p.id, layer, 0, values(size, p.id), values(size, p.id + 1)), g1: float32Bytes(g1) }), "chunk of NaN");
+            await h.send(h.s.chunk, rawPackr.pack({ ...chunkBody(task, h.id, p.id, tensor, 0, values(size, p.id), values(size, p.id + 1)), g1: float32Bytes(g1) }), "chunk of NaN");
           }
         }
       },
@@ -320,47 +320,47 @@ describe("chaos: a worker that returns bad results", () => {
     expect(hostile.tasks).toHaveLength(1);
     expect(record?.bad_results, "bad results charged for one bad task").toBe(1);
     expect(record?.quarantined).toBeNull();
-    expectSameAsBaseline("bad-worker-nan-everywhere", outcome, vectorsBase, `one task answered with NaN in all its ${5 * LAYERS.length} chunks`);
+    expectSameAsBaseline("bad-worker-nan-everywhere", outcome, vectorsBase, `one task answered with NaN in all its ${5 * TENSORS.length} chunks`);
   });
 
-  // Regression: the chunks were once checked only against the layerSizes the worker
+  // Regression: the chunks were once checked only against the tensorSizes the worker
   // itself declared, so 8 values per tensor declared as [8, 8, 8, 8] were accepted. Now
   // the model's own parameter counts (18816, 24, 240 and 10 here) decide.
-  it("return: vectors, short vectors with matching declared layerSizes: refused", async () => {
+  it("return: vectors, short vectors with matching declared tensorSizes: refused", async () => {
     const { outcome, hostile, log } = await runWithHostile("bad-worker-short-declared", { returns: "vectors" }, async (task, _n, h) => {
       const stats: PairStats[] = [];
       for (const p of task.pairs) {
-        const g1 = LAYERS.map((_, l) => values(8, 10 * p.id + l));
-        const g2 = LAYERS.map((_, l) => values(8, 10 * p.id + l + 5));
-        for (let layer = 0; layer < LAYERS.length; layer++) {
-          await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, layer, 0, g1[layer]!, g2[layer]!)), "chunk of 8 values");
+        const g1 = TENSORS.map((_, l) => values(8, 10 * p.id + l));
+        const g2 = TENSORS.map((_, l) => values(8, 10 * p.id + l + 5));
+        for (let tensor = 0; tensor < TENSORS.length; tensor++) {
+          await h.send(h.s.chunk, encodeMessage(chunkBody(task, h.id, p.id, tensor, 0, g1[tensor]!, g2[tensor]!)), "chunk of 8 values");
         }
         stats.push(statsOf(p.id, g1, g2));
       }
-      await h.send(h.s.result, encodeMessage(resultBody(task, h.id, stats, LAYERS.map(() => 8))), "result declaring layerSizes [8, 8, 8, 8]");
+      await h.send(h.s.result, encodeMessage(resultBody(task, h.id, stats, TENSORS.map(() => 8))), "result declaring tensorSizes [8, 8, 8, 8]");
     });
     expect(hostile.replies.filter((r) => r.what.startsWith("result") && r.accepted), "short-vector results accepted").toEqual([]);
     expect(hostile.replies.filter((r) => r.what.startsWith("result")).map((r) => r.detail)).toContain("dense_1/kernel has 18816 parameters, the result says 8");
     expectQuarantined("bad-worker-short-declared", outcome, hostile, log);
-    expectSameAsBaseline("bad-worker-short-declared", outcome, vectorsBase, "a hostile worker's 8-value vectors with layerSizes [8, 8, 8, 8]");
+    expectSameAsBaseline("bad-worker-short-declared", outcome, vectorsBase, "a hostile worker's 8-value vectors with tensorSizes [8, 8, 8, 8]");
   });
 
   // A result's parameter groups must be exactly θ's trainable weight tensors, in order:
   // statistics per Dense layer (what workers reported before they spoke in tensors), a
   // tensor left out, or tensors in another order are not θ's gradient and are refused.
   it("task.result over other parameter groups than θ's weight tensors: refused, redone, quarantined; identical measures", async () => {
-    const lies: { what: string; layers: string[]; sizes: number[] }[] = [
-      { what: "per Dense layer", layers: DENSE_LAYERS, sizes: [784 * 24 + 24, 24 * 10 + 10] },
-      { what: "without the biases", layers: [LAYERS[0]!, LAYERS[2]!], sizes: [LAYER_SIZES[0]!, LAYER_SIZES[2]!] },
-      { what: "in another order", layers: [LAYERS[1]!, LAYERS[0]!, LAYERS[3]!, LAYERS[2]!], sizes: [LAYER_SIZES[1]!, LAYER_SIZES[0]!, LAYER_SIZES[3]!, LAYER_SIZES[2]!] },
+    const lies: { what: string; tensors: string[]; sizes: number[] }[] = [
+      { what: "per Dense layer", tensors: DENSE_LAYERS, sizes: [784 * 24 + 24, 24 * 10 + 10] },
+      { what: "without the biases", tensors: [TENSORS[0]!, TENSORS[2]!], sizes: [TENSOR_SIZES[0]!, TENSOR_SIZES[2]!] },
+      { what: "in another order", tensors: [TENSORS[1]!, TENSORS[0]!, TENSORS[3]!, TENSORS[2]!], sizes: [TENSOR_SIZES[1]!, TENSOR_SIZES[0]!, TENSOR_SIZES[3]!, TENSOR_SIZES[2]!] },
     ];
     const { outcome, hostile, log } = await runWithHostile("bad-worker-groups", {}, async (task, n, h) => {
       const lie = lies[n % lies.length]!;
-      await h.send(h.s.result, encodeMessage(resultBody(task, h.id, plausibleStats(task, lie.layers.length), lie.sizes, lie.layers)), `result ${lie.what}`);
+      await h.send(h.s.result, encodeMessage(resultBody(task, h.id, plausibleStats(task, lie.tensors.length), lie.sizes, lie.tensors)), `result ${lie.what}`);
     });
     expectQuarantined("bad-worker-groups", outcome, hostile, log);
     const details = hostile.replies.filter((r) => r.what.startsWith("result")).map((r) => r.detail);
-    const model = `the model's trainable weights are [${LAYERS.join(",")}]`;
+    const model = `the model's trainable weights are [${TENSORS.join(",")}]`;
     expect(details).toEqual([
       "dense_1 is not a trainable weight of the model",
       `the result covers [dense_1/kernel,dense_2/kernel], ${model}`,

@@ -86,7 +86,7 @@ describe("chaos: coordinator killed and resumed", () => {
     // The journal keeps the workers' per-tensor statistics; pairs.jsonl holds them summed
     // per layer. Each layer's numbers go to its first tensor (zeros for the others), which
     // keeps every sum of squares and every dot product.
-    const tensors = first.data.layers!;
+    const tensors = first.data.tensors!;
     const layerOf = (t: string) => t.slice(0, t.lastIndexOf("/"));
     const firstOfLayer = (t: string, i: number) => tensors.findIndex((u) => layerOf(u) === layerOf(t)) === i;
     const baseRecords = base.pairs
@@ -99,14 +99,14 @@ describe("chaos: coordinator killed and resumed", () => {
     const line = JSON.stringify({
       phase: PAIRS_PHASE,
       data: {
-        layers: tensors,
+        tensors,
         pairs: missing.map((r) => ({
           id: r.pair,
           loss: r.loss,
           norm: r.norm,
           dot: r.dot,
-          layerNorm: [perTensor(r, (l) => l.norm[0]!), perTensor(r, (l) => l.norm[1]!)],
-          layerDot: perTensor(r, (l) => l.dot),
+          tensorNorm: [perTensor(r, (l) => l.norm[0]!), perTensor(r, (l) => l.norm[1]!)],
+          tensorDot: perTensor(r, (l) => l.dot),
           metrics: [],
           batches: r.batches,
         })),

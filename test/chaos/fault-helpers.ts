@@ -128,7 +128,7 @@ export const PAIRS_PHASE = "theta/pairs";
 /** One line of the journal: the phase of an accepted task and what it recorded. */
 export interface JournalLine {
   phase: string;
-  data: { layers?: string[]; pairs?: { id: number }[] };
+  data: { tensors?: string[]; pairs?: { id: number }[] };
 }
 
 /**

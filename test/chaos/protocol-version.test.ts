@@ -1,9 +1,10 @@
-// Fault 9: a worker or a coordinator of another protocol version. A "v2 worker" played by
-// this test (raw msgpack, so our v1 encoder does not stop it) pulls from a running v1
-// coordinator and gets an `error` reply naming both versions; the run goes on with the
-// honest workers and its measures are bit-identical to the fault-free run. A v1 worker
-// process facing a fake v2 coordinator leaves with a non-zero exit code and both versions
-// in its output.
+// Fault 9: a worker or a coordinator of another protocol version. A foreign worker played
+// by this test (raw msgpack, so our encoder does not stop it) speaks the next version and
+// the previous one (v1, whose task.result named weight tensors "layers"), pulls from a
+// running coordinator and gets an `error` reply naming both versions; the run goes on with
+// the honest workers and its measures are bit-identical to the fault-free run. A worker
+// process facing a fake coordinator of the next version leaves with a non-zero exit code
+// and both versions in its output.
 
 import type { Msg } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +16,9 @@ import { exitWithin, ProcessPool, rawPackr, sleep, startWorkers } from "./fault-
 import { chaosConfig, expectSameAsBaseline, runCoordinator, type Outcome } from "./harness.js";
 
 const OTHER = PROTOCOL_VERSION + 1;
-const BOTH_VERSIONS = new RegExp(`this side speaks v${PROTOCOL_VERSION}, the peer sent v${OTHER}`);
+const OLDER = PROTOCOL_VERSION - 1;
+const bothVersions = (peer: number) => new RegExp(`this side speaks v${PROTOCOL_VERSION}, the peer sent v${peer}`);
+const BOTH_VERSIONS = bothVersions(OTHER);
 
 describe("chaos: peers of another protocol version", () => {
   const pool = new ProcessPool();
@@ -32,32 +35,38 @@ describe("chaos: peers of another protocol version", () => {
     await nats?.close();
   });
 
-  it(`a v${OTHER} worker's pulls and results are refused naming v${PROTOCOL_VERSION} and v${OTHER}; the run completes identically`, async () => {
+  it(`a v${OTHER} or v${OLDER} worker's pulls and results are refused naming both versions; the run completes identically`, async () => {
     const prefix = uniquePrefix("proto-worker");
     const s = subjects(prefix);
     await startWorkers(pool, nats.nc, url, prefix, ["proto-w0", "proto-w1"]);
     const base = (await runCoordinator("proto-baseline", chaosConfig(prefix), url)).outcome;
 
-    // The foreign worker: a v2 task.pull with a field v1 does not know, until the
-    // coordinator has answered a few; then a v2 task.result.
-    const replies: ErrorMessage[] = [];
+    // The foreign worker: task.pulls of the next version (with a field this one does not
+    // know) and of the previous one, in turn, until the coordinator has answered a few;
+    // then a task.result of the previous version, shaped as v1 shaped it.
+    const replies: { sent: number; reply: ErrorMessage }[] = [];
     let stop = false;
     const foreign = (async () => {
-      const pull = rawPackr.pack({ v: OTHER, type: "task.pull", workerId: "proto-v2-worker", backend: "future", capabilities: ["sparse"] });
+      const pulls = [
+        { v: OTHER, bytes: rawPackr.pack({ v: OTHER, type: "task.pull", workerId: "proto-foreign-worker", backend: "future", capabilities: ["sparse"] }) },
+        { v: OLDER, bytes: rawPackr.pack({ v: OLDER, type: "task.pull", workerId: "proto-foreign-worker", backend: "cpu" }) },
+      ];
       while (!stop && replies.length < 3) {
+        const pull = pulls[replies.length % 2]!;
         let msg: Msg;
         try {
-          msg = await nats.nc.request(s.pull, pull, { timeout: 2000 });
+          msg = await nats.nc.request(s.pull, pull.bytes, { timeout: 2000 });
         } catch (err) {
           if (!isNoAnswer(err)) throw err;
           await sleep(10); // no coordinator yet
           continue;
         }
-        replies.push(decodeMessage(msg.data, ["error"]));
+        replies.push({ sent: pull.v, reply: decodeMessage(msg.data, ["error"]) });
       }
       if (stop) return;
-      const result = rawPackr.pack({ v: OTHER, type: "task.result", runId: "r", taskId: "t00", leaseId: "t00.1", workerId: "proto-v2-worker", pairs: [] });
-      replies.push(decodeMessage((await nats.nc.request(s.result, result, { timeout: 2000 })).data, ["error"]));
+      const v1Pair = { id: 0, loss: [1, 1], norm: [1, 1], dot: 0, layerNorm: [[1], [1]], layerDot: [0], metrics: [] };
+      const result = rawPackr.pack({ v: OLDER, type: "task.result", runId: "r", taskId: "t00", leaseId: "t00.1", workerId: "proto-foreign-worker", computeMs: 1, layers: ["a"], layerSizes: [1], pairs: [v1Pair] });
+      replies.push({ sent: OLDER, reply: decodeMessage((await nats.nc.request(s.result, result, { timeout: 2000 })).data, ["error"]) });
     })();
     foreign.catch(() => undefined); // surfaces at `await foreign` below
     let outcome: Outcome;
@@ -70,39 +79,39 @@ describe("chaos: peers of another protocol version", () => {
     }
 
     expect(replies.length, "answers to the foreign worker").toBeGreaterThanOrEqual(1);
-    for (const r of replies) {
-      expect(r.code).toBe("protocol_version");
-      expect(r.message).toMatch(BOTH_VERSIONS);
+    for (const { sent, reply } of replies) {
+      expect(reply.code).toBe("protocol_version");
+      expect(reply.message).toMatch(bothVersions(sent));
     }
     expect(log).toMatch(new RegExp(`refused a message on ${s.pull.replace(/\./g, "\\.")} .*${BOTH_VERSIONS.source}`));
     expect(outcome.run.faults.refusedMessages).toBeGreaterThanOrEqual(replies.length);
-    expect(outcome.run.workers.map((w) => w.id)).not.toContain("proto-v2-worker");
-    console.log(`[chaos proto-worker] ${replies.length} v${OTHER} messages answered: ${replies[0]!.code}: ${replies[0]!.message}`);
-    expectSameAsBaseline("proto-worker", outcome, base, `${replies.length} v${OTHER} task.pull/task.result messages from a foreign worker`);
+    expect(outcome.run.workers.map((w) => w.id)).not.toContain("proto-foreign-worker");
+    console.log(`[chaos proto-worker] ${replies.length} v${OTHER}/v${OLDER} messages answered: ${replies[0]!.reply.code}: ${replies[0]!.reply.message}`);
+    expectSameAsBaseline("proto-worker", outcome, base, `${replies.length} v${OTHER}/v${OLDER} task.pull/task.result messages from a foreign worker`);
   });
 
   it(`a worker facing a v${OTHER} coordinator exits non-zero, naming v${PROTOCOL_VERSION} and v${OTHER}`, async () => {
     const prefix = uniquePrefix("proto-coordinator");
     const pulls: TaskPullMessage[] = [];
-    // The fake coordinator: answers every pull with a v2 task of a shape v1 does not know.
+    // The fake coordinator: answers every pull with a task of the next version, of a shape this one does not know.
     const sub = nats.nc.subscribe(subjects(prefix).pull, {
       callback: (_err, msg) => {
         try {
           pulls.push(decodeTaskPull(msg.data));
         } catch {
-          // only counting well-formed v1 pulls
+          // only counting well-formed pulls of this version
         }
         msg.respond(rawPackr.pack({ v: OTHER, type: "task", runId: "future-run", taskId: "t00", leaseId: "t00.1", leaseMs: 60_000, work: { kind: "hessian", pairs: [0, 1] } }));
       },
     });
     try {
-      const worker = pool.add(spawnWorker(url, prefix, "proto-v1-worker"));
-      const code = await exitWithin({ ...worker, stdout: worker.output, stderr: worker.output }, "the v1 worker facing a v2 coordinator");
+      const worker = pool.add(spawnWorker(url, prefix, "proto-worker"));
+      const code = await exitWithin({ ...worker, stdout: worker.output, stderr: worker.output }, `the v${PROTOCOL_VERSION} worker facing a v${OTHER} coordinator`);
       expect(code, worker.output()).not.toBe(0);
       expect(code, worker.output()).not.toBeNull();
       expect(worker.output()).toMatch(BOTH_VERSIONS);
-      expect(pulls.length, "the worker pulled with a valid v1 task.pull").toBeGreaterThanOrEqual(1);
-      expect(pulls[0]!.workerId).toBe("proto-v1-worker");
+      expect(pulls.length, `the worker pulled with a valid v${PROTOCOL_VERSION} task.pull`).toBeGreaterThanOrEqual(1);
+      expect(pulls[0]!.workerId).toBe("proto-worker");
       const line = worker.output().split("\n").find((l) => BOTH_VERSIONS.test(l));
       console.log(`[chaos proto-coordinator] worker exit ${code}: ${line}`);
     } finally {

@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { Packr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runJob } from "../../src/coordinator/run.js";
-import { decodeWorkerHeartbeat, subjects } from "../../src/protocol/index.js";
+import { decodeWorkerHeartbeat, PROTOCOL_VERSION, subjects } from "../../src/protocol/index.js";
 import { Rng } from "../../src/util/rng.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
 import { spawnWorker, stopWorkers, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
@@ -83,7 +83,7 @@ describe("a run on a real NATS swarm", () => {
       if (hostile) {
         stopHostile();
         expect(replies.some((r) => r.includes("bad_message"))).toBe(true);
-        expect(replies.some((r) => r.includes("protocol_version") && r.includes("v1") && r.includes("v2"))).toBe(true);
+        expect(replies.some((r) => r.includes("protocol_version") && r.includes(`v${PROTOCOL_VERSION}`) && r.includes(`v${PROTOCOL_VERSION + 1}`))).toBe(true);
       }
       return { results, pairs };
     } finally {
@@ -102,9 +102,9 @@ describe("a run on a real NATS swarm", () => {
     const rng = new Rng(1);
     const payloads = [
       () => Uint8Array.from({ length: 1 + rng.nextInt(64) }, () => rng.nextInt(256)),
-      () => packr.pack({ v: 2, type: "task.pull", workerId: "intruder", backend: "cpu" }),
-      () => packr.pack(JSON.parse('{"v": 1, "type": "task.pull", "workerId": "x", "backend": "cpu", "__proto__": {"polluted": 1}}')),
-      () => packr.pack({ v: 1, type: "task.result", runId: "r", taskId: "t0", leaseId: "t0.1", workerId: "x", computeMs: 1, layers: ["a"], layerSizes: [1], pairs: [{ id: 0, loss: [NaN, 1], norm: [1, 1], dot: 0, layerNorm: [[1], [1]], layerDot: [0], metrics: [] }] }),
+      () => packr.pack({ v: PROTOCOL_VERSION + 1, type: "task.pull", workerId: "intruder", backend: "cpu" }),
+      () => packr.pack(JSON.parse(`{"v": ${PROTOCOL_VERSION}, "type": "task.pull", "workerId": "x", "backend": "cpu", "__proto__": {"polluted": 1}}`)),
+      () => packr.pack({ v: PROTOCOL_VERSION, type: "task.result", runId: "r", taskId: "t0", leaseId: "t0.1", workerId: "x", computeMs: 1, tensors: ["a"], tensorSizes: [1], pairs: [{ id: 0, loss: [NaN, 1], norm: [1, 1], dot: 0, tensorNorm: [[1], [1]], tensorDot: [0], metrics: [] }] }),
     ];
     const timer = setInterval(() => {
       for (const subject of [s.pull, s.result, s.error, s.heartbeat, s.announce]) {

@@ -17,6 +17,7 @@ import {
   decodeWorkerAnnounce,
   encodeMessage,
   objectBucket,
+  PROTOCOL_VERSION,
   subjects,
   type TaskPair,
 } from "../../src/protocol/index.js";
@@ -103,9 +104,9 @@ describe("a worker process", () => {
     expect(served.results).toHaveLength(1);
     expect(states.filter((s) => s === "busy").length).toBeGreaterThanOrEqual(3);
     // The result reports per trainable weight tensor, with no metrics asked for.
-    const result = served.results[0] as { layers: string[]; layerSizes: number[]; pairs: { metrics: unknown[] }[] };
-    expect(result.layers).toEqual(["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias", "dense_3/kernel", "dense_3/bias"]);
-    expect(result.layerSizes).toEqual([256 * 512, 512, 512 * 512, 512, 512 * 10, 10]);
+    const result = served.results[0] as { tensors: string[]; tensorSizes: number[]; pairs: { metrics: unknown[] }[] };
+    expect(result.tensors).toEqual(["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias", "dense_3/kernel", "dense_3/bias"]);
+    expect(result.tensorSizes).toEqual([256 * 512, 512, 512 * 512, 512, 512 * 10, 10]);
     expect(result.pairs.map((p) => p.metrics)).toEqual([[], [], [], []]);
   });
 
@@ -130,13 +131,13 @@ describe("a worker process", () => {
     const prefix = uniquePrefix("version");
     const packr = new Packr({ useRecords: false });
     suite.nats.nc.subscribe(subjects(prefix).pull, {
-      callback: (_e, msg) => void msg.respond(packr.pack({ v: 2, type: "task.none", runId: "r", retryMs: 10, done: false })),
+      callback: (_e, msg) => void msg.respond(packr.pack({ v: PROTOCOL_VERSION + 1, type: "task.none", runId: "r", retryMs: 10, done: false })),
     });
     const w = spawnWorker(suite.nats.server.url, prefix, "version-w");
     const code = await w.exited;
     expect(code).not.toBe(0);
-    expect(w.output()).toMatch(/v1/);
-    expect(w.output()).toMatch(/v2/);
+    expect(w.output()).toContain(`v${PROTOCOL_VERSION}`);
+    expect(w.output()).toContain(`v${PROTOCOL_VERSION + 1}`);
   });
 
   it("on SIGTERM finishes the task in hand, returns it, and exits 0", async () => {

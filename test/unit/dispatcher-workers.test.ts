@@ -12,7 +12,7 @@ import { createMessage } from "../../src/protocol/index.js";
 import { beat, Clock, flush, LEASE_MS, leased, lossPhase, pull, result, setup } from "../helpers/dispatcher-fixture.js";
 
 const chunk = (t: { taskId: string; leaseId: string }, workerId: string, runId = "run-1") =>
-  createMessage("task.chunk", { runId, ...t, workerId, pair: 0, layer: 0, offset: 0, g1: new Uint8Array(4), g2: new Uint8Array(4) });
+  createMessage("task.chunk", { runId, ...t, workerId, pair: 0, tensor: 0, offset: 0, g1: new Uint8Array(4), g2: new Uint8Array(4) });
 
 describe("waiting for workers", () => {
   it("says once that it waits, after min(3 s, wait_s / 2), and gives up after wait_s naming it", async () => {

@@ -149,9 +149,9 @@ for (const backend of ["cpu", "wasm"] as const) {
         try {
           expect(engine.weightNames).toEqual(snap.weights.map((w) => w.name));
           // Statistics are per trainable weight tensor: the groups are the weights themselves.
-          expect(engine.layers).toEqual(["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias", "dense_3/kernel", "dense_3/bias"]);
-          expect(engine.layers).toEqual(engine.weightNames);
-          expect(engine.layerSizes).toEqual([12 * 8, 8, 8 * 6, 6, 6 * 4, 4]);
+          expect(engine.tensors).toEqual(["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias", "dense_3/kernel", "dense_3/bias"]);
+          expect(engine.tensors).toEqual(engine.weightNames);
+          expect(engine.tensorSizes).toEqual([12 * 8, 8, 8 * 6, 6, 6 * 4, 4]);
           expect(engine.parameterCount).toBe(snap.data.length);
           for (const indices of [range(synth.n), batch(synth.n, 16, 1), [5]]) {
             const got = await engine.minibatchGradient(indices);
@@ -379,14 +379,14 @@ describe("per-example gradients and pair statistics", () => {
           ];
           const l1 = sliceLayers(r1.flat, sizes);
           const l2 = sliceLayers(r2.flat, sizes);
-          expect(stats.layerNorm[0]).toHaveLength(sizes.length);
-          expect(stats.layerNorm[1]).toHaveLength(sizes.length);
-          expect(stats.layerDot).toHaveLength(sizes.length);
+          expect(stats.tensorNorm[0]).toHaveLength(sizes.length);
+          expect(stats.tensorNorm[1]).toHaveLength(sizes.length);
+          expect(stats.tensorDot).toHaveLength(sizes.length);
           for (let l = 0; l < sizes.length; l++) {
             const a = norm(l1[l]!);
             const b = norm(l2[l]!);
-            errs.push(relScalar(stats.layerNorm[0][l]!, a), relScalar(stats.layerNorm[1][l]!, b));
-            errs.push(Math.abs(stats.layerDot[l]! - dot(l1[l]!, l2[l]!)) / (a * b));
+            errs.push(relScalar(stats.tensorNorm[0][l]!, a), relScalar(stats.tensorNorm[1][l]!, b));
+            errs.push(Math.abs(stats.tensorDot[l]! - dot(l1[l]!, l2[l]!)) / (a * b));
           }
           const worst = Math.max(...errs);
           record("pairStats norms/dots vs float64 reference", worst);
@@ -394,10 +394,10 @@ describe("per-example gradients and pair statistics", () => {
 
           // The per-layer numbers add up to the totals (both are float64 sums of the same terms).
           for (const s of [0, 1] as const) {
-            const sumSq = stats.layerNorm[s].reduce((acc, v) => acc + v * v, 0);
+            const sumSq = stats.tensorNorm[s].reduce((acc, v) => acc + v * v, 0);
             expect(Math.abs(sumSq - stats.norm[s] ** 2) / stats.norm[s] ** 2).toBeLessThan(1e-12);
           }
-          const sumDot = stats.layerDot.reduce((acc, v) => acc + v, 0);
+          const sumDot = stats.tensorDot.reduce((acc, v) => acc + v, 0);
           expect(Math.abs(sumDot - stats.dot) / (stats.norm[0] * stats.norm[1])).toBeLessThan(1e-12);
           // No metrics asked for, none reported.
           expect(stats.metrics).toEqual([]);
@@ -408,7 +408,7 @@ describe("per-example gradients and pair statistics", () => {
     });
   }
 
-  it("pairStats of a pair with the same batch twice: dot = norm², layerDot = layerNorm²", async () => {
+  it("pairStats of a pair with the same batch twice: dot = norm², tensorDot = tensorNorm²", async () => {
     const snap = snapshotWithBiases([12, 8, 6, 4], "elu", 52);
     const engine = await GradientEngine.create(tf, snap, synth);
     try {
@@ -417,7 +417,7 @@ describe("per-example gradients and pair statistics", () => {
       expect(s.norm[0]).toBe(s.norm[1]);
       expect(s.loss[0]).toBe(s.loss[1]);
       expect(Math.abs(s.dot - s.norm[0] ** 2) / s.norm[0] ** 2).toBeLessThan(1e-12);
-      s.layerDot.forEach((d, l) => expect(Math.abs(d - s.layerNorm[0][l]! ** 2) / s.norm[0] ** 2).toBeLessThan(1e-12));
+      s.tensorDot.forEach((d, l) => expect(Math.abs(d - s.tensorNorm[0][l]! ** 2) / s.norm[0] ** 2).toBeLessThan(1e-12));
     } finally {
       engine.dispose();
     }

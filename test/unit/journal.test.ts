@@ -168,8 +168,9 @@ describe("Journal: manifest and checkpoints", () => {
     const good = readFileSync(manifest, "utf8");
     writeFileSync(manifest, "{ not json");
     expect(() => Journal.resume(out, identity)).toThrow(/manifest.json is unreadable/);
-    writeFileSync(manifest, JSON.stringify({ ...(JSON.parse(good) as object), version: 1 }));
-    expect(() => Journal.resume(out, identity)).toThrow(/is journal version 1; this coordinator reads version 2/);
+    // Version 2 journaled pairs lines with "layers" where version 3 says "tensors".
+    writeFileSync(manifest, JSON.stringify({ ...(JSON.parse(good) as object), version: 2 }));
+    expect(() => Journal.resume(out, identity)).toThrow(/is journal version 2; this coordinator reads version 3/);
   });
 
   it("a manifest without records (a crash right after create) resumes with nothing, and appends", async () => {
@@ -240,7 +241,7 @@ describe("Journal: what its errors say, and its files", () => {
     const { out } = await journalWith(0);
     expect(() => Journal.resume(out, { ...identity, seed: 2, count: 7 })).toThrow(`the run in ${out} measured something else: seed was 1, now 2; count was 100, now 7`);
     const manifest = join(out, JOURNAL_DIR, "manifest.json");
-    writeFileSync(manifest, JSON.stringify({ version: 2, configFile: "c", started: "s" }));
+    writeFileSync(manifest, JSON.stringify({ version: 3, configFile: "c", started: "s" }));
     expect(() => Journal.resume(out, identity)).toThrow(/measured something else: datasetHash was undefined, now "d"/);
   });
 
@@ -249,7 +250,7 @@ describe("Journal: what its errors say, and its files", () => {
     const journal = Journal.create(out, identity, "config.yaml");
     const manifest = readFileSync(join(out, "journal", "manifest.json"), "utf8");
     expect(manifest.endsWith("}\n")).toBe(true);
-    expect(JSON.parse(manifest)).toMatchObject({ version: 2, identity, configFile: "config.yaml" });
+    expect(JSON.parse(manifest)).toMatchObject({ version: 3, identity, configFile: "config.yaml" });
     await journal.close();
     await journal.close(); // twice is harmless
     await journal.remove();

@@ -63,21 +63,21 @@ function rel(a: number, b: number): number {
 /** Checks a MetricStats against the direct sums: per layer and in total, 1e-12 relative. */
 function expectMatches(s: MetricStats, want: { sq1: number[]; sq2: number[]; dot: number[] }, tol = 1e-12): void {
   const sum = (v: number[]) => v.reduce((x, y) => x + y, 0);
-  expect(s.layerNorm[0]).toHaveLength(LAYERS);
-  expect(s.layerNorm[1]).toHaveLength(LAYERS);
-  expect(s.layerDot).toHaveLength(LAYERS);
+  expect(s.tensorNorm[0]).toHaveLength(LAYERS);
+  expect(s.tensorNorm[1]).toHaveLength(LAYERS);
+  expect(s.tensorDot).toHaveLength(LAYERS);
   for (let l = 0; l < LAYERS; l++) {
-    expect(rel(s.layerNorm[0][l]!, Math.sqrt(want.sq1[l]!))).toBeLessThan(tol);
-    expect(rel(s.layerNorm[1][l]!, Math.sqrt(want.sq2[l]!))).toBeLessThan(tol);
+    expect(rel(s.tensorNorm[0][l]!, Math.sqrt(want.sq1[l]!))).toBeLessThan(tol);
+    expect(rel(s.tensorNorm[1][l]!, Math.sqrt(want.sq2[l]!))).toBeLessThan(tol);
     // A dot product can cancel: measure its error against the scale √(sq1·sq2).
-    expect(Math.abs(s.layerDot[l]! - want.dot[l]!) / Math.sqrt(want.sq1[l]! * want.sq2[l]!)).toBeLessThan(tol);
+    expect(Math.abs(s.tensorDot[l]! - want.dot[l]!) / Math.sqrt(want.sq1[l]! * want.sq2[l]!)).toBeLessThan(tol);
   }
   expect(rel(s.norm[0], Math.sqrt(sum(want.sq1)))).toBeLessThan(tol);
   expect(rel(s.norm[1], Math.sqrt(sum(want.sq2)))).toBeLessThan(tol);
   expect(Math.abs(s.dot - sum(want.dot)) / Math.sqrt(sum(want.sq1) * sum(want.sq2))).toBeLessThan(tol);
   // The totals are the layers' sums.
-  expect(rel(s.norm[0] ** 2, sum(s.layerNorm[0].map((x) => x * x)))).toBeLessThan(tol);
-  expect(rel(s.norm[1] ** 2, sum(s.layerNorm[1].map((x) => x * x)))).toBeLessThan(tol);
+  expect(rel(s.norm[0] ** 2, sum(s.tensorNorm[0].map((x) => x * x)))).toBeLessThan(tol);
+  expect(rel(s.norm[1] ** 2, sum(s.tensorNorm[1].map((x) => x * x)))).toBeLessThan(tol);
 }
 
 /** r₁₂ = ‖g2‖ − g1·g2/‖g1‖ in the statistics' metric (the seed's R/ε). */
@@ -99,7 +99,7 @@ describe("pairStatistics in diagonal metrics", () => {
       expect(s.metrics).toHaveLength(3);
       metrics.forEach((m, k) => expectMatches(s.metrics[k]!, direct(g1, g2, m)));
       // M = 1 is the Euclidean metric, to the last bit (x²/1 = x²).
-      expect(s.metrics[2]).toEqual({ norm: s.norm, dot: s.dot, layerNorm: s.layerNorm, layerDot: s.layerDot });
+      expect(s.metrics[2]).toEqual({ norm: s.norm, dot: s.dot, tensorNorm: s.tensorNorm, tensorDot: s.tensorDot });
     }
   });
 
@@ -148,7 +148,7 @@ describe("pairStatistics in diagonal metrics", () => {
     expectMatches(masked, want);
     // A metric that is 0 everywhere leaves nothing: every statistic 0, none NaN.
     const none = pairStatistics(0, [0, 0], g1, g2, WEIGHT_LAYER, LAYERS, [new Float32Array(P)]).metrics[0]!;
-    expect(none).toEqual({ norm: [0, 0], dot: 0, layerNorm: [[0, 0, 0], [0, 0, 0]], layerDot: [0, 0, 0] });
+    expect(none).toEqual({ norm: [0, 0], dot: 0, tensorNorm: [[0, 0, 0], [0, 0, 0]], tensorDot: [0, 0, 0] });
   });
 
   it("equals the Euclidean statistics of the whitened vectors g_j/√M_j", () => {
@@ -165,7 +165,7 @@ describe("pairStatistics in diagonal metrics", () => {
       };
       const exact = pairStatistics(0, [0, 0], g1, g2, WEIGHT_LAYER, LAYERS, [pow4]).metrics[0]!;
       const w = pairStatistics(0, [0, 0], whiten(g1, pow4), whiten(g2, pow4), WEIGHT_LAYER, LAYERS, []);
-      expect(exact).toEqual({ norm: w.norm, dot: w.dot, layerNorm: w.layerNorm, layerDot: w.layerDot });
+      expect(exact).toEqual({ norm: w.norm, dot: w.dot, tensorNorm: w.tensorNorm, tensorDot: w.tensorDot });
       // Any metric: the whitened vectors in float64, against the worker's metric sums.
       const m = randomMetric(rng);
       const s = pairStatistics(0, [0, 0], g1, g2, WEIGHT_LAYER, LAYERS, [m]).metrics[0]!;
@@ -218,7 +218,7 @@ describe("pairStatistics in diagonal metrics", () => {
       worstFisher = Math.max(worstFisher, rf);
       expect(rf).toBeLessThan(1e-6);
       for (let l = 0; l < LAYERS; l++) {
-        const layerRegret = (s: MetricStats) => s.layerNorm[1][l]! - s.layerDot[l]! / s.layerNorm[0][l]!;
+        const layerRegret = (s: MetricStats) => s.tensorNorm[1][l]! - s.tensorDot[l]! / s.tensorNorm[0][l]!;
         expect(rel(layerRegret(after.metrics[0]!), layerRegret(before.metrics[0]!))).toBeLessThan(1e-6);
       }
       // The Euclidean regret of the same pair moves by far more than rounding.

@@ -13,10 +13,10 @@ import type { CurvatureItem, PairStats } from "../../src/protocol/index.js";
 
 const FILE = "out/journal/records.jsonl";
 const plan: PairPlan = { seed: 7, count: 5, datasetSize: 50, batchSize: 4, pairing: "independent" };
-const LAYERS = ["dense/kernel", "dense/bias"];
+const TENSORS = ["dense/kernel", "dense/bias"];
 
 function pair(id: number, dot = 0.5): PairStats {
-  return { id, loss: [1, 2], norm: [3, 4], dot, layerNorm: [[1, 2], [2, 3]], layerDot: [0.25, 0.25], metrics: [] };
+  return { id, loss: [1, 2], norm: [3, 4], dot, tensorNorm: [[1, 2], [2, 3]], tensorDot: [0.25, 0.25], metrics: [] };
 }
 
 /** Journal lines as a resume reads them: JSON round trip, numbered from 1. */
@@ -38,13 +38,13 @@ describe("recoverPairs", () => {
   it("takes each pair once (the first line's), with the plan's minibatches, and returns the rest to do", () => {
     const records = new PairRecords(plan.count);
     const todo = recoverPairs(
-      lines({ layers: LAYERS, pairs: [pair(0), pair(3)] }, { layers: LAYERS, pairs: [pair(3, 0.75), pair(1)] }, { layers: LAYERS, pairs: [pair(0, 0.125)] }),
+      lines({ tensors: TENSORS, pairs: [pair(0), pair(3)] }, { tensors: TENSORS, pairs: [pair(3, 0.75), pair(1)] }, { tensors: TENSORS, pairs: [pair(0, 0.125)] }),
       plan,
       records,
     );
     expect(todo).toEqual([2, 4]);
     expect(records.size).toBe(3);
-    expect(records.layers).toEqual(LAYERS);
+    expect(records.tensors).toEqual(TENSORS);
     for (const id of todo) records.set({ ...pair(id, -1), batches: [[0], [1]] });
     const all = records.all();
     expect(all.map((r) => r.dot)).toEqual([0.5, 0.5, -1, 0.5, -1]);
@@ -54,7 +54,7 @@ describe("recoverPairs", () => {
   it("nothing journaled: every pair to do", () => {
     const records = new PairRecords(plan.count);
     expect(recoverPairs([], plan, records)).toEqual([0, 1, 2, 3, 4]);
-    expect(records.layers).toBeNull();
+    expect(records.tensors).toBeNull();
   });
 });
 
@@ -94,23 +94,24 @@ describe("recoverCurvature", () => {
 });
 
 describe("a corrupted journal line stops the resume, naming the file, the line and the field", () => {
-  const good = { layers: LAYERS, pairs: [pair(0)] };
-  const withPair = (patch: Record<string, unknown>) => ({ layers: LAYERS, pairs: [{ ...pair(1), ...patch }] });
+  const good = { tensors: TENSORS, pairs: [pair(0)] };
+  const withPair = (patch: Record<string, unknown>) => ({ tensors: TENSORS, pairs: [{ ...pair(1), ...patch }] });
   it.each([
     ["a number that is a string", withPair({ dot: "0.5" }), "data.pairs[0].dot", /expected a finite number, got the string "0.5"/],
     ["NaN (JSON writes it as null)", withPair({ loss: [1, NaN] }), "data.pairs[0].loss[1]", /expected a finite number, got null/],
-    ["a missing field", { layers: LAYERS, pairs: [{ ...pair(1), layerDot: undefined }] }, "data.pairs[0].layerDot", /missing/],
+    ["a missing field", { tensors: TENSORS, pairs: [{ ...pair(1), tensorDot: undefined }] }, "data.pairs[0].tensorDot", /missing/],
     ["an unknown field", withPair({ extra: 1 }), "data.pairs[0].extra", /unknown key/],
     ["a negative norm", withPair({ norm: [-1, 4] }), "data.pairs[0].norm[0]", /≥ 0/],
-    ["a per-layer array of the wrong length", withPair({ layerDot: [0.25] }), "data.pairs[0].layerDot", /has 1 values, layers names 2/],
+    ["a per-tensor array of the wrong length", withPair({ tensorDot: [0.25] }), "data.pairs[0].tensorDot", /has 1 values, tensors names 2/],
     ["a fractional pair id", withPair({ id: 1.5 }), "data.pairs[0].id", /integer/],
     ["a pair id outside the plan", withPair({ id: 5 }), "data.pairs[0].id", /pair 5 is outside the plan of 5 pairs/],
-    ["no pairs", { layers: LAYERS, pairs: [] }, "data.pairs", /expected 1 to/],
-    ["layers other than the earlier lines'", { layers: ["dense/kernel", "other"], pairs: [pair(1)] }, "data.layers", /differ from earlier lines'/],
+    ["no pairs", { tensors: TENSORS, pairs: [] }, "data.pairs", /expected 1 to/],
+    ["tensors other than the earlier lines'", { tensors: ["dense/kernel", "other"], pairs: [pair(1)] }, "data.tensors", /differ from earlier lines'/],
+    ["a line of journal version 2 (tensors named layers)", { layers: TENSORS, pairs: [pair(1)] }, "data.layers", /unknown key/],
     [
-      "more layers than the earlier lines'",
-      { layers: [...LAYERS, "out/kernel"], pairs: [{ ...pair(1), layerNorm: [[1, 2, 3], [2, 3, 4]], layerDot: [0.25, 0.25, 0] }] },
-      "data.layers",
+      "more tensors than the earlier lines'",
+      { tensors: [...TENSORS, "out/kernel"], pairs: [{ ...pair(1), tensorNorm: [[1, 2, 3], [2, 3, 4]], tensorDot: [0.25, 0.25, 0] }] },
+      "data.tensors",
       /\[dense\/kernel,dense\/bias,out\/kernel\] differ from earlier lines' \[dense\/kernel,dense\/bias\]/,
     ],
     ["not an object", [pair(1)], "data", /expected an object, got an array of 1/],

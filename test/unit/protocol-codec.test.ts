@@ -39,7 +39,7 @@ import {
   peekSender,
   MAX_CHUNK_BYTES,
   MAX_ID_LENGTH,
-  MAX_LAYERS,
+  MAX_TENSORS,
 } from "../../src/protocol/index.js";
 
 const HASH_A = "a".repeat(64);
@@ -51,29 +51,29 @@ const raw = (value: unknown): Uint8Array => rawPackr.pack(value);
 /** Packs extension types (typed arrays, Error, RegExp, Set, Date) too. */
 const extPackr = new Packr({ useRecords: false, moreTypes: true });
 
-/** A result of `pairs` pairs over `layers` parameter groups, with statistics in `metrics` metrics. */
-function taskResult(pairs: number, layers: number, metrics = 1): TaskResultMessage {
-  const names = Array.from({ length: layers }, (_, k) => `dense_${k >> 1}/${k % 2 === 0 ? "kernel" : "bias"}`);
+/** A result of `pairs` pairs over `tensors` weight tensors, with statistics in `metrics` metrics. */
+function taskResult(pairs: number, tensors: number, metrics = 1): TaskResultMessage {
+  const names = Array.from({ length: tensors }, (_, k) => `dense_${k >> 1}/${k % 2 === 0 ? "kernel" : "bias"}`);
   return createMessage("task.result", {
     runId: "run-1",
     taskId: "task-7",
     leaseId: "lease-7-1",
     workerId: "worker-a",
     computeMs: 12.625,
-    layers: names,
-    layerSizes: names.map((_, k) => 100 * k + 1),
+    tensors: names,
+    tensorSizes: names.map((_, k) => 100 * k + 1),
     pairs: Array.from({ length: pairs }, (_, i) => ({
       id: i,
       loss: [0.5 + i * 1e-3, 0.25] as [number, number],
       norm: [1.5, 2.25] as [number, number],
       dot: 0.125 - 0.25 * i,
-      layerNorm: [names.map((_, k) => 0.1 * k + 0.01), names.map((_, k) => 0.2 * k)] as [number[], number[]],
-      layerDot: names.map((_, k) => -0.3 * k + 1e-9),
+      tensorNorm: [names.map((_, k) => 0.1 * k + 0.01), names.map((_, k) => 0.2 * k)] as [number[], number[]],
+      tensorDot: names.map((_, k) => -0.3 * k + 1e-9),
       metrics: Array.from({ length: metrics }, (_, m) => ({
         norm: [3 + m, 0.5 * (m + 1)] as [number, number],
         dot: -0.75 + i + m,
-        layerNorm: [names.map((_, k) => 0.4 * k + m), names.map((_, k) => 0.3 * k + 1e-3)] as [number[], number[]],
-        layerDot: names.map((_, k) => 0.7 * k - m),
+        tensorNorm: [names.map((_, k) => 0.4 * k + m), names.map((_, k) => 0.3 * k + 1e-3)] as [number[], number[]],
+        tensorDot: names.map((_, k) => 0.7 * k - m),
       })),
     })),
   });
@@ -212,7 +212,7 @@ const SAMPLES: Message[] = [
   }),
   createMessage("ack", { accepted: true, reason: null }),
   createMessage("ack", { accepted: false, reason: "lease expired" }),
-  createMessage("error", { code: "protocol_version", message: "this side speaks v1, the peer sent v2" }),
+  createMessage("error", { code: "protocol_version", message: "this side speaks v2, the peer sent v2" }),
   // Appended (the tests below index SAMPLES[0], [4] and [7]).
   createMessage("task", {
     ...task(),
@@ -356,7 +356,7 @@ describe("malformed bytes", () => {
 
 describe("protocol version", () => {
   const expectVersionError = (v: unknown, named: string) => {
-    const msg = { ...task(), v, futureField: { anything: [1, 2, 3] }, pairs: "changed in v2" };
+    const msg = { ...task(), v, futureField: { anything: [1, 2, 3] }, pairs: "changed in another version" };
     const err = protocolError(() => decodeMessage(raw(msg)));
     expect(err).toBeInstanceOf(ProtocolVersionError);
     const verr = err as ProtocolVersionError;
@@ -367,12 +367,14 @@ describe("protocol version", () => {
   };
 
   it("another number is a ProtocolVersionError naming both, checked before anything else", () => {
-    expectVersionError(2, "v2");
+    // v1 named weight tensors "layers": its messages are refused, not misread.
+    expectVersionError(1, "v1");
+    expectVersionError(3, "v3");
     expectVersionError(0, "v0");
     expectVersionError(1.5, "v1.5");
-    const err = protocolError(() => decodeTask(raw({ v: 2, type: "task.v2-only" }))) as ProtocolVersionError;
+    const err = protocolError(() => decodeTask(raw({ v: 3, type: "task.v3-only" }))) as ProtocolVersionError;
     expect(err).toBeInstanceOf(ProtocolVersionError);
-    expect(err.received).toBe(2);
+    expect(err.received).toBe(3);
   });
 
   it("a non-number is a ProtocolVersionError naming both", () => {
@@ -511,37 +513,37 @@ describe("field validation", () => {
     expect(fieldOf({ ...task(), pairs })).toBe("pairs");
   });
 
-  it("checks per-layer lengths against layers", () => {
+  it("checks per-tensor lengths against tensors", () => {
     const short = clone(taskResult(3, 2));
-    short.pairs[2]!.layerNorm[1] = [0.5];
-    expect(fieldOf(short)).toBe("pairs[2].layerNorm[1]");
+    short.pairs[2]!.tensorNorm[1] = [0.5];
+    expect(fieldOf(short)).toBe("pairs[2].tensorNorm[1]");
     const long = clone(taskResult(3, 2));
-    long.pairs[1]!.layerDot.push(0);
-    expect(fieldOf(long)).toBe("pairs[1].layerDot");
+    long.pairs[1]!.tensorDot.push(0);
+    expect(fieldOf(long)).toBe("pairs[1].tensorDot");
     // Short too (a check of "more than" alone would let these through), down to empty.
     const shortDot = clone(taskResult(3, 2));
-    shortDot.pairs[1]!.layerDot.pop();
-    expect(fieldOf(shortDot)).toBe("pairs[1].layerDot");
+    shortDot.pairs[1]!.tensorDot.pop();
+    expect(fieldOf(shortDot)).toBe("pairs[1].tensorDot");
     const noDot = clone(taskResult(3, 2));
-    noDot.pairs[0]!.layerDot = [];
-    expect(fieldOf(noDot)).toBe("pairs[0].layerDot");
+    noDot.pairs[0]!.tensorDot = [];
+    expect(fieldOf(noDot)).toBe("pairs[0].tensorDot");
     const shortNorm = clone(taskResult(3, 2));
-    shortNorm.pairs[0]!.layerNorm[0] = [];
-    expect(fieldOf(shortNorm)).toBe("pairs[0].layerNorm[0]");
-    const three = clone(taskResult(1, 2)) as unknown as { pairs: { layerNorm: unknown[] }[] };
-    three.pairs[0]!.layerNorm.push([0, 0]);
-    expect(fieldOf(three)).toBe("pairs[0].layerNorm");
-    expect(fieldOf({ ...taskResult(1, 2), layers: ["a", 3] })).toBe("layers[1]");
+    shortNorm.pairs[0]!.tensorNorm[0] = [];
+    expect(fieldOf(shortNorm)).toBe("pairs[0].tensorNorm[0]");
+    const three = clone(taskResult(1, 2)) as unknown as { pairs: { tensorNorm: unknown[] }[] };
+    three.pairs[0]!.tensorNorm.push([0, 0]);
+    expect(fieldOf(three)).toBe("pairs[0].tensorNorm");
+    expect(fieldOf({ ...taskResult(1, 2), tensors: ["a", 3] })).toBe("tensors[1]");
     // The same in every metric's statistics.
     const metricShort = clone(taskResult(3, 2, 2));
-    metricShort.pairs[2]!.metrics[1]!.layerNorm[0] = [0.5];
-    expect(fieldOf(metricShort)).toBe("pairs[2].metrics[1].layerNorm[0]");
+    metricShort.pairs[2]!.metrics[1]!.tensorNorm[0] = [0.5];
+    expect(fieldOf(metricShort)).toBe("pairs[2].metrics[1].tensorNorm[0]");
     const metricLong = clone(taskResult(3, 2, 2));
-    metricLong.pairs[0]!.metrics[0]!.layerNorm[1].push(1);
-    expect(fieldOf(metricLong)).toBe("pairs[0].metrics[0].layerNorm[1]");
+    metricLong.pairs[0]!.metrics[0]!.tensorNorm[1].push(1);
+    expect(fieldOf(metricLong)).toBe("pairs[0].metrics[0].tensorNorm[1]");
     const metricDot = clone(taskResult(3, 2, 2));
-    metricDot.pairs[1]!.metrics[1]!.layerDot = [];
-    expect(fieldOf(metricDot)).toBe("pairs[1].metrics[1].layerDot");
+    metricDot.pairs[1]!.metrics[1]!.tensorDot = [];
+    expect(fieldOf(metricDot)).toBe("pairs[1].metrics[1].tensorDot");
   });
 
   it("checks a pair's metrics: present, at most MAX_METRICS, each of the right shape", () => {
@@ -569,16 +571,16 @@ describe("field validation", () => {
     ["pairs[1].norm[0]", (m, x) => (m.pairs[1]!.norm[0] = x)],
     ["pairs[1].norm[1]", (m, x) => (m.pairs[1]!.norm[1] = x)],
     ["pairs[1].dot", (m, x) => (m.pairs[1]!.dot = x)],
-    ["pairs[1].layerNorm[0][0]", (m, x) => (m.pairs[1]!.layerNorm[0][0] = x)],
-    ["pairs[1].layerNorm[1][1]", (m, x) => (m.pairs[1]!.layerNorm[1][1] = x)],
-    ["pairs[1].layerDot[0]", (m, x) => (m.pairs[1]!.layerDot[0] = x)],
-    ["pairs[1].layerDot[1]", (m, x) => (m.pairs[1]!.layerDot[1] = x)],
+    ["pairs[1].tensorNorm[0][0]", (m, x) => (m.pairs[1]!.tensorNorm[0][0] = x)],
+    ["pairs[1].tensorNorm[1][1]", (m, x) => (m.pairs[1]!.tensorNorm[1][1] = x)],
+    ["pairs[1].tensorDot[0]", (m, x) => (m.pairs[1]!.tensorDot[0] = x)],
+    ["pairs[1].tensorDot[1]", (m, x) => (m.pairs[1]!.tensorDot[1] = x)],
     ["pairs[1].metrics[0].norm[0]", (m, x) => (m.pairs[1]!.metrics[0]!.norm[0] = x)],
     ["pairs[1].metrics[0].norm[1]", (m, x) => (m.pairs[1]!.metrics[0]!.norm[1] = x)],
     ["pairs[1].metrics[0].dot", (m, x) => (m.pairs[1]!.metrics[0]!.dot = x)],
-    ["pairs[1].metrics[0].layerNorm[0][1]", (m, x) => (m.pairs[1]!.metrics[0]!.layerNorm[0][1] = x)],
-    ["pairs[1].metrics[0].layerNorm[1][0]", (m, x) => (m.pairs[1]!.metrics[0]!.layerNorm[1][0] = x)],
-    ["pairs[1].metrics[0].layerDot[1]", (m, x) => (m.pairs[1]!.metrics[0]!.layerDot[1] = x)],
+    ["pairs[1].metrics[0].tensorNorm[0][1]", (m, x) => (m.pairs[1]!.metrics[0]!.tensorNorm[0][1] = x)],
+    ["pairs[1].metrics[0].tensorNorm[1][0]", (m, x) => (m.pairs[1]!.metrics[0]!.tensorNorm[1][0] = x)],
+    ["pairs[1].metrics[0].tensorDot[1]", (m, x) => (m.pairs[1]!.metrics[0]!.tensorDot[1] = x)],
   ];
 
   for (const [path, set] of NUMERIC_PATHS) {
@@ -598,8 +600,8 @@ describe("field validation", () => {
     a.pairs[0]!.norm[1] = -1e-12;
     expect(fieldOf(a)).toBe("pairs[0].norm[1]");
     const b = taskResult(2, 2);
-    b.pairs[1]!.layerNorm[0][1] = -0.5;
-    expect(fieldOf(b)).toBe("pairs[1].layerNorm[0][1]");
+    b.pairs[1]!.tensorNorm[0][1] = -0.5;
+    expect(fieldOf(b)).toBe("pairs[1].tensorNorm[0][1]");
     const c = taskResult(2, 2);
     c.computeMs = -1;
     expect(fieldOf(c)).toBe("computeMs");
@@ -607,12 +609,12 @@ describe("field validation", () => {
     d.pairs[1]!.metrics[0]!.norm[0] = -1;
     expect(fieldOf(d)).toBe("pairs[1].metrics[0].norm[0]");
     const e = taskResult(2, 2);
-    e.pairs[0]!.metrics[0]!.layerNorm[1][0] = -1e-300;
-    expect(fieldOf(e)).toBe("pairs[0].metrics[0].layerNorm[1][0]");
+    e.pairs[0]!.metrics[0]!.tensorNorm[1][0] = -1e-300;
+    expect(fieldOf(e)).toBe("pairs[0].metrics[0].tensorNorm[1][0]");
     // Dot products may be negative, in a metric too.
     const f = taskResult(2, 2);
     f.pairs[0]!.metrics[0]!.dot = -5;
-    f.pairs[0]!.metrics[0]!.layerDot[0] = -5;
+    f.pairs[0]!.metrics[0]!.tensorDot[0] = -5;
     expect(decodeTaskResult(raw(f))).toEqual(f);
   });
 });
@@ -755,7 +757,7 @@ describe("hostile input", () => {
     ["ext32 typed array", [0xc9, 0xff, 0xff, 0xff, 0xf0, 0x74, 0x08, 0x00]],
   ];
 
-  /** {v: 1, type: "task", pairs: <header>} so the bomb sits inside a plausible message. */
+  /** {v, type: "task", pairs: <header>} so the bomb sits inside a plausible message. */
   function nested(header: number[]): Uint8Array {
     const prefix = raw({ v: PROTOCOL_VERSION, type: "task" });
     const out = [...prefix];
@@ -814,10 +816,10 @@ describe("hostile input", () => {
       const fields: [string, (m: Record<string, unknown>) => void][] = [
         ["computeMs", (m) => (m.computeMs = ext)],
         ["runId", (m) => (m.runId = ext)],
-        ["layers", (m) => (m.layers = ext)],
+        ["tensors", (m) => (m.tensors = ext)],
         ["pairs", (m) => (m.pairs = ext)],
         ["pairs[0]", (m) => ((m.pairs as unknown[])[0] = ext)],
-        ["pairs[0].layerDot", (m) => ((m.pairs as Record<string, unknown>[])[0]!.layerDot = ext)],
+        ["pairs[0].tensorDot", (m) => ((m.pairs as Record<string, unknown>[])[0]!.tensorDot = ext)],
         ["pairs[0].loss[1]", (m) => (((m.pairs as Record<string, unknown>[])[0]!.loss as unknown[])[1] = ext)],
       ];
       for (const [path, set] of fields) {
@@ -843,7 +845,7 @@ describe("hostile input", () => {
   });
 
   it("structured-clone references are refused", () => {
-    const cyclic: Record<string, unknown> = { v: 1, type: "worker.list" };
+    const cyclic: Record<string, unknown> = { v: PROTOCOL_VERSION, type: "worker.list" };
     cyclic.runId = cyclic;
     const bytes = new Packr({ structuredClone: true, useRecords: false }).pack(cyclic);
     expect(protocolError(() => decodeMessage(bytes)).field).toBe("message");
@@ -874,13 +876,13 @@ describe("task.chunk (gradient vectors)", () => {
   const g1 = Float32Array.from([1.5, -2.25, 3e-8, 0]);
   const g2 = Float32Array.from([0.5, 4, -1e30, 7]);
   const chunk = (over: Record<string, unknown> = {}) =>
-    ({ v: 1, type: "task.chunk", runId: "r", taskId: "t", leaseId: "t.1", workerId: "w", pair: 3, layer: 1, offset: 128, g1: float32Bytes(g1), g2: float32Bytes(g2), ...over }) as const;
+    ({ v: PROTOCOL_VERSION, type: "task.chunk", runId: "r", taskId: "t", leaseId: "t.1", workerId: "w", pair: 3, tensor: 1, offset: 128, g1: float32Bytes(g1), g2: float32Bytes(g2), ...over }) as const;
 
   it("round-trips its float32 slices exactly", () => {
     const decoded = decodeTaskChunk(encodeMessage(chunk() as unknown as Message));
     expect(Array.from(float32View(decoded.g1))).toEqual(Array.from(g1));
     expect(Array.from(float32View(decoded.g2))).toEqual(Array.from(g2));
-    expect(decoded).toMatchObject({ pair: 3, layer: 1, offset: 128 });
+    expect(decoded).toMatchObject({ pair: 3, tensor: 1, offset: 128 });
   });
 
   it("refuses NaN or Infinity inside a slice, naming the slice and the index", () => {
@@ -919,7 +921,7 @@ describe("peekSender", () => {
   });
 });
 
-describe("refusals in words, and the limits of names, layers and indices", () => {
+describe("refusals in words, and the limits of names, tensors and indices", () => {
   const refusal = (value: unknown, allowed?: readonly MessageType[]) => {
     const err = protocolError(() => validateMessage(value, allowed));
     return `${err.constructor.name} ${err.message}`;
@@ -928,55 +930,55 @@ describe("refusals in words, and the limits of names, layers and indices", () =>
   it("the version the peer sent, as the peer reads it", () => {
     const base = { type: "ack", accepted: true, reason: null };
     const sent = (v: unknown) => refusal({ ...base, v });
-    expect(sent(true)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent vtrue");
-    expect(sent(null)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent vnull");
-    expect(sent(undefined)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent vundefined");
-    expect(sent("x".repeat(40))).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent v"${"x".repeat(40)}"`);
-    expect(sent("x".repeat(41))).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent v(a string of 41 characters)");
-    expect(sent([1])).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v1, the peer sent v(an array of 1)");
+    expect(sent(true)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent vtrue");
+    expect(sent(null)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent vnull");
+    expect(sent(undefined)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent vundefined");
+    expect(sent("x".repeat(40))).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent v"${"x".repeat(40)}"`);
+    expect(sent("x".repeat(41))).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent v(a string of 41 characters)");
+    expect(sent([1])).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent v(an array of 1)");
     expect(refusal(base)).toBe("ProtocolError v: missing protocol version");
   });
 
   it("the envelope: not an object, a type that is not a string, unknown, or not allowed here", () => {
     expect(refusal([1])).toBe("ProtocolError message: expected a message object, got an array of 1");
-    expect(refusal({ v: 1, type: 5 })).toBe("ProtocolError type: expected a message type string, got the number 5");
-    expect(refusal({ v: 1, type: "nope" })).toBe('ProtocolError type: unknown message type the string "nope"');
+    expect(refusal({ v: PROTOCOL_VERSION, type: 5 })).toBe("ProtocolError type: expected a message type string, got the number 5");
+    expect(refusal({ v: PROTOCOL_VERSION, type: "nope" })).toBe('ProtocolError type: unknown message type the string "nope"');
     const ack = createMessage("ack", { accepted: true, reason: null });
     expect(ack).toEqual({ v: PROTOCOL_VERSION, type: "ack", accepted: true, reason: null });
     expect(refusal(ack, ["task"])).toBe('ProtocolError type: expected "task", got the string "ack"');
     expect(refusal(ack, ["task", "task.loss"])).toBe('ProtocolError type: expected one of "task", "task.loss", got the string "ack"');
   });
 
-  it("task.result: layerSizes and every per-layer array against the layers, in words", () => {
+  it("task.result: tensorSizes and every per-tensor array against the tensors, in words", () => {
     const sizes = clone(taskResult(2, 2));
-    sizes.layerSizes = [10];
-    expect(refusal(sizes)).toBe("ProtocolError layerSizes: has 1 values, layers names 2");
+    sizes.tensorSizes = [10];
+    expect(refusal(sizes)).toBe("ProtocolError tensorSizes: has 1 values, tensors names 2");
     const norm = clone(taskResult(2, 2));
-    norm.pairs[1]!.layerNorm[0] = [1];
-    expect(refusal(norm)).toBe("ProtocolError pairs[1].layerNorm[0]: has 1 values, layers names 2");
+    norm.pairs[1]!.tensorNorm[0] = [1];
+    expect(refusal(norm)).toBe("ProtocolError pairs[1].tensorNorm[0]: has 1 values, tensors names 2");
     const metricNorm = clone(taskResult(2, 2, 1));
-    metricNorm.pairs[0]!.metrics[0]!.layerNorm[1] = [];
-    expect(refusal(metricNorm)).toBe("ProtocolError pairs[0].metrics[0].layerNorm[1]: has 0 values, layers names 2");
+    metricNorm.pairs[0]!.metrics[0]!.tensorNorm[1] = [];
+    expect(refusal(metricNorm)).toBe("ProtocolError pairs[0].metrics[0].tensorNorm[1]: has 0 values, tensors names 2");
     const metricDot = clone(taskResult(2, 2, 1));
-    metricDot.pairs[0]!.metrics[0]!.layerDot = [1, 2, 3];
-    expect(refusal(metricDot)).toBe("ProtocolError pairs[0].metrics[0].layerDot: has 3 values, layers names 2");
+    metricDot.pairs[0]!.metrics[0]!.tensorDot = [1, 2, 3];
+    expect(refusal(metricDot)).toBe("ProtocolError pairs[0].metrics[0].tensorDot: has 3 values, tensors names 2");
   });
 
-  it("task.result: at most MAX_LAYERS groups, sizes that are counts", () => {
+  it("task.result: at most MAX_TENSORS tensors, sizes that are counts", () => {
     const many = taskResult(1, 0);
-    const names = Array.from({ length: MAX_LAYERS + 1 }, (_, k) => `w${k}`);
-    expect(protocolError(() => validateMessage({ ...many, layers: names })).field).toBe("layers");
+    const names = Array.from({ length: MAX_TENSORS + 1 }, (_, k) => `w${k}`);
+    expect(protocolError(() => validateMessage({ ...many, tensors: names })).field).toBe("tensors");
     for (const bad of [-1, 1.5]) {
       const r = clone(taskResult(1, 2));
-      r.layerSizes[1] = bad;
-      expect(protocolError(() => validateMessage(r)).field).toBe("layerSizes[1]");
+      r.tensorSizes[1] = bad;
+      expect(protocolError(() => validateMessage(r)).field).toBe("tensorSizes[1]");
     }
     const long = clone(taskResult(1, 2));
-    long.layers[0] = "n".repeat(MAX_ID_LENGTH + 1);
-    expect(protocolError(() => validateMessage(long)).field).toBe("layers[0]");
+    long.tensors[0] = "n".repeat(MAX_ID_LENGTH + 1);
+    expect(protocolError(() => validateMessage(long)).field).toBe("tensors[0]");
     const empty = clone(taskResult(1, 2));
-    empty.layers[0] = "";
-    expect(protocolError(() => validateMessage(empty)).field).toBe("layers[0]");
+    empty.tensors[0] = "";
+    expect(protocolError(() => validateMessage(empty)).field).toBe("tensors[0]");
   });
 
   it("names and labels: a name is 1 to MAX_ID_LENGTH characters, a label at most MAX_ID_LENGTH", () => {
@@ -999,23 +1001,23 @@ describe("refusals in words, and the limits of names, layers and indices", () =>
     expect(protocolError(() => validateMessage(createMessage("task.none", { runId: "r", retryMs: 1.5, done: false }))).field).toBe("retryMs");
   });
 
-  it("task.chunk: a layer index in [0, MAX_LAYERS), whole; slices of equal, non-zero length, in words", () => {
+  it("task.chunk: a tensor index in [0, MAX_TENSORS), whole; slices of equal, non-zero length, in words", () => {
     const chunk = (over: Record<string, unknown>) => ({
-      v: 1,
+      v: PROTOCOL_VERSION,
       type: "task.chunk",
       runId: "r",
       taskId: "t",
       leaseId: "t.1",
       workerId: "w",
       pair: 0,
-      layer: 0,
+      tensor: 0,
       offset: 0,
       g1: new Uint8Array(16),
       g2: new Uint8Array(16),
       ...over,
     });
-    expect(validateMessage(chunk({ layer: MAX_LAYERS - 1 }))).toBeTruthy();
-    for (const layer of [-1, 1.5, MAX_LAYERS]) expect(protocolError(() => validateMessage(chunk({ layer }))).field).toBe("layer");
+    expect(validateMessage(chunk({ tensor: MAX_TENSORS - 1 }))).toBeTruthy();
+    for (const tensor of [-1, 1.5, MAX_TENSORS]) expect(protocolError(() => validateMessage(chunk({ tensor }))).field).toBe("tensor");
     expect(refusal(chunk({ g2: new Uint8Array(4) }))).toBe("ProtocolError g2: holds 4 bytes, g1 holds 16");
     expect(refusal(chunk({ g1: new Uint8Array(0), g2: new Uint8Array(0) }))).toBe("ProtocolError g1: is empty");
   });

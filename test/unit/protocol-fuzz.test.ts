@@ -30,6 +30,7 @@ import { DataError, type Dataset } from "../../src/data/dataset.js";
 import {
   MESSAGE_TYPES,
   type Message,
+  PROTOCOL_VERSION,
   ProtocolError,
   type TensorBundle,
   createMessage,
@@ -186,19 +187,19 @@ const SAMPLES: Message[] = [
     leaseId: "l-1",
     workerId: "w-1",
     computeMs: 3.5,
-    layers: ["dense/kernel", "dense/bias", "out/kernel"],
-    layerSizes: [7840, 0, 2 ** 40],
+    tensors: ["dense/kernel", "dense/bias", "out/kernel"],
+    tensorSizes: [7840, 0, 2 ** 40],
     pairs: [
       {
         id: 3,
         loss: [2.3, 2.1],
         norm: [0.5, 0.25],
         dot: -0.1,
-        layerNorm: [[0.1, 0.2, 0.3], [0, 1e-30, 7]],
-        layerDot: [1, -2, 3.25],
+        tensorNorm: [[0.1, 0.2, 0.3], [0, 1e-30, 7]],
+        tensorDot: [1, -2, 3.25],
         metrics: [
-          { norm: [5, 2.5], dot: -1, layerNorm: [[1, 2, 3], [0, 1e-20, 70]], layerDot: [10, -20, 32.5] },
-          { norm: [0, 0], dot: 0, layerNorm: [[0, 0, 0], [0, 0, 0]], layerDot: [0, 0, 0] },
+          { norm: [5, 2.5], dot: -1, tensorNorm: [[1, 2, 3], [0, 1e-20, 70]], tensorDot: [10, -20, 32.5] },
+          { norm: [0, 0], dot: 0, tensorNorm: [[0, 0, 0], [0, 0, 0]], tensorDot: [0, 0, 0] },
         ],
       },
       {
@@ -206,11 +207,11 @@ const SAMPLES: Message[] = [
         loss: [-1, 1e300],
         norm: [0, 4],
         dot: 1e-7,
-        layerNorm: [[1, 2, 3], [4, 5, 6]],
-        layerDot: [0, 0, 0],
+        tensorNorm: [[1, 2, 3], [4, 5, 6]],
+        tensorDot: [0, 0, 0],
         metrics: [
-          { norm: [1e30, 4], dot: 1e-7, layerNorm: [[1, 2, 3], [4, 5, 6]], layerDot: [-1, 0, 1] },
-          { norm: [3, 0.5], dot: -0.25, layerNorm: [[1, 0, 3], [0.5, 0, 0]], layerDot: [0, 0, -0.25] },
+          { norm: [1e30, 4], dot: 1e-7, tensorNorm: [[1, 2, 3], [4, 5, 6]], tensorDot: [-1, 0, 1] },
+          { norm: [3, 0.5], dot: -0.25, tensorNorm: [[1, 0, 3], [0.5, 0, 0]], tensorDot: [0, 0, -0.25] },
         ],
       },
     ],
@@ -221,9 +222,9 @@ const SAMPLES: Message[] = [
     leaseId: "l",
     workerId: "w",
     computeMs: 0,
-    layers: [],
-    layerSizes: [],
-    pairs: [{ id: 0, loss: [0, 0], norm: [0, 0], dot: 0, layerNorm: [[], []], layerDot: [], metrics: [] }],
+    tensors: [],
+    tensorSizes: [],
+    pairs: [{ id: 0, loss: [0, 0], norm: [0, 0], dot: 0, tensorNorm: [[], []], tensorDot: [], metrics: [] }],
   }),
   createMessage("task", {
     runId: "r",
@@ -330,12 +331,12 @@ const SAMPLES: Message[] = [
     leaseId: "l-1",
     workerId: "w-1",
     pair: 3,
-    layer: 2,
+    tensor: 2,
     offset: 1024,
     g1: new Uint8Array(new Float32Array([1, -2.5, 0, 3e38]).buffer),
     g2: new Uint8Array(new Float32Array([0.5, 1e-38, -0, 7]).buffer),
   }),
-  createMessage("task.chunk", { runId: "r", taskId: "t", leaseId: "l", workerId: "w", pair: 0, layer: 0, offset: 0, g1: new Uint8Array(4), g2: new Uint8Array(4) }),
+  createMessage("task.chunk", { runId: "r", taskId: "t", leaseId: "l", workerId: "w", pair: 0, tensor: 0, offset: 0, g1: new Uint8Array(4), g2: new Uint8Array(4) }),
   createMessage("task.error", { runId: "run", taskId: "t", leaseId: "l", workerId: "w", code: "compute_failed", message: "OOM" }),
   createMessage("ack", { accepted: false, reason: "duplicate" }),
   createMessage("ack", { accepted: true, reason: null }),
@@ -700,8 +701,8 @@ function pollutingValue(variant: number): Uint8Array {
       return concat(mapHeader(1), str("prototype"), mapHeader(1), str("polluted"), [0x01]);
     case 2: // {__proto__: {polluted: 1}}
       return concat(mapHeader(1), str("__proto__"), mapHeader(1), str("polluted"), [0x01]);
-    case 3: // {v: 1, type: "ack", polluted: 1}: looks like a message
-      return concat(mapHeader(3), str("v"), [0x01], str("type"), str("ack"), str("polluted"), [0x01]);
+    case 3: // {v: PROTOCOL_VERSION, type: "ack", polluted: 1}: looks like a message
+      return concat(mapHeader(3), str("v"), [PROTOCOL_VERSION], str("type"), str("ack"), str("polluted"), [0x01]);
     case 4:
       return new Uint8Array([0xc0]);
     default: // [{polluted: 1}]
@@ -1109,7 +1110,7 @@ const WEIRD: unknown[] = [
   [[]],
   [[], []],
   {},
-  { v: 1 },
+  { v: PROTOCOL_VERSION },
   POLLUTER,
   { constructor: { prototype: { polluted: 1 } } },
   { prototype: { polluted: 1 } },
@@ -1185,7 +1186,7 @@ function rawBundle(header: string | Uint8Array, data: Uint8Array, opts: { header
   const out = new Uint8Array(PREFIX + h.length + data.length);
   out.set(opts.magic ?? [0x47, 0x53, 0x54, 0x42], 0);
   const view = new DataView(out.buffer);
-  view.setUint32(4, opts.version ?? 1, true);
+  view.setUint32(4, opts.version ?? PROTOCOL_VERSION, true);
   view.setUint32(8, opts.headerLength ?? h.length, true);
   out.set(h, PREFIX);
   out.set(data, PREFIX + h.length);
@@ -1325,7 +1326,7 @@ function hostileBundle(rng: Rng, valid: Uint8Array): Uint8Array {
       // another version, other magic, or a header that is no JSON object / not UTF-8
       const { header, data } = splitBundle(valid);
       return pick(rng, [
-        () => rawBundle(JSON.stringify(header), data, { version: pick(rng, [0, 2, 0xffffffff]) }),
+        () => rawBundle(JSON.stringify(header), data, { version: pick(rng, [0, PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1, 0xffffffff]) }),
         () => rawBundle(JSON.stringify(header), data, { magic: [0x47, 0x53, 0x54, 0x43] }),
         () => rawBundle(pick(rng, ["[]", "null", "1", '"s"', "{", "", "{}", '{"kind":"k"}', "[".repeat(10_000)]), data),
         () => rawBundle(concat(utf8(JSON.stringify(header).slice(0, -1)), [0xff, 0xfe, 0x7d]), data),

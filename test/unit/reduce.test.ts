@@ -1,34 +1,35 @@
 // Pair records → reductions: reducePairs equals MeasureSets fed directly (whole network
-// and per layer), arrival order does not change a bit, a pair is recorded once, and the
-// printed table lists every measure, unresolved ones with their reason.
+// and per group: tensors, or layers summed from them), arrival order does not change a
+// bit, a pair is recorded once, and the printed table lists every measure, unresolved
+// ones with their reason.
 import { describe, expect, it } from "vitest";
 import { MEASURE_NAMES, MeasureSet, type Sampling } from "../../src/coordinator/estimators/index.js";
 import { PairRecords, type PairRecord } from "../../src/coordinator/pair-records.js";
-import { reducePairs } from "../../src/coordinator/reduce.js";
+import { byLayer, byTensor, reducePairs } from "../../src/coordinator/reduce.js";
 import { measureTable } from "../../src/coordinator/report/table.js";
 import { Rng } from "../../src/util/rng.js";
 
-const LAYERS = ["dense_1/kernel", "dense_1/bias", "dense_2/kernel"];
+const TENSORS = ["dense_1/kernel", "dense_1/bias", "dense_2/kernel"];
 const SAMPLING: Sampling = { datasetSize: 1000, batchSize: 16, pairing: "independent" };
 
 /**
- * Plausible per-layer stats: norms > 0, 0.3·ab ≤ dot ≤ 0.9·ab (gradients that agree, so
- * ‖ḡ‖² is resolved from zero and every measure resolves); whole = sum over layers.
+ * Plausible per-tensor stats: norms > 0, 0.3·ab ≤ dot ≤ 0.9·ab (gradients that agree, so
+ * ‖ḡ‖² is resolved from zero and every measure resolves); whole = sum over tensors.
  */
-function makeRecords(count: number, seed: number, layers = LAYERS.length): PairRecord[] {
+function makeRecords(count: number, seed: number, tensors = TENSORS.length): PairRecord[] {
   const rng = new Rng(seed);
   return Array.from({ length: count }, (_, id) => {
-    const n1 = Array.from({ length: layers }, () => 0.1 + 3 * rng.nextFloat());
-    const n2 = Array.from({ length: layers }, () => 0.1 + 3 * rng.nextFloat());
-    const dots = n1.map((a, l) => a * n2[l]! * (0.3 + 0.6 * rng.nextFloat()));
+    const n1 = Array.from({ length: tensors }, () => 0.1 + 3 * rng.nextFloat());
+    const n2 = Array.from({ length: tensors }, () => 0.1 + 3 * rng.nextFloat());
+    const dots = n1.map((a, t) => a * n2[t]! * (0.3 + 0.6 * rng.nextFloat()));
     const sq = (xs: number[]): number => Math.sqrt(xs.reduce((s, x) => s + x * x, 0));
     return {
       id,
       loss: [rng.nextFloat(), rng.nextFloat()],
       norm: [sq(n1), sq(n2)],
       dot: dots.reduce((s, x) => s + x, 0),
-      layerNorm: [n1, n2],
-      layerDot: dots,
+      tensorNorm: [n1, n2],
+      tensorDot: dots,
       metrics: [],
       batches: [rng.sampleWithoutReplacement(1000, 16), rng.sampleWithoutReplacement(1000, 16)],
     };
@@ -45,19 +46,19 @@ function shuffled<T>(xs: readonly T[], rng: Rng): T[] {
 }
 
 describe("reducePairs", () => {
-  it("gives the same numbers as MeasureSets fed directly, whole network and per layer", () => {
+  it("gives the same numbers as MeasureSets fed directly, whole network and per tensor", () => {
     const records = makeRecords(64, 1);
-    const red = reducePairs(records, LAYERS, SAMPLING);
+    const red = reducePairs(records.map(byTensor), TENSORS, SAMPLING);
 
     const whole = new MeasureSet(SAMPLING);
     for (const r of records) whole.add({ a: r.norm[0], b: r.norm[1], c: r.dot });
     expect(red.measures).toEqual(whole.results());
 
-    expect(Object.keys(red.layers)).toEqual(LAYERS);
-    LAYERS.forEach((name, l) => {
+    expect(Object.keys(red.groups)).toEqual(TENSORS);
+    TENSORS.forEach((name, t) => {
       const set = new MeasureSet(SAMPLING);
-      for (const r of records) set.add({ a: r.layerNorm[0][l]!, b: r.layerNorm[1][l]!, c: r.layerDot[l]! });
-      expect(red.layers[name]).toEqual(set.results());
+      for (const r of records) set.add({ a: r.tensorNorm[0][t]!, b: r.tensorNorm[1][t]!, c: r.tensorDot[t]! });
+      expect(red.groups[name]).toEqual(set.results());
     });
 
     expect(Object.keys(red.measures)).toEqual([...MEASURE_NAMES]);
@@ -65,29 +66,37 @@ describe("reducePairs", () => {
       expect(red.measures[m].n).toBe(64);
       expect(red.measures[m].resolved).toBe(true);
     }
-    // Layers really differ from the whole network and from each other.
-    expect(red.layers[LAYERS[0]!]!.regret.mean).not.toBe(red.measures.regret.mean);
-    expect(red.layers[LAYERS[0]!]!.regret.mean).not.toBe(red.layers[LAYERS[1]!]!.regret.mean);
+    // Tensors really differ from the whole network and from each other.
+    expect(red.groups[TENSORS[0]!]!.regret.mean).not.toBe(red.measures.regret.mean);
+    expect(red.groups[TENSORS[0]!]!.regret.mean).not.toBe(red.groups[TENSORS[1]!]!.regret.mean);
   });
 
-  it("works with disjoint sampling and no layers", () => {
+  it("reads a metric's statistics per tensor, and layer sums per layer", () => {
+    const [r] = makeRecords(1, 11);
+    const metric = { norm: [7, 8] as [number, number], dot: 9, tensorNorm: [[1, 2, 3], [4, 5, 6]] as [number[], number[]], tensorDot: [-1, -2, -3] };
+    expect(byTensor(metric)).toEqual({ norm: [7, 8], dot: 9, groupNorm: [[1, 2, 3], [4, 5, 6]], groupDot: [-1, -2, -3] });
+    expect(byTensor(r!)).toEqual({ norm: r!.norm, dot: r!.dot, groupNorm: r!.tensorNorm, groupDot: r!.tensorDot });
+    expect(byLayer({ norm: [1, 2], dot: 3, layerNorm: [[4], [5]], layerDot: [6] })).toEqual({ norm: [1, 2], dot: 3, groupNorm: [[4], [5]], groupDot: [6] });
+  });
+
+  it("works with disjoint sampling and no groups", () => {
     const sampling: Sampling = { datasetSize: 1000, batchSize: 16, pairing: "disjoint" };
     const records = makeRecords(20, 2);
-    const red = reducePairs(records, [], sampling);
+    const red = reducePairs(records.map(byTensor), [], sampling);
     const whole = new MeasureSet(sampling);
     for (const r of records) whole.add({ a: r.norm[0], b: r.norm[1], c: r.dot });
     expect(red.measures).toEqual(whole.results());
-    expect(red.layers).toEqual({});
+    expect(red.groups).toEqual({});
   });
 
   it("is sensitive to its input (not a constant)", () => {
-    const a = reducePairs(makeRecords(30, 3), LAYERS, SAMPLING);
-    const b = reducePairs(makeRecords(30, 4), LAYERS, SAMPLING);
+    const a = reducePairs(makeRecords(30, 3).map(byTensor), TENSORS, SAMPLING);
+    const b = reducePairs(makeRecords(30, 4).map(byTensor), TENSORS, SAMPLING);
     expect(a.measures.grad_norm_mean.mean).not.toBe(b.measures.grad_norm_mean.mean);
   });
 
   it("with no records every measure is unresolved with a reason", () => {
-    const red = reducePairs([], LAYERS, SAMPLING);
+    const red = reducePairs([], TENSORS, SAMPLING);
     for (const m of MEASURE_NAMES) {
       expect(red.measures[m].resolved).toBe(false);
       expect(red.measures[m].n).toBe(0);
@@ -101,14 +110,14 @@ describe("PairRecords", () => {
     const records = makeRecords(200, 5);
     const inOrder = new PairRecords(200);
     for (const r of records) inOrder.set(r);
-    const reference = reducePairs(inOrder.all(), LAYERS, SAMPLING);
+    const reference = reducePairs(inOrder.all().map(byTensor), TENSORS, SAMPLING);
     for (const seed of [1, 2, 3, 4, 5]) {
       const recs = new PairRecords(200);
       const order = shuffled(records, new Rng(seed));
       expect(order.map((r) => r.id)).not.toEqual(records.map((r) => r.id));
       for (const r of order) recs.set(r);
       expect(recs.all().map((r) => r.id)).toEqual(records.map((r) => r.id));
-      const red = reducePairs(recs.all(), LAYERS, SAMPLING);
+      const red = reducePairs(recs.all().map(byTensor), TENSORS, SAMPLING);
       // toStrictEqual uses Object.is on numbers: bit-identical (and -0 ≠ 0).
       expect(red).toStrictEqual(reference);
     }
@@ -167,7 +176,7 @@ describe("measureTable", () => {
   }
 
   it("prints every measure name, with mean, stderr, CI and n when resolved", () => {
-    const red = reducePairs(makeRecords(40, 9), LAYERS, SAMPLING);
+    const red = reducePairs(makeRecords(40, 9).map(byTensor), TENSORS, SAMPLING);
     const table = measureTable(red.measures);
     const lines = table.split("\n");
     expect(lines).toHaveLength(1 + MEASURE_NAMES.length);

@@ -217,7 +217,7 @@ describe("true Fisher diagonal: estimator vs exact enumeration", () => {
 
     // The project's estimator, as measure-subject.ts runs it.
     const plan: PairPlan = { seed: FISHER_SEED, count: PAIRS, datasetSize: N, batchSize: B, pairing: "independent" };
-    const stats = new VectorStats({ layers: engine.layers, layerSizes: engine.layerSizes }, { datasetSize: N, batchSize: B, pairing: "independent" });
+    const stats = new VectorStats({ tensors: engine.tensors, tensorSizes: engine.tensorSizes }, { datasetSize: N, batchSize: B, pairing: "independent" });
     const direct = new Float64Array(P);
     for (let id = 0; id < PAIRS; id++) {
       const { g1, g2 } = await engine.pairGradients({ id, batches: planPair(plan, id) }, { labels: "sampled", labelSeed: FISHER_SEED, metrics: [] });

@@ -1,4 +1,4 @@
-// The coordinator's reduction of chunked gradient vectors: sums per layer from chunks in
+// The coordinator's reduction of chunked gradient vectors: sums per tensor from chunks in
 // offset order, completeness at commit, and the cross-check of the worker's statistics.
 
 import { describe, expect, it } from "vitest";
@@ -6,8 +6,8 @@ import { VectorReducer } from "../../src/coordinator/vector-reducer.js";
 import { createMessage, float32Bytes, type PairStats, type TaskChunkMessage, type TaskResultMessage } from "../../src/protocol/index.js";
 import { Rng } from "../../src/util/rng.js";
 
-/** Parameter groups as workers report them: one per trainable weight tensor. */
-const LAYERS = ["dense_1/kernel", "dense_1/bias"];
+/** The trainable weight tensors, as workers report them. */
+const TENSORS = ["dense_1/kernel", "dense_1/bias"];
 const SIZES = [10, 3];
 
 function vectors(seed: number): Float32Array[] {
@@ -17,7 +17,7 @@ function vectors(seed: number): Float32Array[] {
 
 function chunks(pair: number, g1: Float32Array[], g2: Float32Array[], per: number): TaskChunkMessage[] {
   const out: TaskChunkMessage[] = [];
-  g1.forEach((a, layer) => {
+  g1.forEach((a, tensor) => {
     for (let o = 0; o < a.length; o += per) {
       out.push(
         createMessage("task.chunk", {
@@ -26,10 +26,10 @@ function chunks(pair: number, g1: Float32Array[], g2: Float32Array[], per: numbe
           leaseId: "t0.1",
           workerId: "w",
           pair,
-          layer,
+          tensor,
           offset: o,
           g1: float32Bytes(a.subarray(o, o + per)),
-          g2: float32Bytes(g2[layer]!.subarray(o, o + per)),
+          g2: float32Bytes(g2[tensor]!.subarray(o, o + per)),
         }),
       );
     }
@@ -44,11 +44,11 @@ function statsOf(pair: number, g1: Float32Array[], g2: Float32Array[]): PairStat
   const n2 = g2.map((b) => sq(b, b));
   const d = g1.map((a, l) => sq(a, g2[l]!));
   const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
-  return { id: pair, loss: [1, 2], norm: [Math.sqrt(sum(n1)), Math.sqrt(sum(n2))], dot: sum(d), layerNorm: [n1.map(Math.sqrt), n2.map(Math.sqrt)], layerDot: d, metrics: [] };
+  return { id: pair, loss: [1, 2], norm: [Math.sqrt(sum(n1)), Math.sqrt(sum(n2))], dot: sum(d), tensorNorm: [n1.map(Math.sqrt), n2.map(Math.sqrt)], tensorDot: d, metrics: [] };
 }
 
 function result(pairs: PairStats[]): TaskResultMessage {
-  return createMessage("task.result", { runId: "r", taskId: "t0", leaseId: "t0.1", workerId: "w", computeMs: 1, layers: LAYERS, layerSizes: SIZES, pairs });
+  return createMessage("task.result", { runId: "r", taskId: "t0", leaseId: "t0.1", workerId: "w", computeMs: 1, tensors: TENSORS, tensorSizes: SIZES, pairs });
 }
 
 describe("VectorReducer", () => {
@@ -73,7 +73,7 @@ describe("VectorReducer", () => {
     const r = new VectorReducer();
     for (const c of chunks(0, g1, g2, 4)) r.add(c, [0]);
     const claimed = statsOf(0, g1, g2);
-    claimed.metrics = [{ norm: [2, 3], dot: -1, layerNorm: [[1, 1], [2, 1]], layerDot: [-0.5, -0.5] }];
+    claimed.metrics = [{ norm: [2, 3], dot: -1, tensorNorm: [[1, 1], [2, 1]], tensorDot: [-0.5, -0.5] }];
     const stats = r.commit(result([claimed]));
     expect(typeof stats).not.toBe("string");
     expect((stats as PairStats[])[0]!.metrics).toEqual(claimed.metrics);
@@ -89,7 +89,7 @@ describe("VectorReducer", () => {
   it("refuses a commit with a layer incomplete, or statistics that disagree with the vectors", () => {
     const short = new VectorReducer();
     for (const c of chunks(0, g1, g2, 4).slice(0, -1)) short.add(c, [0]);
-    expect(short.commit(result([statsOf(0, g1, g2)]))).toMatch(/layer dense_1\/bias: 0 of 3 gradient values arrived/);
+    expect(short.commit(result([statsOf(0, g1, g2)]))).toMatch(/tensor dense_1\/bias: 0 of 3 gradient values arrived/);
 
     const lying = new VectorReducer();
     for (const c of chunks(0, g1, g2, 4)) lying.add(c, [0]);
@@ -100,7 +100,7 @@ describe("VectorReducer", () => {
     const layerLie = new VectorReducer();
     for (const c of chunks(0, g1, g2, 4)) layerLie.add(c, [0]);
     const swapped = statsOf(0, g1, g2);
-    swapped.layerDot = [...swapped.layerDot].reverse(); // whole-network sums unchanged
+    swapped.tensorDot = [...swapped.tensorDot].reverse(); // whole-network sums unchanged
     expect(layerLie.commit(result([swapped]))).toMatch(/disagree with its vectors/);
   });
 

@@ -19,7 +19,7 @@ const median = (xs: number[]): number => {
 };
 
 // Least squares, ℓ_i = ½(x_iᵀw + b − y_i)², so g_i = r_i (x_i, 1) with r_i = x_iᵀw + b − y_i.
-// Two "layers": w (3 parameters) and b (1). The targets make every residual a multiple of 6,
+// Two weight tensors: w (3 parameters) and b (1). The targets make every residual a multiple of 6,
 // so with integer x every gradient value is a multiple of 6 and every minibatch mean for
 // B = 1, 2, 3 is an integer: exact in the Float32Array chunks, so the comparison against
 // float64 truth is not blurred by float32 rounding.
@@ -36,7 +36,7 @@ const W: Vec = [1, -2, 3];
 const BIAS = 1;
 const RESIDUAL_SIXTHS = [1, -2, 3, 1, -1, 2, 2];
 const Y = X.map((x, i) => dot(x, W) + BIAS - 6 * RESIDUAL_SIXTHS[i]!);
-const LAYOUT: VectorLayout = { layers: ["dense/kernel", "dense/bias"], layerSizes: [3, 1] };
+const LAYOUT: VectorLayout = { tensors: ["dense/kernel", "dense/bias"], tensorSizes: [3, 1] };
 const N = X.length;
 const P = 4;
 
@@ -68,15 +68,15 @@ function allPairs(g: Vec[], s: Sampling): [Vec, Vec][] {
   return out;
 }
 
-/** Sends one pair as chunks; odd pairs split the first layer in two and send the bias first. */
+/** Sends one pair as chunks; odd pairs split the first tensor in two and send the bias first. */
 function addPair(vs: VectorStats, lease: string, id: number, g1: Vec, g2: Vec, layout: VectorLayout): void {
   const f1 = Float32Array.from(g1);
   const f2 = Float32Array.from(g2);
-  const starts = layout.layerSizes.map((_, l) => sum(layout.layerSizes.slice(0, l)));
-  const order = layout.layerSizes.map((_, l) => l);
+  const starts = layout.tensorSizes.map((_, l) => sum(layout.tensorSizes.slice(0, l)));
+  const order = layout.tensorSizes.map((_, l) => l);
   if (id % 2) order.reverse();
   for (const l of order) {
-    const size = layout.layerSizes[l]!;
+    const size = layout.tensorSizes[l]!;
     const cuts = id % 2 && size > 1 ? [0, 1, size] : [0, size];
     for (let c = 0; c + 1 < cuts.length; c++) {
       const from = starts[l]! + cuts[c]!;
@@ -162,7 +162,7 @@ describe("VectorStats: exact under full enumeration of pairs (least squares, N =
         expect(relErr(res.layers["dense/kernel"]!.trace_sigma! + res.layers["dense/bias"]!.trace_sigma!, trSigma)).toBeLessThan(1e-9);
       });
 
-      it("GSNR_j = ḡ_j²/σ_j², with its mean and median per layer", () => {
+      it("GSNR_j = ḡ_j²/σ_j², with its mean and median per tensor", () => {
         const want = exact.G.map((g, j) => g / exact.T[j]!);
         const got = vs.gsnr();
         for (let j = 0; j < P; j++) {
@@ -263,7 +263,7 @@ describe("VectorStats: exact under full enumeration of pairs (least squares, N =
 });
 
 describe("VectorStats: leases", () => {
-  const layout: VectorLayout = { layers: ["a", "b", "c"], layerSizes: [40, 7, 13] };
+  const layout: VectorLayout = { tensors: ["a", "b", "c"], tensorSizes: [40, 7, 13] };
   const p = 60;
   const sampling: Sampling = { datasetSize: 1000, batchSize: 16, pairing: "independent" };
   const rng = new Rng(7);
@@ -318,8 +318,8 @@ describe("VectorStats: leases", () => {
     expect(() => vs.add("A", 0, 1, 0, Float32Array.of(NaN), one)).toThrow(/non-finite/);
     expect(() => vs.add("A", 0, 1, 0, one, Float32Array.of(Infinity))).toThrow(/non-finite/);
     expect(vs.stagedLeases).toBe(0);
-    expect(() => new VectorStats({ layers: ["x", "x"], layerSizes: [1, 1] }, sampling)).toThrow(RangeError);
-    expect(() => new VectorStats({ layers: ["x"], layerSizes: [1, 1] }, sampling)).toThrow(RangeError);
+    expect(() => new VectorStats({ tensors: ["x", "x"], tensorSizes: [1, 1] }, sampling)).toThrow(RangeError);
+    expect(() => new VectorStats({ tensors: ["x"], tensorSizes: [1, 1] }, sampling)).toThrow(RangeError);
     expect(() => new VectorStats(layout, { ...sampling, batchSize: 0 })).toThrow(RangeError);
   });
 
@@ -398,7 +398,7 @@ describe("VectorStats: degenerate input", () => {
     expect(res.overall.gsnr_defined).toBe(3); // coordinate 2 has g1 = g2, so T = 0
   });
 
-  it("identical gradients in every pair of one layer, extreme magnitudes", () => {
+  it("identical gradients in every pair of one tensor, extreme magnitudes", () => {
     const vs = new VectorStats(LAYOUT, s);
     const big = 3e38;
     feed(vs, [

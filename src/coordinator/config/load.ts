@@ -143,6 +143,10 @@ export function compileConfig(parsed: ParsedConfig, file: string, locate: FieldL
     data = { kind: "idx", images: resolve(base, d.images), labels: resolve(base, d.labels), limit: d.limit, classes: d.classes };
     requireFile(problems, at("data", "images"), data.images);
     requireFile(problems, at("data", "labels"), data.labels);
+  } else if (d.kind === "npy") {
+    data = { kind: "npy", inputs: resolve(base, d.inputs), labels: resolve(base, d.labels), layout: d.layout, scale: d.scale, limit: d.limit, classes: d.classes };
+    requireFile(problems, at("data", "inputs"), data.inputs);
+    requireFile(problems, at("data", "labels"), data.labels);
   } else if (d.kind === "synthetic") {
     data = { kind: "synthetic", n: d.n, features: d.features, classes: d.classes, seed: d.seed, teacherHidden: d.teacher_hidden, labelNoise: d.label_noise };
   } else {

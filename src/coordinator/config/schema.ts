@@ -2,6 +2,7 @@
 // errors (strict objects), so a typo never silently falls back to a default.
 
 import { z } from "zod";
+import { NPY_LAYOUTS } from "../../data/npy-dataset.js";
 import { MLP_ACTIVATIONS, MLP_INITS } from "../../model/mlp.js";
 import { BACKEND_CHOICES } from "../../worker/backend.js";
 
@@ -44,6 +45,28 @@ const idxData = z.strictObject({
   limit: positiveInt.optional(),
   classes: positiveInt.max(1_000_000).optional(),
 });
+/**
+ * A positive number, or a fraction written as a string ("1/255"; YAML has no fractions):
+ * either way the number a / b in float64, so "1/255" and 0.00392156862745098 are the same.
+ */
+const scale = z.preprocess(
+  (v) => {
+    const m = typeof v === "string" ? /^\s*(\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)\s*$/.exec(v) : null;
+    return m ? Number(m[1]) / Number(m[2]) : v;
+  },
+  z.number({ error: 'must be a positive number or a fraction such as "1/255"' }).positive().max(1e30),
+);
+/** Arrays saved with np.save: inputs [N, ...], labels [N] of class indices. */
+const npyData = z.strictObject({
+  kind: z.literal("npy"),
+  inputs: path,
+  labels: path,
+  /** Default: nchw for 4-D inputs, flat for 2-D; 3-D [N, H, W] is read as [H, W, 1]. */
+  layout: z.enum(NPY_LAYOUTS).optional(),
+  scale: scale.optional(),
+  limit: positiveInt.optional(),
+  classes: positiveInt.max(1_000_000).optional(),
+});
 const syntheticData = z.strictObject({
   kind: z.literal("synthetic"),
   n: positiveInt.max(10_000_000),
@@ -56,7 +79,7 @@ const syntheticData = z.strictObject({
 
 export const configSchema = z.strictObject({
   model: z.discriminatedUnion("kind", [mlpModel, cnnModel, layersModel]),
-  data: z.discriminatedUnion("kind", [mnistData, idxData, syntheticData]),
+  data: z.discriminatedUnion("kind", [mnistData, idxData, npyData, syntheticData]),
   pairs: z.strictObject({
     count: positiveInt.max(100_000_000),
     batch_size: positiveInt.max(1_048_576),

@@ -1,5 +1,5 @@
 // The estimators of the measures, one per quantity, and a set of all of them (one set
-// for the whole network and one per layer).
+// for the whole network and one per layer or weight tensor).
 import { MEASURE_NAMES, type Estimate, type Estimator, type MeasureName, type PairSample, type Sampling } from "./types.js";
 import { sameSampling, validateSampling } from "./sampling.js";
 import { RegretEstimator } from "./regret.js";
@@ -50,7 +50,7 @@ export function createEstimators(sampling: Sampling): Estimator[] {
   return MEASURE_NAMES.map((name) => FACTORIES[name](sampling));
 }
 
-/** All measures for one gradient (the whole network or one layer). */
+/** All measures for one gradient (the whole network, one layer or one weight tensor). */
 export class MeasureSet {
   readonly sampling: Sampling;
   private readonly estimators: Estimator[];

@@ -1,9 +1,9 @@
 // Shared types of the estimators. The coordinator feeds every estimator the same three
-// scalars per pair of minibatches, for the whole network and for each layer alike.
+// scalars per pair of minibatches, for the whole network and for each layer or tensor alike.
 
 /**
  * The sample an estimator takes from one pair of minibatch gradients: a = ‖g1‖, b = ‖g2‖,
- * c = g1·g2 (of the whole network or of one layer). Not the wire's PairStats, the
+ * c = g1·g2 (of the whole network, one layer or one tensor). Not the wire's PairStats, the
  * worker's full per-pair result from which these are read.
  */
 export interface PairSample {

@@ -26,8 +26,8 @@ export interface PairsPhaseOptions {
   metrics: BlobRef[];
   vectors: boolean;
   vectorStats?: VectorStats;
-  /** θ's trainable weight tensors and their sizes: a result's groups must be exactly these. */
-  layerSizes: Map<string, number>;
+  /** θ's trainable weight tensors and their sizes: a result's tensors must be exactly these. */
+  tensorSizes: Map<string, number>;
   journal: Journal;
   records: PairRecords;
 }
@@ -35,13 +35,13 @@ export interface PairsPhaseOptions {
 function checkResult(o: PairsPhaseOptions, pairsOf: Map<string, TaskPair[]>, result: TaskResultMessage): string | null {
   // θ says which tensors have gradients and how large they are; anything else (a tensor
   // left out, vectors of another length) is not θ's gradient.
-  for (const [l, name] of result.layers.entries()) {
-    const size = o.layerSizes.get(name);
+  for (const [t, name] of result.tensors.entries()) {
+    const size = o.tensorSizes.get(name);
     if (size === undefined) return `${name} is not a trainable weight of the model`;
-    if (result.layerSizes[l] !== size) return `${name} has ${size} parameters, the result says ${result.layerSizes[l]}`;
+    if (result.tensorSizes[t] !== size) return `${name} has ${size} parameters, the result says ${result.tensorSizes[t]}`;
   }
-  if (result.layers.length !== o.layerSizes.size || [...o.layerSizes.keys()].some((t, i) => result.layers[i] !== t)) {
-    return `the result covers [${result.layers}], the model's trainable weights are [${[...o.layerSizes.keys()]}]`;
+  if (result.tensors.length !== o.tensorSizes.size || [...o.tensorSizes.keys()].some((t, i) => result.tensors[i] !== t)) {
+    return `the result covers [${result.tensors}], the model's trainable weights are [${[...o.tensorSizes.keys()]}]`;
   }
   const expected = pairsOf.get(result.taskId);
   if (!expected) return `unknown task ${result.taskId}`;
@@ -49,8 +49,8 @@ function checkResult(o: PairsPhaseOptions, pairsOf: Map<string, TaskPair[]>, res
     return `the result's pairs [${result.pairs.map((p) => p.id)}] are not the task's [${expected.map((p) => p.id)}]`;
   }
   const records = o.records;
-  if (records.layers && (records.layers.length !== result.layers.length || records.layers.some((l, i) => l !== result.layers[i]))) {
-    return `layers [${result.layers}] differ from earlier results' [${records.layers}]`;
+  if (records.tensors && (records.tensors.length !== result.tensors.length || records.tensors.some((t, i) => t !== result.tensors[i]))) {
+    return `tensors [${result.tensors}] differ from earlier results' [${records.tensors}]`;
   }
   for (const p of result.pairs) {
     if (p.metrics.length !== o.metrics.length) return `pair ${p.id} has statistics in ${p.metrics.length} metrics, the task named ${o.metrics.length}`;
@@ -94,8 +94,8 @@ export function pairsPhase(o: PairsPhaseOptions): Phase<TaskResultMessage> {
       const taken = result.pairs.map((p, i) => ({ ...p, batches: expected[i]!.batches }));
       // Durable before the worker hears "accepted": a coordinator killed now resumes with it.
       // The minibatches are left out: the plan (whose seed the manifest pins) gives them back.
-      o.journal.append(o.name, { layers: result.layers, pairs: result.pairs } satisfies PairsLine);
-      o.records.layers ??= result.layers;
+      o.journal.append(o.name, { tensors: result.tensors, pairs: result.pairs } satisfies PairsLine);
+      o.records.tensors ??= result.tensors;
       for (const rec of taken) o.records.set(rec);
       return null;
     },

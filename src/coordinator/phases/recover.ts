@@ -1,6 +1,6 @@
 // What a resumed run takes back from the journal, phase by phase: each line checked as
 // strictly as the result that carried it was on the wire (RESULT_PARTS of the protocol),
-// then against the run (an id outside the plan, layers other than earlier lines'), so that
+// then against the run (an id outside the plan, tensors other than earlier lines'), so that
 // a corrupted journal stops the resume with a JournalLineError naming the file, the line
 // and the field instead of feeding a wrong number into the estimates. A unit journaled
 // twice (a result re-sent after a crash before its ack) counts once: the first line wins.
@@ -24,10 +24,10 @@ void pairsLineMatches;
 export function recoverPairs(lines: readonly JournalLine[], plan: PairPlan, records: PairRecords): number[] {
   for (const at of lines) {
     const line = checkJournalLine(at, RESULT_PARTS.pairs);
-    if (records.layers && (records.layers.length !== line.layers.length || records.layers.some((l, i) => l !== line.layers[i]))) {
-      throw journalLineError(at, "data.layers", `[${line.layers}] differ from earlier lines' [${records.layers}]`);
+    if (records.tensors && (records.tensors.length !== line.tensors.length || records.tensors.some((t, i) => t !== line.tensors[i]))) {
+      throw journalLineError(at, "data.tensors", `[${line.tensors}] differ from earlier lines' [${records.tensors}]`);
     }
-    records.layers ??= line.layers;
+    records.tensors ??= line.tensors;
     line.pairs.forEach((r, i) => {
       if (r.id >= plan.count) throw journalLineError(at, `data.pairs[${i}].id`, `pair ${r.id} is outside the plan of ${plan.count} pairs`);
       if (records.has(r.id)) return; // journaled twice: counts once

@@ -24,12 +24,12 @@ function value(x: Estimate | number | null | undefined): number | null {
 export function quantities(m: SubjectMeasurement): Map<string, Estimate | number | null> {
   const q = new Map<string, Estimate | number | null>();
   for (const [name, e] of Object.entries(m.reduction.measures)) q.set(`${name}`, e);
-  for (const [layer, ms] of Object.entries(m.reduction.layers)) for (const [name, e] of Object.entries(ms)) q.set(`layers.${layer}.${name}`, e);
-  for (const [tensor, ms] of Object.entries(m.tensorReduction.layers)) for (const [name, e] of Object.entries(ms)) q.set(`tensors.${tensor}.${name}`, e);
+  for (const [layer, ms] of Object.entries(m.reduction.groups)) for (const [name, e] of Object.entries(ms)) q.set(`layers.${layer}.${name}`, e);
+  for (const [tensor, ms] of Object.entries(m.tensorReduction.groups)) for (const [name, e] of Object.entries(ms)) q.set(`tensors.${tensor}.${name}`, e);
   for (const [kind, red] of Object.entries(m.metrics)) {
     if (!red) continue;
     for (const [name, e] of Object.entries(red.measures)) q.set(`fisher_${kind}.${name}`, e);
-    for (const [layer, ms] of Object.entries(red.layers)) for (const [name, e] of Object.entries(ms)) q.set(`fisher_${kind}.layers.${layer}.${name}`, e);
+    for (const [layer, ms] of Object.entries(red.groups)) for (const [name, e] of Object.entries(ms)) q.set(`fisher_${kind}.layers.${layer}.${name}`, e);
   }
   if (m.vectorStats) {
     for (const [name, v] of Object.entries(m.vectorStats.overall)) if (typeof v === "number" || v === null) q.set(`vector_stats.${name}`, v);

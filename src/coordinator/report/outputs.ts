@@ -10,7 +10,7 @@ import type { Snapshot } from "../../model/snapshot.js";
 import type { ParsedConfig } from "../config/schema.js";
 import type { Estimate } from "../estimators/types.js";
 import type { CurvatureSummary, FisherInfo } from "../measure-subject.js";
-import type { PairRecord } from "../pair-records.js";
+import type { LayerPairRecord } from "../layer-groups.js";
 import type { Measures } from "../reduce.js";
 import type { VectorStatsResult } from "../vector-stats.js";
 import type { InvarianceRow } from "./invariance.js";
@@ -126,7 +126,7 @@ export async function readResultsJson(dir: string): Promise<ResultsFile> {
 }
 
 /** One line per pair, in pair order; indices are into the dataset as loaded. */
-export async function writePairsJsonl(dir: string, records: readonly PairRecord[], layers: readonly string[]): Promise<string> {
+export async function writePairsJsonl(dir: string, records: readonly LayerPairRecord[], layers: readonly string[]): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, "pairs.jsonl");
   const out = createWriteStream(path);

@@ -24,9 +24,9 @@ function headlineMeasures(m: SubjectMeasurement): Record<string, Estimate> {
 function subjectResults(m: SubjectMeasurement): SubjectResults {
   return {
     measures: headlineMeasures(m),
-    layers: m.reduction.layers,
-    tensors: m.tensorReduction.layers,
-    metrics: Object.fromEntries(Object.entries(m.metrics).map(([k, r]) => [k, { measures: r!.measures, layers: r!.layers, tensors: m.tensorMetrics[k as "empirical"]!.layers }])),
+    layers: m.reduction.groups,
+    tensors: m.tensorReduction.groups,
+    metrics: Object.fromEntries(Object.entries(m.metrics).map(([k, r]) => [k, { measures: r!.measures, layers: r!.groups, tensors: m.tensorMetrics[k as "empirical"]!.groups }])),
     fisher: m.fisher,
     vector_stats: m.vectorStats,
     curvature: m.curvature,
