@@ -17,7 +17,9 @@ const conv: OpConverter = (node: OnnxNode, ctx: OpContext) => {
   if (!depthwise && perGroup !== c) ctx.g.fail(node, `its weight '${w.name}' takes ${perGroup} channels but the input has ${c}`);
   if (depthwise && o % c !== 0) ctx.g.fail(node, `a depthwise convolution with ${o} outputs on ${c} channels`);
   const win = windowOf(ctx, node, [kh, kw]);
-  if (win.strides.some((s) => s > 1) && win.dilations.some((d) => d > 1)) ctx.g.fail(node, "strides > 1 together with dilations > 1 is not supported by TF.js convolutions");
+  // TF.js 4.22 computes convolutions with dilation but no gradient for them
+  // (tfjs-core Conv2D_grad, fused conv2d: "dilation rates greater than 1 are not yet supported in gradients").
+  if (win.dilations.some((d) => d > 1)) ctx.g.fail(node, `dilation [${win.dilations}] is not yet supported: TensorFlow.js (4.22) computes no gradients for dilated convolutions; export without dilation or open an issue`);
   const out = outputSize(ctx, node, [h, wd], win);
   const { input, padding } = padded(ctx, node, x, win, out, true, "");
   const bias = node.inputs[2] ? ctx.g.parameter(node, 2, "bias", [o]) : null;
