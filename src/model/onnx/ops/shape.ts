@@ -129,8 +129,14 @@ const constant: OpConverter = (node, ctx) => {
   ctx.g.fail(node, "only Constant with value, value_float, value_int or value_ints is supported");
 };
 
-/** Concat of static shape pieces (all inputs known now). */
+/** Concat of static shape pieces or of 1-D float constants (all inputs known now). */
 export function staticConcat(ctx: OpContext, node: OnnxNode): boolean {
+  const floats = node.inputs.map((_, k) => ctx.g.constant(node, k));
+  if (floats.every((c) => c?.dtype === "FLOAT" && c.dims.length === 1 && c.data instanceof Float32Array)) {
+    const data = Float32Array.from(floats.flatMap((c) => Array.from(c!.data!)));
+    ctx.g.constants.set(node.outputs[0]!, { name: node.outputs[0]!, dims: [data.length], dtype: "FLOAT", data });
+    return true;
+  }
   if (!node.inputs.every((_, k) => ctx.g.ints(node, k) !== null)) return false;
   setStatic(ctx, node, node.inputs.flatMap((_, k) => ctx.g.ints(node, k)!), false);
   return true;
