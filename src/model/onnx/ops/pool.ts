@@ -1,5 +1,8 @@
-// MaxPool, AveragePool (count_include_pad honoured: zeros counted → ZeroPadding2D +
-// 'valid'; not counted → TF.js 'same', which leaves the padding out), GlobalAveragePool.
+// MaxPool, AveragePool, GlobalAveragePool. AveragePool with pads needs
+// count_include_pad=1 (ZeroPadding2D + 'valid'): TF.js's 'same' leaves the padding out of
+// the count in the forward pass, as count_include_pad=0 does, but its gradient divides by
+// the whole window everywhere (tfjs-backend-cpu AvgPoolGrad: avgMultiplier =
+// 1 / (filterHeight · filterWidth)), so it is refused.
 
 import { intAttr, intsAttr, onlyFirstOutput, output, type OpConverter } from "./context.js";
 import { outputSize, padded, spatialInput, windowOf } from "./spatial.js";
@@ -16,6 +19,9 @@ function pool(kind: "max" | "average"): OpConverter {
     const [c, h, w] = x.shape as [number, number, number];
     const out = outputSize(ctx, node, [h, w], win);
     const countPad = kind === "average" && intAttr(ctx, node, "count_include_pad", 0) === 1;
+    if (kind === "average" && !countPad && win.pads.some((p) => p > 0)) {
+      ctx.g.fail(node, `pads [${win.pads}] with count_include_pad=0 are not yet supported: TensorFlow.js (4.22) computes the gradient of such an average pooling as if the padding counted; use count_include_pad=True (PyTorch's default) or open an issue`);
+    }
     const zerosExact = kind === "max" ? x.nonneg : countPad;
     const why =
       kind === "max"

@@ -3,7 +3,7 @@
 // the same places as ONNX's pads (TF.js conv_util: total = max((⌈in/s⌉−1)·s + k_eff − in, 0),
 // before = ⌊total/2⌋) and gives as many outputs; otherwise a ZeroPadding2D layer and
 // 'valid', where zeros are what the operator means (convolutions; average pooling that
-// counts the padding; max pooling of values ≥ 0).
+// counts the padding, pool.ts; max pooling of values ≥ 0).
 
 import type { Value } from "../builder.js";
 import type { OnnxNode } from "../decode.js";
@@ -81,9 +81,9 @@ function sameMatches(hw: [number, number], win: Window, out: [number, number]): 
 export function padded(ctx: OpContext, node: OnnxNode, x: Value, win: Window, out: [number, number], zerosExact: boolean, why: string): { input: Value; padding: "valid" | "same" } {
   if (win.pads.every((p) => p === 0)) return { input: x, padding: "valid" };
   const hw: [number, number] = [x.shape[1]!, x.shape[2]!];
-  // TF.js's 'same' for average pooling leaves the padding out of the count, as ONNX's
-  // count_include_pad=0; for convolutions it pads zeros; for max pooling it ignores the pad.
-  if (sameMatches(hw, win, out) && !(zerosExact && node.op === "AveragePool")) return { input: x, padding: "same" };
+  // TF.js's 'same' pads a convolution with zeros and leaves the pad out of a max pooling,
+  // as ONNX does; an average pooling that counts the padding needs the zeros themselves.
+  if (sameMatches(hw, win, out) && node.op !== "AveragePool") return { input: x, padding: "same" };
   if (!zerosExact) ctx.g.fail(node, `pads [${win.pads}] on a ${hw[0]}×${hw[1]} map: ${why}`);
   const [t, l, b, r] = win.pads;
   return { input: zeroPad(ctx, x, [t, l, b, r], `${node.name}_pad`), padding: "valid" };
