@@ -83,7 +83,11 @@ export function padded(ctx: OpContext, node: OnnxNode, x: Value, win: Window, ou
   const hw: [number, number] = [x.shape[1]!, x.shape[2]!];
   // TF.js's 'same' pads a convolution with zeros and leaves the pad out of a max pooling,
   // as ONNX does; an average pooling that counts the padding needs the zeros themselves.
-  if (sameMatches(hw, win, out) && node.op !== "AveragePool") return { input: x, padding: "same" };
+  // Max pooling of values ≥ 0 takes the zero padding even where 'same' matches: the wasm
+  // backend's (tfjs-backend-wasm 4.22) max-pooling gradient is wrong wherever 'same' pads
+  // (measured against the cpu backend), and values ≥ 0 are the common case (after a ReLU).
+  const preferZeros = node.op === "AveragePool" || (node.op === "MaxPool" && zerosExact);
+  if (sameMatches(hw, win, out) && !preferZeros) return { input: x, padding: "same" };
   if (!zerosExact) ctx.g.fail(node, `pads [${win.pads}] on a ${hw[0]}×${hw[1]} map: ${why}`);
   const [t, l, b, r] = win.pads;
   return { input: zeroPad(ctx, x, [t, l, b, r], `${node.name}_pad`), padding: "valid" };
