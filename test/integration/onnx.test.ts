@@ -61,6 +61,7 @@ describe("coordinator run with model: {kind: onnx}", () => {
     expect(Object.keys(results.tensors).sort()).toEqual([...trainable].sort());
     const modules = [...new Set(trainable.map((n) => n.slice(0, n.lastIndexOf("."))))];
     expect(Object.keys(results.layers).sort()).toEqual(modules.sort());
+    expect(results.run.snapshot.gradient_tensors).toEqual(Object.keys(results.tensors));
     expect(results.model.format).toBe("onnx");
     expect(results.model.parameters.map((p: { name: string }) => p.name).sort()).toEqual([...trainable].sort());
     for (const p of results.model.parameters) {

@@ -57,5 +57,14 @@ export function withTorchNames(results: ResultsFile, parameters: readonly OnnxPa
     model,
     vector_files: results.vector_files ? { ...results.vector_files, layout: results.vector_files.layout.map(n.tensor) } : undefined,
     twins: results.twins?.map((t) => subject(t, n)),
+    run: {
+      ...results.run,
+      snapshot: {
+        ...results.run.snapshot,
+        weight_layers: results.run.snapshot.weight_layers.map(n.layer),
+        gradient_layers: results.run.snapshot.gradient_layers.map(n.layer),
+        gradient_tensors: results.run.snapshot.gradient_tensors.map(n.tensor),
+      },
+    },
   };
 }
