@@ -65,6 +65,22 @@ class Gelu(nn.Module):
         return s.l2(F.dropout(F.gelu(s.l1(x)), training=s.training))
 
 
+class Dilated(nn.Module):
+    """Dilated convolutions (TF.js has no gradient for them: rewritten as one Conv2D over the
+    dilation phases stacked): dilation (2, 3) with pads (2, 3) on a 9×11 map (not multiples of the
+    dilations: rows and columns added, then cropped), then dilation 2 with pads 1 (the map
+    shrinks), then Linear."""
+
+    def __init__(s):
+        super().__init__()
+        s.conv1 = nn.Conv2d(2, 3, 3, dilation=(2, 3), padding=(2, 3))
+        s.conv2 = nn.Conv2d(3, 4, 3, dilation=2, padding=1, bias=False)
+        s.fc = nn.Linear(4 * 7 * 9, 3)
+
+    def forward(s, x):
+        return s.fc(torch.flatten(torch.tanh(s.conv2(F.relu(s.conv1(x)))), 1))
+
+
 def export(name, m, shape, classes):
     m.eval()
     for mod in m.modules():
@@ -98,3 +114,4 @@ os.makedirs(OUT, exist_ok=True)
 export("misc", Misc(), (4, 2, 10, 12), 3)
 export("pools", Pools(), (4, 3, 12, 12), 5)
 export("gelu", Gelu(), (4, 12), 4)
+export("dilated", Dilated(), (4, 2, 9, 11), 3)

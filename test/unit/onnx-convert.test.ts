@@ -226,6 +226,14 @@ describe("hand-built graphs", () => {
     expect(() => convert(grouped)).toThrow(/node '\/g\/Conv' \(Conv\): group=2 on 4 channels is not yet supported/);
   });
 
+  it("rewrites a stride-1 dilated Conv without TF.js's dilation and refuses a strided one", () => {
+    const dil = (strides: number[]) =>
+      mapSpec({ op: "Conv", inputs: ["x", "d.weight"], outputs: ["h"], name: "/d/Conv", attrs: { kernel_shape: { ints: [3, 3] }, dilations: { ints: [2, 2] }, pads: { ints: [2, 2, 2, 2] }, strides: { ints: strides } } }, [{ name: "d.weight", dims: [4, 4, 3, 3], values: ramp(144) }]);
+    const convs = layersOf(convert(dil([1, 1])).snapshot.modelTopology).filter((l) => l.class_name === "Conv2D");
+    expect(convs.map((l) => [l.name, l.config.dilation_rate, l.config.padding])).toEqual([["d", [1, 1], "valid"]]);
+    expect(() => convert(dil([2, 2]))).toThrow(/node '\/d\/Conv' \(Conv\): dilation \[2,2\] with strides \[2,2\] is not yet supported/);
+  });
+
   it("pads asymmetrically with ZeroPadding2D where 'same' would place the windows elsewhere", () => {
     const c = convert(mapSpec({ op: "Conv", inputs: ["x", "c.weight"], outputs: ["h"], attrs: { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 0, 1, 0] }, strides: { ints: [2, 2] } } }, [{ name: "c.weight", dims: [4, 4, 3, 3], values: ramp(144) }]));
     const layers = layersOf(c.snapshot.modelTopology);

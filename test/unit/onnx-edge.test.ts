@@ -4,7 +4,8 @@
 // ReLU6 as Relu → Clip, Concat, Sigmoid, average pooling counting its padding, a
 // depthwise conv with channel multiplier 2 and stride 2; asymmetric conv padding, max
 // pooling after a ReLU with zero padding and on any values with 'same', counted-padding average pooling (Pad), the
-// x.view(x.size(0), -1) shape subgraph, a final LogSoftmax; GELU's erf form.
+// x.view(x.size(0), -1) shape subgraph, a final LogSoftmax; GELU's erf form; dilated
+// convolutions (rewritten as one Conv2D over the dilation phases stacked).
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -53,6 +54,7 @@ const CASES: [string, string[]][] = [
   ["misc", ["Permute", "Concatenate", "DepthwiseConv2D", "ZeroPadding2D", "AveragePooling2D"]],
   ["pools", ["ZeroPadding2D", "MaxPooling2D", "AveragePooling2D", "LeakyReLU"]],
   ["gelu", ["Dense", "Activation"]],
+  ["dilated", ["Conv2D", "Permute", "Reshape", "Cropping2D", "ZeroPadding2D"]],
 ];
 
 describe.each(CASES)("%s", (name, classes) => {

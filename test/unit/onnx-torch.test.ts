@@ -20,8 +20,7 @@ import { selectBackend } from "../../src/worker/backend.js";
 import { GradientEngine } from "../../src/worker/gradients.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "torch");
-// depthwise has a dilated convolution, which TF.js cannot differentiate: refused (below).
-const MODELS = ["mlp", "cnn-bn", "resnet-small"];
+const MODELS = ["mlp", "cnn-bn", "resnet-small", "depthwise"];
 const TOLERANCE = 1e-4;
 
 interface Reference {
@@ -148,8 +147,3 @@ describe.each(MODELS)("%s", (name) => {
   });
 });
 
-describe("depthwise", () => {
-  it("is refused before any task: its dilated convolution has no TF.js gradient", async () => {
-    await expect(readOnnxModel(join(FIXTURES, "depthwise", "model.onnx"))).rejects.toThrow(/node '\/dilated\/Conv' \(Conv\): dilation \[2,2\] is not yet supported/);
-  });
-});
