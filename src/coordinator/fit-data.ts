@@ -9,7 +9,7 @@ import type { ModelSource } from "./config/load.js";
 
 /** The dataset as `model` takes it; refuses images whose shape is not the cnn's input_shape. */
 export function fitDatasetToModel(model: ModelSource, dataset: Dataset): Dataset {
-  if (model.kind === "layers" || dataset.featureShape.length === 1) return dataset;
+  if (model.kind === "layers" || model.kind === "onnx" || dataset.featureShape.length === 1) return dataset;
   if (model.kind === "cnn" && dataset.featureShape.join(",") !== model.inputShape.join(",")) {
     throw new DataError(
       `model.input_shape is [${model.inputShape.join(", ")}] but the examples of ${dataset.name} have shape [${dataset.featureShape.join(", ")}] (height, width, channels)`,

@@ -10,9 +10,11 @@ import { loadDataset } from "../data/load.js";
 import { readLayersModel } from "../model/layers-model-files.js";
 import { cnnSnapshot } from "../model/cnn.js";
 import { mlpSnapshot } from "../model/mlp.js";
+import type { OnnxParameter } from "../model/onnx/layout.js";
 import { encodeSnapshot, sha256Hex, type Snapshot } from "../model/snapshot.js";
 import type { RunConfig } from "./config/load.js";
 import { fitDatasetToModel } from "./fit-data.js";
+import { loadOnnxModel } from "./onnx-model.js";
 import { RunFailure } from "./run-failure.js";
 import type { RunIdentity } from "./journal.js";
 import { checkPlan, type PairPlan } from "./sampler.js";
@@ -29,12 +31,14 @@ export interface PreparedRun {
   snapshotHash: string;
   plan: PairPlan;
   identity: RunIdentity;
+  /** For an ONNX model: θ's weights by PyTorch name and layout (reports and model.safetensors use them). */
+  onnxParameters: OnnxParameter[] | null;
 }
 
 /** Checks what can be checked before anything starts: sizes of model vs data. */
 function checkModelFitsData(cfg: RunConfig, dataset: Dataset): void {
   const m = cfg.model;
-  if (m.kind === "layers") return;
+  if (m.kind === "layers" || m.kind === "onnx") return; // checked where they are read
   const problems: string[] = [];
   const inputs = m.kind === "mlp" ? m.layers[0]! : m.inputShape.reduce((a, b) => a * b, 1);
   const outputs = m.kind === "mlp" ? m.layers.at(-1)! : m.classes;
@@ -60,7 +64,9 @@ export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
   } catch (err) {
     throw new RunFailure(`${cfg.file}: ${(err as Error).message}`);
   }
-  const snapshot = cfg.model.kind === "mlp" ? mlpSnapshot(cfg.model) : cfg.model.kind === "cnn" ? cnnSnapshot(cfg.model) : await readLayersModel(cfg.model.path);
+  const m = cfg.model;
+  const onnx = m.kind === "onnx" ? await loadOnnxModel(m, cfg.file, dataset) : null;
+  const snapshot = onnx ? onnx.snapshot : m.kind === "mlp" ? mlpSnapshot(m) : m.kind === "cnn" ? cnnSnapshot(m) : await readLayersModel(m.path);
   const snapshotBytes = encodeSnapshot(snapshot);
   const datasetBytes = datasetToBundleBytes(dataset);
   const snapshotHash = sha256Hex(snapshotBytes);
@@ -75,6 +81,7 @@ export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
     snapshotSize: snapshotBytes.length,
     snapshotHash,
     plan,
+    onnxParameters: onnx?.parameters ?? null,
     identity: { datasetHash, snapshotHash, seed: plan.seed, count: plan.count, batchSize: plan.batchSize, pairing: plan.pairing, returns: cfg.returns, plan: planHash(cfg) },
   };
 }

@@ -5,6 +5,7 @@
 // success, on error and on abort. runJob reads as that sentence: one named step each.
 
 import { randomUUID } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { basename, extname, join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rescaleTwin } from "../model/rescale.js";
@@ -29,6 +30,9 @@ import { writeLandscapes } from "./report/landscape-files.js";
 import { writeModel, writePairsJsonl, writeResultsJson, writeVectorArrays, type RunRecord } from "./report/outputs.js";
 import { ProgressLine } from "./report/progress.js";
 import { resultsFile, runRecord } from "./report/results.js";
+import { torchNames, withTorchNames } from "./report/torch-names.js";
+import type { OnnxParameter } from "../model/onnx/layout.js";
+import { encodeStateDict } from "../model/onnx/weights.js";
 import { RunFailure } from "./run-failure.js";
 import { planPair } from "./sampler.js";
 
@@ -230,7 +234,7 @@ async function measureAll(ctx: Omit<RunContext, "onPhase">, subjects: Subject[],
 }
 
 /** results.json, pairs.jsonl, the model files, landscapes and per-parameter vectors. */
-async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMeasurement[], run: RunRecord): Promise<InvarianceRow[] | null> {
+async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMeasurement[], run: RunRecord, onnx: OnnxParameter[] | null): Promise<InvarianceRow[] | null> {
   const theta = measured[0]!;
   const invariance = cfg.invariance ? invarianceRows(theta, measured.slice(1), cfg.invariance.tolerance) : null;
   const landscapes = cfg.landscape ? await writeLandscapes(outDir, measured) : [];
@@ -238,9 +242,12 @@ async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMea
   for (const m of measured) {
     if (m.vectorArrays) vectors[m.subject.key] = await writeVectorArrays(outDir, m.subject.key, { mean_gradient: m.vectorArrays.meanGradient, variance: m.vectorArrays.variance, gsnr: m.vectorArrays.gsnr });
   }
-  await writeResultsJson(outDir, resultsFile(measured, invariance, cfg, { landscapes, vectors }, run));
-  await writePairsJsonl(outDir, theta.records, theta.layers);
+  const results = resultsFile(measured, invariance, cfg, { landscapes, vectors }, run);
+  await writeResultsJson(outDir, onnx ? withTorchNames(results, onnx) : results);
+  await writePairsJsonl(outDir, theta.records, onnx ? theta.layers.map(torchNames(onnx).layer) : theta.layers);
   await writeModel(outDir, theta.subject.snapshot);
+  // An ONNX model's θ also as a PyTorch state_dict (safetensors.torch.load_file reads it).
+  if (onnx) await writeFile(join(outDir, "model.safetensors"), encodeStateDict(theta.subject.snapshot, onnx));
   return invariance;
 }
 
@@ -290,7 +297,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
 
     const theta = measured[0]!;
     const run = runRecord({ cfg, prep, runId, theta, dispatcher, natsUrl: s.server ? "embedded" : redactUrl(url), started, cpuAtStart, loadMs, putMs, dispatchMs });
-    const invariance = await writeOutputs(outDir, cfg, measured, run);
+    const invariance = await writeOutputs(outDir, cfg, measured, run, prep.onnxParameters);
     await journal.remove();
     return { outDir, reduction: theta.reduction, measured, invariance, run };
   } catch (err) {

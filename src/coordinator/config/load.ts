@@ -25,7 +25,7 @@ export class ConfigError extends Error {
   }
 }
 
-export type ModelSource = ({ kind: "mlp" } & MlpSpec) | ({ kind: "cnn" } & CnnSpec) | { kind: "layers"; path: string };
+export type ModelSource = ({ kind: "mlp" } & MlpSpec) | ({ kind: "cnn" } & CnnSpec) | { kind: "layers"; path: string } | { kind: "onnx"; path: string; weights: string | null };
 
 export interface RunConfig {
   file: string;
@@ -159,6 +159,10 @@ export function compileConfig(parsed: ParsedConfig, file: string, locate: FieldL
   } else if (parsed.model.kind === "cnn") {
     const m = parsed.model;
     model = { kind: "cnn", inputShape: m.input_shape, filters: m.filters, kernel: m.kernel, classes: m.classes, activation: m.activation, seed: m.seed, init: m.init };
+  } else if (parsed.model.kind === "onnx") {
+    model = { kind: "onnx", path: resolve(base, parsed.model.path), weights: parsed.model.weights === undefined ? null : resolve(base, parsed.model.weights) };
+    requireFile(problems, at("model", "path"), model.path);
+    if (model.weights !== null) requireFile(problems, at("model", "weights"), model.weights);
   } else {
     model = { kind: "layers", path: resolve(base, parsed.model.path) };
     requireFile(problems, at("model", "path"), model.path);

@@ -38,6 +38,14 @@ const layersModel = z.strictObject({
   path,
 });
 
+const onnxModel = z.strictObject({
+  kind: z.literal("onnx"),
+  /** An ONNX file as torch.onnx.export writes it (opset 13+), converted to a TF.js layers model. */
+  path,
+  /** A PyTorch state_dict saved with safetensors, loaded by name into the ONNX architecture. */
+  weights: path.optional(),
+});
+
 const mnistData = z.strictObject({ kind: z.literal("mnist"), limit: positiveInt.optional() });
 const idxData = z.strictObject({
   kind: z.literal("idx"),
@@ -79,7 +87,7 @@ const syntheticData = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  model: z.discriminatedUnion("kind", [mlpModel, cnnModel, layersModel]),
+  model: z.discriminatedUnion("kind", [mlpModel, cnnModel, layersModel, onnxModel]),
   data: z.discriminatedUnion("kind", [mnistData, idxData, npyData, syntheticData]),
   pairs: z.strictObject({
     count: positiveInt.max(100_000_000),
