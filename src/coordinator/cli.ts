@@ -10,6 +10,7 @@ import { PACKAGE_VERSION } from "../util/package-root.js";
 import { ConfigError } from "./config/load.js";
 import { JournalError } from "./journal.js";
 import { summaryTable } from "./report/summary-table.js";
+import { layerTable } from "./report/layer-table.js";
 import { measureTable } from "./report/table.js";
 import { resumableFrom, RunAborted, runJob } from "./run.js";
 import { verifyRun } from "./verify.js";
@@ -69,6 +70,8 @@ addNatsAuthOptions(runCommand)
       const theta = result.measured[0]!;
       const extras = result.invariance || theta.curvature || theta.vectorStats || Object.keys(theta.metrics).length > 0;
       process.stdout.write((extras ? summaryTable(theta, result.invariance, result.measured.slice(1).map((m) => m.subject.alpha!)) : measureTable(result.reduction.measures)) + "\n");
+      const perLayer = layerTable(theta.layers, theta.reduction.groups, theta.reduction.measures);
+      if (perLayer) process.stdout.write(`\nper layer (the regret of each layer's own parameters):\n${perLayer}\n`);
       process.stdout.write(`\nresults: ${result.outDir}/results.json (every measure, per layer and per tensor), pairs.jsonl, model.json${theta.landscapes.length > 0 ? ", landscape-*.csv/svg" : ""}\n`);
       process.exitCode = 0;
     } catch (err) {
