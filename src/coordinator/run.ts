@@ -188,6 +188,7 @@ function startDispatcher(s: Started, nc: NatsConnection, cfg: RunConfig, runId: 
     creditPhase: "theta/pairs",
     pullSubject: natsSubjects(cfg.nats.prefix).pull,
     log,
+    askWorkers: () => s.wire?.askWorkers(),
   });
   s.wire = new DispatcherWire(nc, cfg.nats.prefix, s.dispatcher, log);
   s.wire.start();

@@ -216,7 +216,7 @@ describe("run()", () => {
 
 describe("the stall report's wording", () => {
   const task = (id: string) => ({ id, pairIds: [0] });
-  const worker = (id: string, lastSeen: number, quarantined: string | null = null) => ({ id, lastSeen, quarantined, badResults: 0, host: "", backend: "", device: "", version: "", firstSeen: 0, pairsDone: 0, tasksDone: 0, units: {} });
+  const worker = (id: string, lastSeen: number, quarantined: string | null = null) => ({ id, lastSeen, quarantined, badResults: 0, host: "", pid: null, instance: "", backend: "", device: "", version: "", firstSeen: 0, pairsDone: 0, tasksDone: 0, units: {} });
 
   it("names a silent worker whose lease will expire, and a swarm of only quarantined workers", () => {
     const text = stallReport({

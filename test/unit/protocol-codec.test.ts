@@ -993,6 +993,20 @@ describe("refusals in words, and the limits of names, tensors and indices", () =
     expect(protocolError(() => validateMessage(pull)).field).toBe("backend");
   });
 
+  it("announce, heartbeat and pull carry the worker's instance: missing or empty is refused", () => {
+    const msgs = [
+      createMessage("task.pull", { workerId: "w", instance: "9f86d081884c7d65", backend: "cpu" }),
+      createMessage("worker.heartbeat", { workerId: "w", instance: "9f86d081884c7d65", state: "idle", taskId: null, leaseId: null, backend: "cpu", device: "" }),
+      createMessage("worker.announce", { workerId: "w", instance: "9f86d081884c7d65", host: "h", pid: 1, backend: "cpu", device: "", version: "0", state: "idle", taskId: null }),
+    ];
+    for (const m of msgs) {
+      expect(validateMessage(m)).toBeTruthy();
+      const { instance: _gone, ...without } = m;
+      expect(refusal(without)).toBe("ProtocolError instance: missing");
+      expect(protocolError(() => validateMessage({ ...m, instance: "" })).field).toBe("instance");
+    }
+  });
+
   it("a hash that is not sha256 says what a sha256 looks like", () => {
     const t = task();
     expect(refusal({ ...t, snapshot: { ...t.snapshot, hash: "A".repeat(64) } })).toBe(
