@@ -18,6 +18,12 @@ export const RETRY_MS = 200;
 /** A worker not heard from for this long is taken for gone. */
 export const WORKER_SILENT_MS = 10_000;
 const WAITING_NOTICE_MS = 3000;
+/**
+ * A worker id is held by the process heard under it within this long (three missed 1 s
+ * heartbeats): a restart under the same id (systemd, a pod) is let in a few seconds after
+ * the old process died, a second live process never.
+ */
+export const ID_HELD_MS = 3000;
 /** The stall report comes after max(2 × lease, this) without progress, and again as often. */
 export const STALL_NOTICE_MIN_MS = 60_000;
 
@@ -285,7 +291,7 @@ export class Dispatcher {
    * coordinator, or its announce was lost) is asked to announce itself.
    */
   private claim(workerId: string, instance: string, announcing = false): Claim {
-    const claim = this.registry.claim(workerId, instance, this.silentMs());
+    const claim = this.registry.claim(workerId, instance, ID_HELD_MS);
     if (claim === "conflict") {
       const key = `${workerId} ${instance}`;
       if (!this.duplicatesSaid.has(key)) {
@@ -309,7 +315,7 @@ export class Dispatcher {
     const w = this.registry.get(workerId)!;
     const where = w.host ? `on host ${w.host}${w.pid !== null ? ` (pid ${w.pid})` : ""}` : "on a host not yet known (its announce has not come)";
     const ago = Math.round((this.now() - w.lastSeen) / 100) / 10;
-    return `the worker id ${workerId} is in use by another live worker ${where}, heard from ${ago} s ago; give each worker its own --id (a worker that stops may come back under its id once it has been silent for ${this.silentMs() / 1000} s)`;
+    return `the worker id ${workerId} is in use by another live worker ${where}, heard from ${ago} s ago; give each worker its own --id (a worker that stopped may come back under its id once it has been silent for ${ID_HELD_MS / 1000} s)`;
   }
 
   /**

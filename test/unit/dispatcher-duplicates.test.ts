@@ -5,7 +5,7 @@
 // first heard by other means than its announce is asked to announce itself.
 
 import { describe, expect, it } from "vitest";
-import { WORKER_SILENT_MS } from "../../src/coordinator/dispatcher.js";
+import { ID_HELD_MS } from "../../src/coordinator/dispatcher.js";
 import { createMessage, type Message } from "../../src/protocol/index.js";
 import { beat, leased, pull, setup } from "../helpers/dispatcher-fixture.js";
 
@@ -39,10 +39,10 @@ describe("duplicate worker ids", () => {
   it("a newcomer's heartbeats do not keep a silent holder alive: after the silence it takes the id over, and the old leases go back at once", () => {
     const { d, clock, logs, phase } = setup(4);
     const held = leased(pull(d, "w", "old"));
-    clock.advance(WORKER_SILENT_MS - 1);
+    clock.advance(ID_HELD_MS - 1);
     beat(d, "w", null, "new");
     expect(errorOf(pull(d, "w", "new")).code).toBe("duplicate_worker_id");
-    clock.advance(1); // the old one is now silent for WORKER_SILENT_MS, the newcomer's beats notwithstanding
+    clock.advance(1); // the old one is now silent for ID_HELD_MS, the newcomer's beats notwithstanding
     const t = leased(pull(d, "w", "new"));
     expect(t.taskId).toBe("p#0"); // the old lease was released, not left to expire
     expect(phase.table.current(held.taskId, held.leaseId)).toBeNull();
@@ -55,7 +55,7 @@ describe("duplicate worker ids", () => {
   it("a restarted worker's host, pid and version come from its own announce, not the old one's", () => {
     const { d, clock } = setup(1);
     d.announce(announce("w", "old", "host-a", 1));
-    clock.advance(WORKER_SILENT_MS);
+    clock.advance(ID_HELD_MS);
     beat(d, "w", null, "new");
     const w = d.registry.get("w")!;
     expect([w.host, w.pid, w.version, w.instance]).toEqual(["", null, "", "new"]);
@@ -76,7 +76,7 @@ describe("duplicate worker ids", () => {
     expect(asked).toBe(2);
     pull(d, "c", "c2"); // a duplicate: nothing to ask
     expect(asked).toBe(2);
-    clock.advance(WORKER_SILENT_MS);
+    clock.advance(ID_HELD_MS);
     pull(d, "c", "c2"); // a restart: the new process has not announced to us
     expect(asked).toBe(3);
   });
