@@ -73,7 +73,7 @@ export async function retryConnect<T>(attempt: () => Promise<T>, url: string, o:
       const t = now();
       if (o.timeoutMs <= 0) throw err;
       if (t >= deadline) {
-        throw new NatsConnectError(`no NATS server answered at ${url} within ${seconds(o.timeoutMs)} (--connect-timeout; ${tries} tries); the last error: ${err.reason}`, false, err.reason);
+        throw new NatsConnectError(`${err.message}; gave up after ${seconds(o.timeoutMs)} and ${tries} tries (--connect-timeout)`, false, err.reason);
       }
       if (tries === 1) o.log(`waiting for NATS at ${url} (${err.reason}); retrying up to ${seconds(o.timeoutMs)}`);
       // Full wait ±25 %, never past the deadline (the last try comes at it).

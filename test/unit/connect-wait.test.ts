@@ -52,7 +52,7 @@ describe("waiting for the NATS server", () => {
     const h = harness(Infinity);
     const err = await retryConnect(h.attempt, URL, { ...h.opts, timeoutMs: 12_000 }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(NatsConnectError);
-    expect((err as Error).message).toBe(`no NATS server answered at ${URL} within 12 s (--connect-timeout; 7 tries); the last error: connection refused`);
+    expect((err as Error).message).toBe(`cannot connect to NATS at ${URL}: connection refused; gave up after 12 s and 7 tries (--connect-timeout)`);
     // 250+500+1000+2000+4000 = 7750, then the rest of the deadline, 4250 ms: the last try comes at it.
     expect(h.sleeps).toEqual([250, 500, 1000, 2000, 4000, 4250]);
     expect(h.logs).toHaveLength(1);
