@@ -6,6 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { NatsAuthError } from "../nats/auth.js";
 import { addNatsAuthOptions, natsAuthSourcesFromFlags, type NatsAuthFlags } from "../nats/auth-flags.js";
+import { DEFAULT_COORDINATOR_CONNECT_TIMEOUT_S } from "../nats/connect-wait.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { ConfigError } from "./config/load.js";
 import { JournalError } from "./journal.js";
@@ -27,6 +28,12 @@ function positiveNumber(value: string): number {
   return x;
 }
 
+function secondsOrZero(value: string): number {
+  const x = Number(value);
+  if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError("expected a number of seconds, 0 or more");
+  return x;
+}
+
 // exitOverride before the subcommands are added, so that they inherit it: commander then
 // throws its errors (after printing them) instead of exiting 1, and the handler at the end
 // gives argument errors the README's exit code 2.
@@ -39,10 +46,11 @@ const runCommand = program
   .option("--out <dir>", "output folder (default: output.dir of the config, else runs/<config>-<time>)")
   .option("--workers <n>", "embedded default: number of local workers (overrides workers.local)", count)
   .option("--nats <url>", "connect to this NATS server and use its workers instead of starting local ones")
-  .option("--resume <dir>", "continue the unfinished run recorded in DIR (a killed coordinator's --out)");
+  .option("--resume <dir>", "continue the unfinished run recorded in DIR (a killed coordinator's --out)")
+  .option("--connect-timeout <seconds>", `with --nats or nats.url: how long to wait for the server at start, trying again with backoff (0: one try)`, secondsOrZero, DEFAULT_COORDINATOR_CONNECT_TIMEOUT_S);
 // The login and TLS of a server given by --nats or nats.url: a flag replaces the config's entry.
 addNatsAuthOptions(runCommand)
-  .action(async (config: string, opts: { out?: string; workers?: number; nats?: string; resume?: string } & NatsAuthFlags) => {
+  .action(async (config: string, opts: { out?: string; workers?: number; nats?: string; resume?: string; connectTimeout: number } & NatsAuthFlags) => {
     const abort = new AbortController();
     let interrupts = 0;
     process.on("SIGINT", () => {
@@ -59,6 +67,7 @@ addNatsAuthOptions(runCommand)
         resume: opts.resume,
         workers: opts.workers,
         natsUrl: opts.nats,
+        connectTimeoutMs: opts.connectTimeout * 1000,
         // Flags for the login and TLS (over the config's nats: section), and the environment
         // for nats.password_env, nats.token_env, GRADSWARM_NATS_PASSWORD, GRADSWARM_NATS_TOKEN.
         natsAuth: natsAuthSourcesFromFlags(opts),

@@ -6,8 +6,13 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { createMessage, decodeMessage, encodeMessage, peekSender, ProtocolError, ProtocolVersionError, subjects, type Message, type MessageOf, type MessageType } from "../protocol/index.js";
 import { Dispatcher, type Ack } from "./dispatcher.js";
 
+/** At most one worker.list per this long, however many unknown workers are heard. */
+export const LIST_INTERVAL_MS = 1000;
+
 export class DispatcherWire {
   private readonly subs: Subscription[] = [];
+  private lastList = -Infinity;
+  private listTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -29,9 +34,34 @@ export class DispatcherWire {
     this.listen(s.error, ["task.error"], (m, error) => this.ack(m, d.error(error)));
     this.listen(s.heartbeat, ["worker.heartbeat"], (_m, hb) => d.heartbeat(hb));
     this.listen(s.announce, ["worker.announce"], (_m, a) => d.announce(a));
+    // Workers started before this coordinator announced to nobody: ask them all now.
+    this.askWorkers();
+  }
+
+  /**
+   * Asks every worker of the prefix to announce itself (worker.list). Each answers with
+   * its announce, sent to the announce subject (the request's reply subject) and taken
+   * there like any other: host, pid, backend, device and version reach the registry
+   * however the worker was first heard. Calls closer than LIST_INTERVAL_MS are folded
+   * into one, sent at the end of the interval.
+   */
+  askWorkers(): void {
+    if (this.listTimer || this.subs.length === 0 || this.nc.isClosed()) return;
+    const send = () => {
+      this.listTimer = null;
+      if (this.subs.length === 0 || this.nc.isClosed()) return;
+      this.lastList = Date.now();
+      const s = subjects(this.prefix);
+      this.nc.publish(s.list, encodeMessage(createMessage("worker.list", { runId: this.dispatcher.runId })), { reply: s.announce });
+    };
+    const wait = this.lastList + LIST_INTERVAL_MS - Date.now();
+    if (wait <= 0) send();
+    else this.listTimer = setTimeout(send, wait);
   }
 
   stop(): void {
+    if (this.listTimer) clearTimeout(this.listTimer);
+    this.listTimer = null;
     for (const sub of this.subs) sub.unsubscribe();
     this.subs.length = 0;
   }

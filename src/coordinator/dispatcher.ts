@@ -10,7 +10,7 @@ import { isResultOf, type AnyPhase, type Phase, type PhaseResult } from "./phase
 import { RunFailure } from "./run-failure.js";
 import { stallReport } from "./stall-report.js";
 import { VectorReducer } from "./vector-reducer.js";
-import { WorkerRegistry, type WorkerRecord } from "./worker-registry.js";
+import { WorkerRegistry, type Claim, type WorkerRecord } from "./worker-registry.js";
 
 export const SWEEP_INTERVAL_MS = 250;
 /** How soon an idle worker asks again while others hold the remaining tasks. */
@@ -18,6 +18,12 @@ export const RETRY_MS = 200;
 /** A worker not heard from for this long is taken for gone. */
 export const WORKER_SILENT_MS = 10_000;
 const WAITING_NOTICE_MS = 3000;
+/**
+ * A worker id is held by the process heard under it within this long (three missed 1 s
+ * heartbeats): a restart under the same id (systemd, a pod) is let in a few seconds after
+ * the old process died, a second live process never.
+ */
+export const ID_HELD_MS = 3000;
 /** The stall report comes after max(2 × lease, this) without progress, and again as often. */
 export const STALL_NOTICE_MIN_MS = 60_000;
 
@@ -35,6 +41,8 @@ export interface DispatcherOptions {
   /** Where workers pull, for the messages that say what the run waits for. */
   pullSubject: string;
   log: (line: string) => void;
+  /** Asks every worker to announce itself (worker.list): called on hearing a worker first by other means than its announce. */
+  askWorkers?: () => void;
   now?: () => number;
 }
 
@@ -76,6 +84,8 @@ export class Dispatcher {
   private lastProgress: number;
   private stallNoticedAt: number | null = null;
   private readonly refusedKinds = new Set<string>();
+  /** Instances refused as duplicates, each logged once ("workerId instance"). */
+  private readonly duplicatesSaid = new Set<string>();
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Faults seen, for the run record. */
@@ -89,6 +99,10 @@ export class Dispatcher {
     this.now = o.now ?? Date.now;
     this.registry = new WorkerRegistry(o.quarantineAfter, this.now);
     this.lastProgress = this.now();
+  }
+
+  get runId(): string {
+    return this.o.runId;
   }
 
   /** Every worker heard from during the run. */
@@ -151,6 +165,9 @@ export class Dispatcher {
 
   /** A worker asks for work: a task under a new lease, "none" (ask again later), or an error (quarantined). */
   pull(pull: TaskPullMessage): Message {
+    if (this.claim(pull.workerId, pull.instance) === "conflict") {
+      return createMessage("error", { code: "duplicate_worker_id", message: this.duplicateMessage(pull.workerId) });
+    }
     const worker = this.registry.seen(pull.workerId, { backend: pull.backend });
     if (worker.quarantined) {
       return createMessage("error", { code: "quarantined", message: `this coordinator gives worker ${worker.id} no more work: ${worker.quarantined}` });
@@ -255,12 +272,50 @@ export class Dispatcher {
   }
 
   heartbeat(hb: WorkerHeartbeatMessage): void {
+    if (this.claim(hb.workerId, hb.instance) === "conflict") return;
     this.registry.seen(hb.workerId, { backend: hb.backend, device: hb.device });
     if (hb.taskId && hb.leaseId) this.active?.phase.table.renew(hb.taskId, hb.leaseId);
   }
 
   announce(a: WorkerAnnounceMessage): void {
-    this.registry.seen(a.workerId, { host: a.host, backend: a.backend, device: a.device, version: a.version });
+    if (this.claim(a.workerId, a.instance, true) === "conflict") return;
+    this.registry.seen(a.workerId, { host: a.host, pid: a.pid, backend: a.backend, device: a.device, version: a.version });
+  }
+
+  /**
+   * Whether this process may speak for the worker id (WorkerRegistry.claim). A second live
+   * process under one id is refused (its pull gets duplicate_worker_id, its heartbeats and
+   * announces are ignored), logged once; a process that takes over an id whose holder went
+   * silent is a restart: the holder's leases go back to the queue at once, no attempt
+   * counted. A worker first heard by other means than its announce (it started before this
+   * coordinator, or its announce was lost) is asked to announce itself.
+   */
+  private claim(workerId: string, instance: string, announcing = false): Claim {
+    const claim = this.registry.claim(workerId, instance, ID_HELD_MS);
+    if (claim === "conflict") {
+      const key = `${workerId} ${instance}`;
+      if (!this.duplicatesSaid.has(key)) {
+        this.duplicatesSaid.add(key);
+        this.o.log(`refused a second worker process under the id ${workerId}: ${this.duplicateMessage(workerId)}`);
+      }
+    } else if (claim === "replaced") {
+      this.o.log(`worker ${workerId} restarted (a new process under the same id); the leases of the old one go back to the queue`);
+      const phase = this.active?.phase;
+      for (const lease of phase?.table.leasesOf(workerId) ?? []) {
+        this.dropLease(lease.leaseId);
+        phase!.table.release(lease.task.id, lease.leaseId, `worker ${workerId} restarted`, false);
+      }
+    }
+    if ((claim === "new" || claim === "replaced") && !announcing) this.o.askWorkers?.();
+    return claim;
+  }
+
+  /** What the refused newcomer hears: which process holds the id. */
+  private duplicateMessage(workerId: string): string {
+    const w = this.registry.get(workerId)!;
+    const where = w.host ? `on host ${w.host}${w.pid !== null ? ` (pid ${w.pid})` : ""}` : "on a host not yet known (its announce has not come)";
+    const ago = Math.round((this.now() - w.lastSeen) / 100) / 10;
+    return `the worker id ${workerId} is in use by another live worker ${where}, heard from ${ago} s ago; give each worker its own --id (a worker that stopped may come back under its id once it has been silent for ${ID_HELD_MS / 1000} s)`;
   }
 
   /**

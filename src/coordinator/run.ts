@@ -13,7 +13,7 @@ import { encodeSnapshot, sha256Hex, trainableTensorSizes, type Snapshot } from "
 import { BlobStore } from "../nats/blob-store.js";
 import { natsAuthFrom, redactUrl, type Environment, type NatsAuth, type NatsAuthSources } from "../nats/auth.js";
 import { overlaySources } from "../nats/auth-flags.js";
-import { connectNats } from "../nats/connect.js";
+import { connectNatsWaiting, DEFAULT_COORDINATOR_CONNECT_TIMEOUT_S } from "../nats/connect-wait.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
 import { createMessage, objectBucket, subjects as natsSubjects, type DatasetRef } from "../protocol/index.js";
 import { loadConfig, type RunConfig } from "./config/load.js";
@@ -46,6 +46,8 @@ export interface RunOptions {
   workers?: number;
   /** Overrides nats.url: connect to this server and use the workers that are there. */
   natsUrl?: string;
+  /** With a given URL: how long to wait for the server at start (default 30 s; 0: one try). */
+  connectTimeoutMs?: number;
   /** Login and TLS sources from the command line; each replaces the config's nats: entry for the same thing. */
   natsAuth?: NatsAuthSources;
   /** The environment, for nats.password_env and the like (only the CLI reads process.env). */
@@ -190,6 +192,7 @@ function startDispatcher(s: Started, nc: NatsConnection, cfg: RunConfig, runId: 
     creditPhase: "theta/pairs",
     pullSubject: natsSubjects(cfg.nats.prefix).pull,
     log,
+    askWorkers: () => s.wire?.askWorkers(),
   });
   s.wire = new DispatcherWire(nc, cfg.nats.prefix, s.dispatcher, log);
   s.wire.start();
@@ -277,7 +280,13 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     if (options.signal?.aborted) throw new RunAborted("the run was interrupted");
     const url = await natsServer(s, givenUrl, options.natsServerBinary, localCount, outDir, log);
     if (!givenUrl && Object.keys(authSources).length > 0) log("the NATS login and TLS settings are not used: the embedded nats-server (on 127.0.0.1) takes none");
-    const nc = (s.nc = await connectNats(url, "gradswarm-coordinator", auth));
+    // A given server may still be starting (deployed beside this run): wait for it a while;
+    // the embedded one is up already.
+    const timeoutMs = s.server ? 0 : (options.connectTimeoutMs ?? DEFAULT_COORDINATOR_CONNECT_TIMEOUT_S * 1000);
+    const connected = await connectNatsWaiting(url, "gradswarm-coordinator", auth, { timeoutMs, signal: options.signal, log });
+    if (!connected) throw new RunAborted("the run was interrupted");
+    const nc = (s.nc = connected); // closed by s.stop(), also when the run was interrupted meanwhile
+    if (options.signal?.aborted) throw new RunAborted("the run was interrupted");
     const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true, cfg.nats.replicas);
     const putStarted = Date.now();
     const { subjects, dataset } = await putBlobs(blobs, prep, snapshots);

@@ -9,6 +9,10 @@ export interface WorkerRecord {
   /** Set once the worker is refused work; says why. */
   quarantined: string | null;
   host: string;
+  /** The process id its announce gave; null until one came. */
+  pid: number | null;
+  /** The instance (drawn at the worker's start) that speaks for this id; "" until a message carrying one came. */
+  instance: string;
   backend: string;
   device: string;
   version: string;
@@ -21,7 +25,15 @@ export interface WorkerRecord {
 }
 
 /** What a worker may tell about itself (announce, heartbeat, pull); empty strings say nothing. */
-export type WorkerInfo = Partial<Pick<WorkerRecord, "host" | "backend" | "device" | "version">>;
+export type WorkerInfo = Partial<Pick<WorkerRecord, "host" | "backend" | "device" | "version">> & { pid?: number };
+
+/**
+ * Whether a process may speak for a worker id: "new" (first heard, by this instance),
+ * "same" (the instance on record), "replaced" (another instance, and the one on record has
+ * gone silent: a restart under the same id), "conflict" (another instance while the one on
+ * record is live: two processes were given one --id).
+ */
+export type Claim = "new" | "same" | "replaced" | "conflict";
 
 export class WorkerRegistry {
   private readonly records = new Map<string, WorkerRecord>();
@@ -43,7 +55,7 @@ export class WorkerRegistry {
     this.lastSeenAny = t;
     let w = this.records.get(id);
     if (!w) {
-      w = { id, host: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0, units: {}, badResults: 0, quarantined: null };
+      w = { id, host: "", pid: null, instance: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0, units: {}, badResults: 0, quarantined: null };
       this.records.set(id, w);
     }
     w.lastSeen = t;
@@ -51,7 +63,29 @@ export class WorkerRegistry {
       const v = info[key];
       if (v !== undefined && v !== "") w[key] = v;
     }
+    if (info.pid !== undefined) w.pid = info.pid;
     return w;
+  }
+
+  /**
+   * Decides whether `instance` may speak for `id` (Claim), and records it when it may: a
+   * replacing instance starts with its host, pid and version unknown (its announce tells).
+   * A conflicting one changes nothing: it must not keep the live one's record alive.
+   */
+  claim(id: string, instance: string, silentMs: number): Claim {
+    const w = this.records.get(id);
+    if (!w || w.instance === "") {
+      if (w) w.instance = instance;
+      else this.seen(id).instance = instance;
+      return w ? "same" : "new";
+    }
+    if (w.instance === instance) return "same";
+    if (this.now() - w.lastSeen < silentMs) return "conflict";
+    w.instance = instance;
+    w.host = "";
+    w.pid = null;
+    w.version = "";
+    return "replaced";
   }
 
   get(id: string): WorkerRecord | undefined {

@@ -18,6 +18,15 @@ const TLS_HELP = "check --tls-ca (the CA that signed the server's certificate), 
 
 export class NatsConnectError extends Error {
   override name = "NatsConnectError";
+  constructor(
+    message: string,
+    /** True when trying again cannot help: the login was refused, or the TLS certificates do not match. */
+    readonly permanent = false,
+    /** What went wrong, without the URL ("connection refused (connect ECONNREFUSED 127.0.0.1:4222)"), scrubbed. */
+    readonly reason = message,
+  ) {
+    super(message);
+  }
 }
 
 function authenticator(auth: NatsAuth): Authenticator | undefined {
@@ -29,18 +38,23 @@ function authenticator(auth: NatsAuth): Authenticator | undefined {
   return undefined;
 }
 
-/** What to check, from what went wrong: a refused login, a TLS failure, or nothing to add. */
-function advice(err: unknown, auth: NatsAuth): string {
+/**
+ * What to check, from what went wrong: a refused login, a TLS failure, or nothing to add;
+ * and whether another try could go better (a refused login or a certificate will not).
+ */
+function advice(err: unknown, auth: NatsAuth): { hint: string; permanent: boolean } {
   const e = err as { name?: string; message?: string; code?: string; cause?: { code?: string; message?: string } } | null;
   const text = `${e?.message ?? ""} ${e?.cause?.message ?? ""} ${e?.code ?? ""} ${e?.cause?.code ?? ""}`.toLowerCase();
   if (e?.name === "AuthorizationError" || /authorization violation|authentication/.test(text)) {
-    return auth.described ? `the server refused the login (${auth.described}): check it; the server's authorization block names who may log in` : `the server requires credentials: ${CREDENTIALS_HELP}`;
+    const hint = auth.described ? `the server refused the login (${auth.described}): check it; the server's authorization block names who may log in` : `the server requires credentials: ${CREDENTIALS_HELP}`;
+    return { hint, permanent: true };
   }
-  if (/tls|ssl|certificate|cert_|self.signed|unable to (get|verify)|handshake/.test(text)) return TLS_HELP;
+  if (/tls|ssl|certificate|cert_|self.signed|unable to (get|verify)|handshake/.test(text)) return { hint: TLS_HELP, permanent: true };
   // A server that verifies clients drops a TLS 1.3 client without a certificate after the
-  // client's side of the handshake is done: the client sees only a timeout.
-  if (auth.tls && (e?.name === "TimeoutError" || /timeout/.test(text))) return `no answer in time; if the server verifies clients, ${TLS_HELP}`;
-  return "";
+  // client's side of the handshake is done: the client sees only a timeout (which a server
+  // still starting gives too, so it is tried again).
+  if (auth.tls && (e?.name === "TimeoutError" || /timeout/.test(text))) return { hint: `no answer in time; if the server verifies clients, ${TLS_HELP}`, permanent: false };
+  return { hint: "", permanent: false };
 }
 
 /**
@@ -64,9 +78,9 @@ export async function connectNats(url: string, name: string, auth?: NatsAuth): P
     });
   } catch (err) {
     const said = scrub(`${(err as Error).message}${(err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : ""}`, secretsOf(login));
-    const hint = advice(err, login);
+    const { hint, permanent } = advice(err, login);
     // No `cause`: nats.js's error may hold the options it was given, secrets included.
-    throw new NatsConnectError(`cannot connect to NATS at ${redactUrl(url)}: ${said}${hint ? `; ${hint}` : ""}`);
+    throw new NatsConnectError(`cannot connect to NATS at ${redactUrl(url)}: ${said}${hint ? `; ${hint}` : ""}`, permanent, said);
   }
 }
 

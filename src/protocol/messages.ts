@@ -66,6 +66,8 @@ export interface WorkerAnnounceMessage {
   v: number;
   type: "worker.announce";
   workerId: string;
+  /** Drawn at each worker start: two live processes under one workerId differ in it (the second is refused). */
+  instance: string;
   host: string;
   pid: number;
   backend: string;
@@ -81,6 +83,8 @@ export interface WorkerHeartbeatMessage {
   v: number;
   type: "worker.heartbeat";
   workerId: string;
+  /** As in worker.announce. */
+  instance: string;
   state: WorkerState;
   taskId: string | null;
   leaseId: string | null;
@@ -100,6 +104,8 @@ export interface TaskPullMessage {
   v: number;
   type: "task.pull";
   workerId: string;
+  /** As in worker.announce. */
+  instance: string;
   backend: string;
 }
 
@@ -379,6 +385,7 @@ function envelope<T extends MessageType>(type: T) {
 const workerAnnounce = object({
   ...envelope("worker.announce"),
   workerId: id,
+  instance: id,
   host: label,
   pid: count,
   backend: label,
@@ -391,6 +398,7 @@ const workerAnnounce = object({
 const workerHeartbeat = object({
   ...envelope("worker.heartbeat"),
   workerId: id,
+  instance: id,
   state: workerState,
   taskId: nullable(id),
   leaseId: nullable(id),
@@ -400,7 +408,7 @@ const workerHeartbeat = object({
 
 const workerList = object({ ...envelope("worker.list"), runId: id });
 
-const taskPull = object({ ...envelope("task.pull"), workerId: id, backend: label });
+const taskPull = object({ ...envelope("task.pull"), workerId: id, instance: id, backend: label });
 
 const batch = numberArray({ integer: true, min: 0, max: MAX_BATCH_INDEX, minLength: 1, maxLength: MAX_BATCH_SIZE });
 

@@ -4,12 +4,15 @@
 // The one place the worker reads its environment: the GRADSWARM_* variables below stand
 // for their options (a flag given on the command line wins), and everything past this
 // file gets them as options (SwarmWorker's, the compute threads' init message).
-// Exit codes: 0 drained, 1 failed, 2 bad arguments (as the coordinator's, README.md).
+// Exit codes: 0 drained, 1 failed, 2 bad arguments (as the coordinator's, README.md). A
+// SIGTERM or SIGINT while the worker still waits for its server is a drain with nothing in
+// hand: 0, like any other drain.
 
 import { hostname } from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { NatsAuthError, natsAuthFrom, type NatsAuth } from "../nats/auth.js";
 import { addNatsAuthOptions, natsAuthSourcesFromFlags, type NatsAuthFlags } from "../nats/auth-flags.js";
+import { DEFAULT_WORKER_CONNECT_TIMEOUT_S } from "../nats/connect-wait.js";
 import { DEFAULT_PREFIX, validatePrefix } from "../protocol/index.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { BACKEND_CHOICES, CONV_GRAD_CHOICES, type BackendChoice, type ConvGradChoice } from "./backend.js";
@@ -22,6 +25,12 @@ const BAD_ARGUMENTS = 2;
 function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number of seconds");
+  return n;
+}
+
+function secondsOrZero(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("expected a number of seconds, 0 or more");
   return n;
 }
 
@@ -56,6 +65,7 @@ interface CliOptions extends NatsAuthFlags {
   id: string;
   prefix: string;
   drainTimeout: number;
+  connectTimeout: number;
   exitWithParent?: boolean;
 }
 
@@ -82,6 +92,7 @@ const program = addNatsAuthOptions(new Command()
   .addOption(new Option("--conv-grad <variant>", "conv gradients on webgpu: tfjs-webgpu's backprop kernels, or from forward convs").choices(CONV_GRAD_CHOICES).default("stock").env("GRADSWARM_WEBGPU_CONV_GRAD"))
   .option("--id <name>", "worker id shown by the coordinator", `${hostname()}-${process.pid}`)
   .option("--prefix <prefix>", "subject prefix of the runs to serve", prefix, DEFAULT_PREFIX)
+  .option("--connect-timeout <seconds>", "how long to wait for the NATS server at start, trying again with backoff (0: one try)", secondsOrZero, DEFAULT_WORKER_CONNECT_TIMEOUT_S)
   .option("--exit-with-parent", "leave at once when stdin closes (how a coordinator's local workers follow it)")
   .option("--drain-timeout <seconds>", "on SIGTERM, how long to finish the task in hand before handing it back", seconds, DEFAULT_DRAIN_TIMEOUT_MS / 1000),
 )
@@ -116,6 +127,7 @@ const program = addNatsAuthOptions(new Command()
       convGrad: opts.convGrad,
       prefix: opts.prefix,
       drainTimeoutMs: opts.drainTimeout * 1000,
+      connectTimeoutMs: opts.connectTimeout * 1000,
     });
     let stopping = false;
     const stop = (signal: string) => {

@@ -2,11 +2,13 @@
 // prefix, compute them on the compute thread, return the results, and heartbeat all the
 // while. Lifecycle: starting → running → draining → stopped (or failed).
 
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { BlobError, BlobStore } from "../nats/blob-store.js";
 import type { NatsAuth } from "../nats/auth.js";
-import { connectNats, isNoAnswer } from "../nats/connect.js";
+import { isNoAnswer } from "../nats/connect.js";
+import { connectNatsWaiting, DEFAULT_WORKER_CONNECT_TIMEOUT_S } from "../nats/connect-wait.js";
 import {
   createMessage,
   decodeAck,
@@ -56,6 +58,8 @@ export interface WorkerOptions {
   /** Conv gradients on webgpu: stock (default) or from forward convs. */
   convGrad?: ConvGradChoice;
   prefix: string;
+  /** How long the first connection is tried again while no server answers (default 300 s; 0: one try). */
+  connectTimeoutMs?: number;
   heartbeatMs?: number;
   /** How long a draining worker may finish its task before handing it back. */
   drainTimeoutMs?: number;
@@ -106,6 +110,9 @@ export class SwarmWorker {
   private replying: Promise<void> = Promise.resolve();
   private loopDone: Promise<void> = Promise.resolve();
   private readonly log: (line: string) => void;
+  /** Drawn at start: tells this process from another one given the same --id (the coordinator refuses the second). */
+  readonly instance = randomBytes(8).toString("hex");
+  private startDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: WorkerOptions) {
     this.subjects = subjects(options.prefix);
@@ -117,8 +124,17 @@ export class SwarmWorker {
     return this.current ? "busy" : "idle";
   }
 
-  /** Connects, selects the backend, announces, and starts pulling. Resolves once running. */
-  async start(): Promise<void> {
+  /**
+   * Selects the backend, connects (waiting for the server up to connectTimeoutMs),
+   * announces, and starts pulling. Resolves once running, or stopped if drained while
+   * waiting for the server.
+   */
+  start(): Promise<void> {
+    this.startDone = this.startUp();
+    return this.startDone;
+  }
+
+  private async startUp(): Promise<void> {
     try {
       const o = this.options;
       this.compute = await ComputePool.start({ backend: o.backend, group: o.group ?? "auto", computeThreads: o.computeThreads ?? "auto", cpuCores: o.cpuCores, wasmThreads: o.wasmThreads, convGrad: o.convGrad });
@@ -129,13 +145,27 @@ export class SwarmWorker {
     }
     for (const s of this.backend.skipped) this.log(`backend passed over: ${s}`);
     this.log(`backend ${this.backend.backend} on ${this.backend.device}, ${this.compute.size} compute thread${this.compute.size === 1 ? "" : "s"}; minibatch gradients ${this.compute.grouping ? "grouped (replicated weights) where the model allows" : "one at a time"}`);
+    const signal = this.stopPulling.signal;
+    let nc: NatsConnection | null;
     try {
-      this.nc = await connectNats(this.options.natsUrl, `gradswarm-worker-${this.options.id}`, this.options.natsAuth);
+      nc = await connectNatsWaiting(this.options.natsUrl, `gradswarm-worker-${this.options.id}`, this.options.natsAuth, {
+        timeoutMs: this.options.connectTimeoutMs ?? DEFAULT_WORKER_CONNECT_TIMEOUT_S * 1000,
+        signal,
+        log: this.log,
+      });
     } catch (err) {
       this.lifecycle = "failed";
       await this.compute.close();
       throw err;
     }
+    if (!nc || signal.aborted) {
+      // Drained while waiting: nothing was taken, nothing is owed.
+      await nc?.close();
+      await this.compute.close();
+      this.lifecycle = "stopped";
+      return;
+    }
+    this.nc = nc;
     this.listSub = this.nc.subscribe(this.subjects.list, {
       callback: (err, msg) => {
         if (err) return;
@@ -166,6 +196,7 @@ export class SwarmWorker {
     return encodeMessage(
       createMessage("worker.announce", {
         workerId: this.options.id,
+        instance: this.instance,
         host: hostname(),
         pid: process.pid,
         backend: this.backend?.backend ?? "",
@@ -184,6 +215,7 @@ export class SwarmWorker {
       encodeMessage(
         createMessage("worker.heartbeat", {
           workerId: this.options.id,
+          instance: this.instance,
           state: this.state,
           taskId: this.current?.taskId ?? null,
           leaseId: this.current?.leaseId ?? null,
@@ -200,7 +232,7 @@ export class SwarmWorker {
     while (!signal.aborted) {
       let reply;
       try {
-        const msg = await this.nc.request(this.subjects.pull, encodeMessage(createMessage("task.pull", { workerId: this.options.id, backend: this.backend!.backend })), { timeout: PULL_TIMEOUT_MS });
+        const msg = await this.nc.request(this.subjects.pull, encodeMessage(createMessage("task.pull", { workerId: this.options.id, instance: this.instance, backend: this.backend!.backend })), { timeout: PULL_TIMEOUT_MS });
         reply = decodeMessage(msg.data, ["task", "task.loss", "task.curvature", "task.none", "error"]);
       } catch (err) {
         if (isNoAnswer(err)) {
@@ -324,6 +356,14 @@ export class SwarmWorker {
    */
   async drain(): Promise<void> {
     if (this.lifecycle === "stopped" || this.lifecycle === "draining") return this.loopDone.catch(() => undefined);
+    if (this.lifecycle === "starting") {
+      // Still loading the backend or waiting for the server: no task is in hand.
+      this.log("stopping before it started: no task taken");
+      this.stopPulling.abort();
+      await this.startDone.catch(() => undefined);
+      if ((this.lifecycle as Lifecycle) === "running") return this.drain();
+      return this.shutdown();
+    }
     if (this.lifecycle === "running") this.lifecycle = "draining";
     this.log("draining: finishing the task in hand, taking no new ones");
     this.stopPulling.abort();

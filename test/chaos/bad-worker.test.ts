@@ -90,7 +90,7 @@ class HostileWorker {
   }
 
   private async loop(): Promise<void> {
-    const pull = encodeMessage(createMessage("task.pull", { workerId: this.id, backend: "hostile" }));
+    const pull = encodeMessage(createMessage("task.pull", { workerId: this.id, instance: this.id, backend: "hostile" }));
     while (!this.stopped && this.tasks.length < this.maxTasks) {
       let reply;
       try {

@@ -20,12 +20,12 @@ function hungWorker(nc: NatsConnection, prefix: string, workerId: string): { tas
   let held: { taskId: string; leaseId: string } | null = null;
   let stopped = false;
   const beat = setInterval(() => {
-    nc.publish(s.heartbeat, encodeMessage(createMessage("worker.heartbeat", { workerId, state: held ? "busy" : "idle", taskId: held?.taskId ?? null, leaseId: held?.leaseId ?? null, backend: "cpu", device: "hung" })));
+    nc.publish(s.heartbeat, encodeMessage(createMessage("worker.heartbeat", { workerId, instance: workerId, state: held ? "busy" : "idle", taskId: held?.taskId ?? null, leaseId: held?.leaseId ?? null, backend: "cpu", device: "hung" })));
   }, 300);
   void (async () => {
     while (!held && !stopped) {
       try {
-        const reply = decodeMessage((await nc.request(s.pull, encodeMessage(createMessage("task.pull", { workerId, backend: "cpu" })), { timeout: 2000 })).data, ["task", "task.none", "error"]);
+        const reply = decodeMessage((await nc.request(s.pull, encodeMessage(createMessage("task.pull", { workerId, instance: workerId, backend: "cpu" })), { timeout: 2000 })).data, ["task", "task.none", "error"]);
         if (reply.type === "task") held = { taskId: reply.taskId, leaseId: reply.leaseId };
       } catch {
         // no coordinator yet

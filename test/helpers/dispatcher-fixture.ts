@@ -72,13 +72,14 @@ export function setup(n: number, o: Partial<DispatcherOptions> = {}, maxInFlight
   return { d, clock, logs, phase, settled };
 }
 
-export const pull = (d: Dispatcher, workerId: string): Message => d.pull(createMessage("task.pull", { workerId, backend: "cpu" }));
+/** A pull; `instance` tells two processes under one id apart (default: one process per id). */
+export const pull = (d: Dispatcher, workerId: string, instance = workerId): Message => d.pull(createMessage("task.pull", { workerId, instance, backend: "cpu" }));
 export function leased(m: Message): { taskId: string; leaseId: string } {
   if (m.type !== "task.loss") throw new Error(`expected a task, got ${m.type}`);
   return { taskId: m.taskId, leaseId: m.leaseId };
 }
 export const result = (t: { taskId: string; leaseId: string }, workerId: string, loss = 1, runId = "run-1"): TaskLossResultMessage =>
   createMessage("task.loss_result", { runId, taskId: t.taskId, leaseId: t.leaseId, workerId, computeMs: 1, points: [{ id: Number(t.taskId.split("#")[1]), loss, accuracy: 0.5 }] });
-export const beat = (d: Dispatcher, workerId: string, t: { taskId: string; leaseId: string } | null) =>
-  d.heartbeat(createMessage("worker.heartbeat", { workerId, state: t ? "busy" : "idle", taskId: t?.taskId ?? null, leaseId: t?.leaseId ?? null, backend: "cpu", device: "x" }));
+export const beat = (d: Dispatcher, workerId: string, t: { taskId: string; leaseId: string } | null, instance = workerId) =>
+  d.heartbeat(createMessage("worker.heartbeat", { workerId, instance, state: t ? "busy" : "idle", taskId: t?.taskId ?? null, leaseId: t?.leaseId ?? null, backend: "cpu", device: "x" }));
 export const flush = () => new Promise((r) => setImmediate(r));

@@ -23,11 +23,12 @@ describe("coordinator run: what an unfinished run leaves", () => {
     const config = writeConfig(label, chaosConfig(uniquePrefix(label)));
     const url = `nats://127.0.0.1:${await freePort()}`;
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const run = pool.add(spawnCoordinator(["run", config, "--nats", url, "--out", out]));
+      const run = pool.add(spawnCoordinator(["run", config, "--nats", url, "--out", out, "--connect-timeout", "1"]));
       const code = await exitWithin(run, "the coordinator without a server");
       expect(code, run.stderr()).toBe(1);
       // The second attempt fails the same way, not with "already holds a journal".
-      expect(run.stderr()).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+/);
+      expect(run.stderr()).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+: connection refused .*; gave up after 1 s and \d+ tries \(--connect-timeout\)/);
+      expect(run.stderr().match(/waiting for NATS at/g), run.stderr()).toHaveLength(1);
       expect(run.stderr()).not.toMatch(/journal|--resume/);
       expect(existsSync(join(out, "journal")), `attempt ${attempt}: a journal was left in ${out}`).toBe(false);
     }

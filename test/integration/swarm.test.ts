@@ -2,12 +2,13 @@
 // SIGKILLed in the middle of a task give bit-identical measures and pairs.
 
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Packr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runJob } from "../../src/coordinator/run.js";
 import { decodeWorkerHeartbeat, PROTOCOL_VERSION, subjects } from "../../src/protocol/index.js";
+import { PACKAGE_VERSION } from "../../src/util/package-root.js";
 import { Rng } from "../../src/util/rng.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
 import { spawnWorker, stopWorkers, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
@@ -30,7 +31,7 @@ nats: {prefix: ${prefix}}
 }
 
 interface Outcome {
-  results: { measures: unknown; layers: unknown; tensors: unknown; run: { faults: { expiredLeases: number; duplicateResults: number; staleResults: number }; workers: { id: string; pairs: number }[] } };
+  results: { measures: unknown; layers: unknown; tensors: unknown; run: { faults: { expiredLeases: number; duplicateResults: number; staleResults: number }; workers: { id: string; host: string; version: string; pairs: number }[] } };
   pairs: string;
 }
 
@@ -126,6 +127,8 @@ describe("a run on a real NATS swarm", () => {
   it("with 3 workers: identical measures and pairs", async () => {
     outcomes.three = await runWith("three", 3, false);
     expect(outcomes.three.results.run.workers.filter((w) => w.pairs > 0).length).toBeGreaterThanOrEqual(2);
+    // Started before the coordinator, they are named all the same (it asks for the worker list).
+    expect(outcomes.three.results.run.workers.map((w) => [w.id, w.host, w.version]).sort()).toEqual(["three-w0", "three-w1", "three-w2"].map((id) => [id, hostname(), PACKAGE_VERSION]));
     expect(outcomes.three.results.measures).toEqual(outcomes.one!.results.measures);
     expect(outcomes.three.results.layers).toEqual(outcomes.one!.results.layers);
     expect(outcomes.three.results.tensors).toEqual(outcomes.one!.results.tensors);

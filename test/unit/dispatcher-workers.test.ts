@@ -87,8 +87,8 @@ describe("what the registry keeps of each worker", () => {
 
   it("announce and heartbeat fill in host, backend, device and version", () => {
     const { d } = setup(1);
-    d.announce(createMessage("worker.announce", { workerId: "w", host: "gpu-01", pid: 7, backend: "webgpu", device: "H200", version: "0.1.0", state: "idle", taskId: null }));
-    d.heartbeat(createMessage("worker.heartbeat", { workerId: "w", state: "idle", taskId: null, leaseId: null, backend: "webgpu", device: "H200 (2)" }));
+    d.announce(createMessage("worker.announce", { workerId: "w", instance: "w", host: "gpu-01", pid: 7, backend: "webgpu", device: "H200", version: "0.1.0", state: "idle", taskId: null }));
+    d.heartbeat(createMessage("worker.heartbeat", { workerId: "w", instance: "w", state: "idle", taskId: null, leaseId: null, backend: "webgpu", device: "H200 (2)" }));
     expect(d.workers.map((w) => [w.id, w.host, w.backend, w.device, w.version])).toEqual([["w", "gpu-01", "webgpu", "H200 (2)", "0.1.0"]]);
     pull(d, "w"); // a pull names the backend it computes on
     expect(d.registry.get("w")!.backend).toBe("cpu");
@@ -133,7 +133,7 @@ describe("credit and counts", () => {
     const { d, clock, phase } = setup(2);
     const t = leased(pull(d, "w"));
     clock.advance(LEASE_MS - 1);
-    d.heartbeat(createMessage("worker.heartbeat", { workerId: "w", state: "busy", taskId: t.taskId, leaseId: null, backend: "cpu", device: "x" }));
+    d.heartbeat(createMessage("worker.heartbeat", { workerId: "w", instance: "w", state: "busy", taskId: t.taskId, leaseId: null, backend: "cpu", device: "x" }));
     clock.advance(1);
     d.sweep();
     expect(phase.table.current(t.taskId, t.leaseId)).toBeNull();
@@ -216,7 +216,7 @@ describe("run()", () => {
 
 describe("the stall report's wording", () => {
   const task = (id: string) => ({ id, pairIds: [0] });
-  const worker = (id: string, lastSeen: number, quarantined: string | null = null) => ({ id, lastSeen, quarantined, badResults: 0, host: "", backend: "", device: "", version: "", firstSeen: 0, pairsDone: 0, tasksDone: 0, units: {} });
+  const worker = (id: string, lastSeen: number, quarantined: string | null = null) => ({ id, lastSeen, quarantined, badResults: 0, host: "", pid: null, instance: "", backend: "", device: "", version: "", firstSeen: 0, pairsDone: 0, tasksDone: 0, units: {} });
 
   it("names a silent worker whose lease will expire, and a swarm of only quarantined workers", () => {
     const text = stallReport({

@@ -168,6 +168,7 @@ function taskCurvatureResult(): TaskCurvatureResultMessage {
 const SAMPLES: Message[] = [
   createMessage("worker.announce", {
     workerId: "w-1",
+    instance: "9f86d081884c7d65",
     host: "gpu-host-3",
     pid: 4242,
     backend: "webgpu",
@@ -178,6 +179,7 @@ const SAMPLES: Message[] = [
   }),
   createMessage("worker.announce", {
     workerId: "w-2",
+    instance: "0b14e1c2a3d4f5e6",
     host: "",
     pid: 0,
     backend: "cpu",
@@ -188,15 +190,16 @@ const SAMPLES: Message[] = [
   }),
   createMessage("worker.heartbeat", {
     workerId: "w-1",
+    instance: "9f86d081884c7d65",
     state: "busy",
     taskId: "task-1",
     leaseId: "lease-1",
     backend: "wasm",
     device: "cpu x2",
   }),
-  createMessage("worker.heartbeat", { workerId: "w-1", state: "draining", taskId: null, leaseId: null, backend: "wasm", device: "" }),
+  createMessage("worker.heartbeat", { workerId: "w-1", instance: "9f86d081884c7d65", state: "draining", taskId: null, leaseId: null, backend: "wasm", device: "" }),
   createMessage("worker.list", { runId: "run-1" }),
-  createMessage("task.pull", { workerId: "w-1", backend: "webgpu" }),
+  createMessage("task.pull", { workerId: "w-1", instance: "9f86d081884c7d65", backend: "webgpu" }),
   task(),
   createMessage("task.none", { runId: "run-1", retryMs: 250, done: false }),
   createMessage("task.none", { runId: "run-1", retryMs: 0, done: true }),
@@ -986,8 +989,22 @@ describe("refusals in words, and the limits of names, tensors and indices", () =
     expect(protocolError(() => validateMessage({ ...t, dataset: { ...t.dataset, name: "" } })).field).toBe("dataset.name");
     expect(protocolError(() => validateMessage({ ...t, dataset: { ...t.dataset, name: "d".repeat(MAX_ID_LENGTH + 1) } })).field).toBe("dataset.name");
     expect(validateMessage({ ...t, dataset: { ...t.dataset, name: "d".repeat(MAX_ID_LENGTH) } })).toBeTruthy();
-    const pull = createMessage("task.pull", { workerId: "w", backend: "b".repeat(MAX_ID_LENGTH + 1) });
+    const pull = createMessage("task.pull", { workerId: "w", instance: "w", backend: "b".repeat(MAX_ID_LENGTH + 1) });
     expect(protocolError(() => validateMessage(pull)).field).toBe("backend");
+  });
+
+  it("announce, heartbeat and pull carry the worker's instance: missing or empty is refused", () => {
+    const msgs = [
+      createMessage("task.pull", { workerId: "w", instance: "9f86d081884c7d65", backend: "cpu" }),
+      createMessage("worker.heartbeat", { workerId: "w", instance: "9f86d081884c7d65", state: "idle", taskId: null, leaseId: null, backend: "cpu", device: "" }),
+      createMessage("worker.announce", { workerId: "w", instance: "9f86d081884c7d65", host: "h", pid: 1, backend: "cpu", device: "", version: "0", state: "idle", taskId: null }),
+    ];
+    for (const m of msgs) {
+      expect(validateMessage(m)).toBeTruthy();
+      const { instance: _gone, ...without } = m;
+      expect(refusal(without)).toBe("ProtocolError instance: missing");
+      expect(protocolError(() => validateMessage({ ...m, instance: "" })).field).toBe("instance");
+    }
   });
 
   it("a hash that is not sha256 says what a sha256 looks like", () => {

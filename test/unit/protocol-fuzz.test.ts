@@ -150,6 +150,7 @@ const POLLUTING_KEYS = ["__proto__", "constructor", "prototype"] as const;
 const SAMPLES: Message[] = [
   createMessage("worker.announce", {
     workerId: "w-1",
+    instance: "w-1",
     host: "host",
     pid: 77,
     backend: "webgpu",
@@ -158,11 +159,11 @@ const SAMPLES: Message[] = [
     state: "busy",
     taskId: "t-1",
   }),
-  createMessage("worker.announce", { workerId: "w", host: "", pid: 0, backend: "", device: "", version: "", state: "draining", taskId: null }),
-  createMessage("worker.heartbeat", { workerId: "w-1", state: "idle", taskId: null, leaseId: "l", backend: "cpu", device: "" }),
-  createMessage("worker.heartbeat", { workerId: "w-1", state: "busy", taskId: "t-9", leaseId: null, backend: "wasm", device: "x" }),
+  createMessage("worker.announce", { workerId: "w", instance: "w", host: "", pid: 0, backend: "", device: "", version: "", state: "draining", taskId: null }),
+  createMessage("worker.heartbeat", { workerId: "w-1", instance: "w-1", state: "idle", taskId: null, leaseId: "l", backend: "cpu", device: "" }),
+  createMessage("worker.heartbeat", { workerId: "w-1", instance: "w-1", state: "busy", taskId: "t-9", leaseId: null, backend: "wasm", device: "x" }),
   createMessage("worker.list", { runId: "run" }),
-  createMessage("task.pull", { workerId: "w-1", backend: "wasm" }),
+  createMessage("task.pull", { workerId: "w-1", instance: "w-1", backend: "wasm" }),
   createMessage("task", {
     runId: "run",
     taskId: "t-1",
