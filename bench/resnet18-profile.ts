@@ -9,9 +9,11 @@
 // --by-shape adds the conv kernels per shape with their GFLOP/s (2 flops per multiply-add).
 //
 // Run: npx tsx bench/resnet18-profile.ts [--threads 1] [--padding zeropad|same] [--batch 32] [--gradients 2] [--by-shape]
+//      [--filter-gradient taps|forward] [--block-pixels 1024]
 
 import * as tf from "@tensorflow/tfjs";
 import { GradientEngine } from "../src/worker/gradients.js";
+import { setWasmFilterGradient } from "../src/worker/kernels/conv2d-backprop-filter.js";
 import { setupWasm } from "../src/worker/wasm/index.js";
 import { RESNET18_CIFAR, resnetSnapshot, syntheticImages, type ResnetPadding } from "./resnet18-model.js";
 
@@ -21,6 +23,10 @@ const threads = Number(opt("--threads", "1"));
 const padding = opt("--padding", "zeropad") as ResnetPadding;
 const batch = Number(opt("--batch", "32"));
 const gradients = Number(opt("--gradients", "2"));
+// --filter-gradient forward: the wasm Conv2DBackpropFilter as one forward conv (the construction before per-tap products), to compare.
+const filterGradient = opt("--filter-gradient", "taps");
+if (filterGradient === "forward") setWasmFilterGradient({ method: "forward" });
+else if (filterGradient.startsWith("taps")) setWasmFilterGradient({ method: "taps", blockPixels: Number(opt("--block-pixels", "1024")) });
 
 const setup = await setupWasm(tf, { threads });
 const spec = { ...RESNET18_CIFAR, padding };

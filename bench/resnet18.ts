@@ -17,7 +17,11 @@
 // between the start and the end of our rows). With --rounds N the table gives the median
 // and range over rounds.
 //
-// Run: npm run build && npx tsx bench/resnet18.ts [--pairs 2] [--rounds 1] [--paddings zeropad,same] [--skip-torch]
+// Model: by default the one users run, PyTorch's exported as ONNX and converted by
+// src/model/onnx ("onnx": 'same' for the stride-1 3×3 convs, ZeroPadding2D before the
+// stride-2 ones), the peer timing the same module; --model hand: resnet18-model.ts.
+//
+// Run: npm run build && npx tsx bench/resnet18.ts [--pairs 2] [--rounds 1] [--model onnx|hand] [--paddings zeropad,same] [--skip-torch]
 // About 4 minutes a round on 2 cores.
 
 import { spawn } from "node:child_process";
@@ -29,6 +33,9 @@ import { planPair } from "../src/coordinator/sampler.js";
 import { datasetHash, datasetToBundleBytes } from "../src/data/bundle.js";
 import { encodeSnapshot, sha256Hex } from "../src/model/snapshot.js";
 import { ComputePool } from "../src/worker/compute-pool.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { readOnnxModel } from "../src/model/onnx/convert.js";
 import { RESNET18_CIFAR, resnetSnapshot, syntheticImages, type ResnetPadding } from "./resnet18-model.js";
 import { describeBlas, peerRefusal, torchBlas } from "./torch-blas.js";
 
@@ -36,7 +43,14 @@ const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
 const pairsTimed = Number(opt("--pairs", "2"));
 const roundCount = Number(opt("--rounds", "1"));
-const paddings = opt("--paddings", "zeropad,same").split(",") as ResnetPadding[];
+const skipTorch = args.includes("--skip-torch");
+// --model onnx (the default with torch): torch-resnet18.py exports its seeded model as
+// ONNX and src/model/onnx converts it (as the coordinator does for `model: {kind: onnx}`),
+// so both sides run the same weights; --model hand: bench/resnet18-model.ts in the
+// padding styles of --paddings (no torch needed for the model, and the zeropad/same
+// comparison).
+const modelKind = opt("--model", skipTorch ? "hand" : "onnx");
+const paddings = (modelKind === "onnx" ? ["onnx"] : opt("--paddings", "zeropad,same").split(",")) as Variant[];
 const BATCH = 32;
 const EXAMPLES = 512;
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -58,15 +72,42 @@ const images = syntheticImages(RESNET18_CIFAR, EXAMPLES, 5);
 const bundle = inSharedMemory(datasetToBundleBytes(images));
 const dataset = { hash: datasetHash(images), name: images.name, get: async () => bundle };
 await tf.setBackend("cpu"); // only to write the topology and θ here
-const snapshots = new Map(
-  paddings.map((p) => {
-    const bytes = inSharedMemory(encodeSnapshot(resnetSnapshot(tf, { ...RESNET18_CIFAR, padding: p })));
-    return [p, { hash: sha256Hex(bytes), get: async () => bytes }] as const;
-  }),
-);
+type Variant = ResnetPadding | "onnx";
+
+/** torch-resnet18.py --export: the ONNX file's θ checksum; the file converted by src/model/onnx. */
+async function onnxSnapshot(): Promise<{ snapshot: ReturnType<typeof resnetSnapshot>; checksum: number[] }> {
+  const dir = mkdtempSync(join(tmpdir(), "gradswarm-resnet18-"));
+  try {
+    const path = join(dir, "resnet18.onnx");
+    const out = await new Promise<string>((done, fail) => {
+      const child = spawn("/usr/bin/python3", [join(HERE, "torch-resnet18.py"), "--export", path], { stdio: ["ignore", "pipe", "inherit"] });
+      let text = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => (text += d));
+      child.once("error", (err) => fail(new Error(`could not start /usr/bin/python3: ${err.message}`)));
+      child.once("exit", (code) => (code === 0 ? done(text) : fail(new Error(`torch-resnet18.py --export exited with ${code} (use --model hand without torch)`))));
+    });
+    const conv = await readOnnxModel(path);
+    log(`ONNX model from torch-resnet18.py --export: ${conv.parameters.length} PyTorch tensors, opset ${conv.opset}`);
+    return { snapshot: conv.snapshot, checksum: (JSON.parse(out) as { checksum: number[] }).checksum };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+let exportedChecksum: number[] | null = null;
+const snapshots = new Map<Variant, { hash: string; get: () => Promise<Uint8Array> }>();
+for (const p of paddings) {
+  let snap;
+  if (p === "onnx") {
+    const o = await onnxSnapshot();
+    snap = o.snapshot;
+    exportedChecksum = o.checksum;
+  } else snap = resnetSnapshot(tf, { ...RESNET18_CIFAR, padding: p });
+  const bytes = inSharedMemory(encodeSnapshot(snap));
+  snapshots.set(p, { hash: sha256Hex(bytes), get: async () => bytes });
+}
 
 /** Minibatch gradients per second of one timed task (after a warm-up task). */
-async function poolRate(pool: ComputePool, padding: ResnetPadding, compute: number): Promise<number> {
+async function poolRate(pool: ComputePool, padding: Variant, compute: number): Promise<number> {
   const plan = { seed: 7, count: 1 << 20, datasetSize: EXAMPLES, batchSize: BATCH, pairing: "independent" as const };
   let next = 0;
   const task = async (n: number) => {
@@ -87,6 +128,7 @@ interface TorchRun {
   libraries: string[];
   config: string;
   grads_per_s: number;
+  checksum: number[];
   times: number[];
 }
 
@@ -109,11 +151,10 @@ function runTorch(): Promise<TorchRun | string> {
 // Each row: ours, then PyTorch at once (unless skipped or refused by the first probe run).
 interface Row {
   label: string;
-  padding: ResnetPadding;
+  padding: Variant;
   rate: number;
   torch: TorchRun | string;
 }
-const skipTorch = args.includes("--skip-torch");
 let torchRefusal: string | null = skipTorch ? "skipped (--skip-torch)" : null;
 let torchFirst: TorchRun | null = null;
 async function torchRun(): Promise<TorchRun | string> {
@@ -121,6 +162,7 @@ async function torchRun(): Promise<TorchRun | string> {
   const t = await runTorch();
   if (typeof t === "string") return (torchRefusal = t);
   const refusal = peerRefusal(torchBlas(t.libraries, t.config), "cpu");
+  if (exportedChecksum && JSON.stringify(exportedChecksum) !== JSON.stringify(t.checksum)) return (torchRefusal = `torch-resnet18.py timed other weights (checksum ${t.checksum}) than it exported (${exportedChecksum})`);
   if (refusal) return (torchRefusal = refusal);
   torchFirst ??= t;
   return t;
@@ -160,7 +202,7 @@ if (torchFirst) {
   torchLine = `PyTorch ${t.torch}: ${t.threads} threads, ${t.parameters} parameters, eval-mode BatchNorm, BLAS ${describeBlas(torchBlas(t.libraries, t.config))}, convolutions ${t.mkldnn ? "on oneDNN (mkldnn)" : "without oneDNN"}; run after each setup's rows`;
 }
 process.stdout.write(`ResNet-18-CIFAR minibatch gradients (B=${BATCH}), wasm backend through the worker's ComputePool, ${availableParallelism()} cores, ${new Date().toISOString().slice(0, 10)}; ${2 * pairsTimed} timed gradients per row, ${roundCount} round(s)${roundCount > 1 ? ", median (min–max)" : ""}\n${torchLine}\n`);
-const table = [["ours", "padding", "grads/s", "s/gradient", "PyTorch grads/s", "÷ PyTorch"]];
+const table = [["ours", "model", "grads/s", "s/gradient", "PyTorch grads/s", "÷ PyTorch"]];
 rounds[0]!.forEach((first, i) => {
   const rows = rounds.map((r) => r[i]!);
   const rates = rows.map((r) => r.rate);

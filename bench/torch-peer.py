@@ -53,27 +53,14 @@ _ap.add_argument("--no-malloc-tuning", action="store_true", help="keep glibc mal
 _ap.add_argument("--probe", action="store_true", help="print the torch version, device, mapped libraries and build config as JSON; measure nothing")
 ARGS = _ap.parse_args()
 
-# glibc returns every buffer over its mmap threshold (32 MB at most) to the kernel when it
-# is freed, so each step of the CNN at B=512 (conv activations of 50 MB) page-faults fresh
-# zeroed memory: half the time went to the kernel, and these settings doubled PyTorch's
-# CNN rate at B=512 here. glibc reads them at process start, hence the re-exec.
-MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592", "MALLOC_TOP_PAD_": "1073741824"}
-if not ARGS.no_malloc_tuning and not ARGS.probe and os.environ.get("GRADSWARM_TORCH_PEER_EXEC") != "1":
-    for _k, _v in MALLOC_TUNING.items():
-        os.environ.setdefault(_k, _v)
-    os.environ["GRADSWARM_TORCH_PEER_EXEC"] = "1"
-    os.execv(sys.executable, [sys.executable, *sys.argv])
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
-os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
+# Before torch loads: glibc malloc tuned (a re-exec) and the thread counts (torch_common.py).
+from torch_common import log, malloc_description, mapped_libraries, prepare_process  # noqa: E402
+
+prepare_process(ARGS.threads, malloc_tuning=not ARGS.no_malloc_tuning and not ARGS.probe)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def find_vmap():
@@ -90,17 +77,6 @@ def find_vmap():
         return vmap, grad, "functorch"
     except Exception as err:  # noqa: BLE001
         return None, None, f"unavailable ({type(err).__name__}: {err})"
-
-
-def mapped_libraries():
-    """Every shared object this process has mapped, symlinks resolved (Linux; [] elsewhere)."""
-    try:
-        with open("/proc/self/maps") as f:
-            fields = [line.rstrip("\n").split(None, 5) for line in f]
-    except OSError:
-        return []
-    paths = {f[5] for f in fields if len(f) == 6 and f[5].startswith("/")}
-    return sorted({os.path.realpath(p) for p in paths if ".so" in os.path.basename(p)})
 
 
 def probe():
@@ -341,7 +317,7 @@ def main():
         "libraries": mapped_libraries(),
         "config": torch.__config__.show(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "malloc": "glibc defaults" if ARGS.no_malloc_tuning else " ".join(f"{k}={os.environ.get(k)}" for k in MALLOC_TUNING),
+        "malloc": malloc_description(not ARGS.no_malloc_tuning),
         "vmap": vmap_where,
         "data": source,
         "timing": f"best of up to {ARGS.reps} repetitions of >= {ARGS.min_time} s each (fewer past {ARGS.row_budget} s per row), after warm-up",

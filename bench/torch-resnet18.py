@@ -7,11 +7,15 @@ statistics, as gradswarm differentiates it), float32, on random 32x32x3 images w
 random labels. One gradient: the mean softmax cross-entropy of a minibatch, backward
 through every parameter (torch.autograd.grad), as bench/resnet18.ts times ours.
 
-Prints one JSON object on stdout: {"torch", "device", "threads", "mkldnn", "libraries",
+Prints one JSON object on stdout: {"torch", "device", "threads", "mkldnn", "parameters", "checksum", "libraries",
 "config", "batch", "gradients", "seconds", "grads_per_s", "times"}; bench/torch-blas.ts
 reads "libraries" and "config" to refuse a peer on the reference BLAS. Progress on stderr.
 
-Run: /usr/bin/python3 bench/torch-resnet18.py [--threads 2] [--batch 32] [--gradients 3]
+--export PATH writes the same model (seeded: the same weights every run) as ONNX, the way
+users export theirs, and prints {"onnx", "checksum"}: bench/resnet18.ts converts it with
+src/model/onnx and checks the timing run's checksum against it.
+
+Run: /usr/bin/python3 bench/torch-resnet18.py [--threads 2] [--batch 32] [--gradients 3] [--export PATH]
 """
 
 import argparse
@@ -23,40 +27,18 @@ import time
 _ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 _ap.add_argument("--threads", type=int, default=2)
 _ap.add_argument("--batch", type=int, default=32)
+_ap.add_argument("--export", metavar="PATH", help="write the model (the same seeded weights the timing uses) as ONNX to PATH, print its checksum as JSON and time nothing")
 _ap.add_argument("--gradients", type=int, default=3, help="timed gradients after one warm-up; the rate is over all of them, the best single time is reported too")
 ARGS = _ap.parse_args()
 
-# As bench/torch-peer.py: glibc malloc tuned (ResNet activations are many MB each, and
-# returning them to the kernel on every free page-faults fresh memory on every step), and
-# OpenMP/OpenBLAS thread counts set before torch loads. glibc reads these at start: re-exec.
-MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592", "MALLOC_TOP_PAD_": "1073741824"}
-if os.environ.get("GRADSWARM_TORCH_PEER_EXEC") != "1":
-    for _k, _v in MALLOC_TUNING.items():
-        os.environ.setdefault(_k, _v)
-    os.environ["GRADSWARM_TORCH_PEER_EXEC"] = "1"
-    os.execv(sys.executable, [sys.executable, *sys.argv])
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
-os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
+# Before torch loads: glibc malloc tuned (a re-exec) and the thread counts (torch_common.py).
+from torch_common import log, mapped_libraries, prepare_process  # noqa: E402
+
+prepare_process(ARGS.threads, malloc_tuning=not ARGS.export)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import torchvision  # noqa: E402
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def mapped_libraries():
-    """Every shared object this process has mapped, symlinks resolved (as bench/torch-peer.py)."""
-    try:
-        with open("/proc/self/maps") as f:
-            fields = [line.rstrip("\n").split(None, 5) for line in f]
-    except OSError:
-        return []
-    paths = {f[5] for f in fields if len(f) == 6 and f[5].startswith("/")}
-    return sorted({os.path.realpath(p) for p in paths if ".so" in os.path.basename(p)})
 
 
 def resnet18_cifar():
@@ -66,7 +48,25 @@ def resnet18_cifar():
     return model.eval()
 
 
+def checksum(model):
+    """Σ|θ| and Σθ over every parameter and buffer in float64: the bench checks both sides run the same weights."""
+    tensors = list(model.state_dict().values())
+    return [float(sum(t.double().abs().sum() for t in tensors)), float(sum(t.double().sum() for t in tensors))]
+
+
+def export(path):
+    """The model as gradswarm's users export theirs (README "Measure your PyTorch model"; examples/resnet18/make.py)."""
+    torch.manual_seed(0)
+    model = resnet18_cifar()
+    torch.onnx.export(model, torch.zeros(1, 3, 32, 32), path, opset_version=13, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False, input_names=["input"], output_names=["logits"])
+    json.dump({"onnx": path, "checksum": checksum(model)}, sys.stdout)
+    sys.stdout.write("\n")
+
+
 def main():
+    if ARGS.export:
+        export(ARGS.export)
+        return
     torch.set_num_threads(ARGS.threads)
     torch.manual_seed(0)
     model = resnet18_cifar()
@@ -98,6 +98,7 @@ def main():
             "threads": torch.get_num_threads(),
             "mkldnn": torch.backends.mkldnn.is_available(),
             "parameters": n_params,
+            "checksum": checksum(model),
             "libraries": mapped_libraries(),
             "config": torch.__config__.show(),
             "batch": ARGS.batch,

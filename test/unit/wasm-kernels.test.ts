@@ -7,7 +7,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../../src/util/rng.js";
-import { backpropFilter, caseName, CONV_CASES, randomConvCase } from "../helpers/conv-cases.js";
+import { backpropFilter, caseName, CONV_CASES, randomConvCase, type ConvCase } from "../helpers/conv-cases.js";
+import { BLOCK_PIXELS, setWasmFilterGradient } from "../../src/worker/kernels/conv2d-backprop-filter.js";
 import { maxRelErr } from "../helpers/rel-err.js";
 import { ConvGradientError } from "../../src/worker/kernels/conv-by-forward.js";
 import { setupWasm, type WasmSetup } from "../../src/worker/wasm/index.js";
@@ -210,6 +211,32 @@ describe("Conv2D gradients on wasm", () => {
       (dy, w) => tf.conv2dTranspose(dy as tf.Tensor4D, w as tf.Tensor4D, c.x, c.strides, c.pad),
     );
     expect(maxRelErr(wasm, cpu)).toBeLessThan(1e-5);
+  });
+
+  // ResNet-shaped filter gradients (the per-tap products of conv2d-backprop-filter.ts):
+  // more output pixels than one block (blocks that start mid-image), stride 2 with
+  // PyTorch's pads, a 1×1 stride-2 shortcut, and a 'same' 3×3 with tens of channels.
+  const RESNET_CASES: ConvCase[] = [
+    { x: [5, 16, 16, 8], filter: [3, 3, 8, 16], strides: 1, pad: "same" },
+    { x: [3, 16, 16, 16], filter: [3, 3, 16, 32], strides: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+    { x: [3, 16, 16, 16], filter: [1, 1, 16, 32], strides: 2, pad: "valid" },
+    { x: [2, 8, 8, 64], filter: [3, 3, 64, 64], strides: 1, pad: "same" },
+  ];
+  it.each(RESNET_CASES.map((c) => [caseName(c), c] as const))("Conv2DBackpropFilter %s (ResNet shapes, blocks of 64 and 1024 pixels) matches cpu", async (_name, c) => {
+    const yShape = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.filter) as tf.Tensor4D, c.strides, c.pad).shape);
+    const inputs = [
+      { data: randomArray(size(c.x)), shape: c.x },
+      { data: randomArray(size(yShape)), shape: yShape },
+    ];
+    for (const blockPixels of [64, BLOCK_PIXELS]) {
+      setWasmFilterGradient({ method: "taps", blockPixels });
+      try {
+        const { cpu, wasm } = await onBoth(inputs, (x, dy) => backpropFilter(x!, dy!, c.filter, c.strides, c.pad));
+        expect(maxRelErr(wasm, cpu), `blocks of ${blockPixels}`).toBeLessThan(1e-5);
+      } finally {
+        setWasmFilterGradient({ method: "taps", blockPixels: BLOCK_PIXELS });
+      }
+    }
   });
 
   it("matches cpu on random convolutions", async () => {
