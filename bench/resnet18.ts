@@ -1,7 +1,7 @@
 // ResNet-18-CIFAR minibatch gradients per second in a CPU worker's compute setup, against
 // PyTorch on the same machine in the same run (issue 11, "A ResNet end to end": goal ≥ 0.2×
-// PyTorch on CPU). The model: bench/resnet18-model.ts (11.2M parameters, BatchNorm in its
-// inference form), in both padding styles an ONNX converter may write. Ours runs through
+// PyTorch on CPU). The model (11.2M parameters, BatchNorm in its inference form): see
+// "Model" below. Ours runs through
 // the worker's own ComputePool on the wasm backend, in the two ways src/worker/thread-plan.ts
 // can use 2 cores:
 //   1 × 2    one compute thread whose XNNPACK runs on 2 wasm threads
