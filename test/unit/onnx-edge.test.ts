@@ -1,4 +1,4 @@
-// The importer's edge cases through the worker's GradientEngine, against PyTorch float64
+// The importer's edge cases through the worker's GradientEngine (cpu and wasm backends), against PyTorch float64
 // (test/fixtures/onnx-edge, scripts/make-onnx-edge-fixtures.py): a Permute where PyTorch's
 // C·H·W order is needed by a non-Dense consumer (BatchNorm1d after flatten + ReLU),
 // ReLU6 as Relu → Clip, Concat, Sigmoid, average pooling counting its padding, a
@@ -31,9 +31,6 @@ interface EdgeReference {
   sq_norm: Record<string, number>;
 }
 
-beforeAll(async () => {
-  await selectBackend(tf, "cpu");
-});
 
 /** The reference's examples as a dataset, NCHW → NHWC. */
 function datasetOf(ref: EdgeReference): Dataset {
@@ -56,6 +53,14 @@ const CASES: [string, string[]][] = [
   ["gelu", ["Dense", "Activation"]],
   ["dilated", ["Conv2D", "Permute", "Reshape", "Cropping2D", "ZeroPadding2D"]],
 ];
+
+// The wasm backend too: its max-pooling gradient where 'same' pads (values of any sign,
+// "pools") is our kernel (src/worker/wasm/), not tfjs-backend-wasm's.
+describe.each(["cpu", "wasm"] as const)("on %s", (backend) => {
+beforeAll(async () => {
+  await selectBackend(tf, backend);
+  expect(tf.getBackend()).toBe(backend);
+});
 
 describe.each(CASES)("%s", (name, classes) => {
   it("computes PyTorch's logits, loss and per-parameter gradient norms (float64) to 1e-4", async () => {
@@ -90,4 +95,5 @@ describe.each(CASES)("%s", (name, classes) => {
     });
     engine.dispose();
   });
+});
 });
