@@ -86,6 +86,9 @@ export function measuresByFormula(pairs: readonly { a: number; b: number; c: num
     fisher_trace_per_example: trSigma === null ? null : G + trSigma,
     noise_scale: trSigma === null || G <= 0 ? null : trSigma / G,
     contrastive_flatness: G <= 0 ? null : m1 / Math.sqrt(G),
+    stiffness_cos: mean((p) => (p.a === 0 || p.b === 0 ? 0 : p.c / p.a / p.b)),
+    stiffness_sign: mean((p) => Math.sign(p.c)),
+    coherence: trSigma === null || G + trSigma <= 0 ? null : G / (G + trSigma),
   };
 }
 

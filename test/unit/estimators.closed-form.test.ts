@@ -89,6 +89,9 @@ function exactValues(g: Vec[], s: Sampling): Record<MeasureName, number> {
     fisher_trace_per_example: avg(g.map((gi) => dot(gi, gi))),
     noise_scale: trSigma / gbar2,
     contrastive_flatness: eNorm / Math.sqrt(gbar2),
+    stiffness_cos: avg(pairs.map(([x, y]) => cos(x, y))),
+    stiffness_sign: avg(pairs.map(([x, y]) => Math.sign(dot(x, y)))),
+    coherence: gbar2 / avg(g.map((gi) => dot(gi, gi))),
   };
 }
 

@@ -113,6 +113,9 @@ describe("createEstimators", () => {
       "fisher_trace_per_example",
       "noise_scale",
       "contrastive_flatness",
+      "stiffness_cos",
+      "stiffness_sign",
+      "coherence",
     ]);
   });
 

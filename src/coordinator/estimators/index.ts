@@ -12,6 +12,8 @@ import { MeanGradSqNormEstimator } from "./mean-grad-sq-norm.js";
 import { FisherTracePerExampleEstimator } from "./fisher-trace-per-example.js";
 import { NoiseScaleEstimator } from "./noise-scale.js";
 import { ContrastiveFlatnessEstimator } from "./contrastive-flatness.js";
+import { StiffnessCosEstimator, StiffnessSignEstimator } from "./stiffness.js";
+import { CoherenceEstimator } from "./coherence.js";
 
 export { MEASURE_NAMES };
 export type { Estimate, Estimator, MeasureName, PairSample, Sampling };
@@ -28,6 +30,9 @@ export {
   FisherTracePerExampleEstimator,
   NoiseScaleEstimator,
   ContrastiveFlatnessEstimator,
+  StiffnessCosEstimator,
+  StiffnessSignEstimator,
+  CoherenceEstimator,
 };
 
 // A Record keyed by MeasureName makes the compiler insist on one factory per measure.
@@ -42,6 +47,9 @@ const FACTORIES: Record<MeasureName, (s: Sampling) => Estimator> = {
   fisher_trace_per_example: (s) => new FisherTracePerExampleEstimator(s),
   noise_scale: (s) => new NoiseScaleEstimator(s),
   contrastive_flatness: (s) => new ContrastiveFlatnessEstimator(s),
+  stiffness_cos: (s) => new StiffnessCosEstimator(s),
+  stiffness_sign: (s) => new StiffnessSignEstimator(s),
+  coherence: (s) => new CoherenceEstimator(s),
 };
 
 /** One estimator per measure, in MEASURE_NAMES order. Throws RangeError on a bad Sampling. */

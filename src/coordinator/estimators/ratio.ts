@@ -3,7 +3,7 @@
 // (‖ḡ‖², which can vanish at a minimum) is resolved from zero.
 import type { Estimate } from "./types.js";
 
-const OVERFLOW_REASON = "the estimate overflowed float64 (gradient norms too large to square)";
+export const OVERFLOW_REASON = "the estimate overflowed float64 (gradient norms too large to square)";
 
 /**
  * Delta method: the variance of f(x̄) ≈ ∇fᵀ V ∇f, with V the covariance matrix of the

@@ -49,6 +49,9 @@ export const MEASURE_NAMES = [
   "fisher_trace_per_example",
   "noise_scale",
   "contrastive_flatness",
+  "stiffness_cos",
+  "stiffness_sign",
+  "coherence",
 ] as const;
 
 export type MeasureName = (typeof MEASURE_NAMES)[number];

@@ -9,6 +9,7 @@ import { writeLayersModel } from "../../model/layers-model-files.js";
 import type { Snapshot } from "../../model/snapshot.js";
 import type { ParsedConfig } from "../config/schema.js";
 import type { Estimate } from "../estimators/types.js";
+import type { GradientConfusion } from "../estimators/gradient-confusion.js";
 import type { CurvatureSummary, FisherInfo } from "../measure-subject.js";
 import type { LayerPairRecord } from "../layer-groups.js";
 import type { Measures } from "../reduce.js";
@@ -28,6 +29,8 @@ export interface SubjectResults {
   fisher: Partial<Record<string, FisherInfo>>;
   vector_stats: VectorStatsResult | null;
   curvature: CurvatureSummary | null;
+  /** The whole network's pairwise g1·g2 and cosines: gradient confusion and their quantiles. */
+  gradient_confusion: GradientConfusion | null;
 }
 
 export interface WorkerEntry {

@@ -8,6 +8,7 @@ import { PACKAGE_VERSION } from "../../util/package-root.js";
 import type { RunConfig } from "../config/load.js";
 import type { Dispatcher } from "../dispatcher.js";
 import type { Estimate } from "../estimators/types.js";
+import { gradientConfusion } from "../estimators/gradient-confusion.js";
 import type { SubjectMeasurement } from "../measure-subject.js";
 import type { PreparedRun } from "../prepare.js";
 import type { InvarianceRow } from "./invariance.js";
@@ -31,6 +32,7 @@ function subjectResults(m: SubjectMeasurement): SubjectResults {
     fisher: m.fisher,
     vector_stats: m.vectorStats,
     curvature: m.curvature,
+    gradient_confusion: m.records.length > 0 ? gradientConfusion(m.records.map((r) => ({ a: r.norm[0], b: r.norm[1], c: r.dot }))) : null,
   };
 }
 
