@@ -71,6 +71,10 @@ export class DispatcherWire {
       this.nc.subscribe(subject, {
         callback: (err, msg) => {
           if (err) return;
+          // A status message from the server, not a peer's: worker.list goes out with the
+          // announce subject as its reply, so when no worker listens the server answers
+          // there with an empty 503 "no responders".
+          if (msg.data.length === 0 && msg.headers?.code === 503) return;
           try {
             const decoded = this.decode(msg, types);
             if (decoded) handle(msg, decoded);

@@ -35,12 +35,16 @@ describe("coordinator run on the embedded default", () => {
     expect(r.stderr).toContain("embedded nats-server");
     expect(r.stderr).toMatch(/pairs 256\/256/);
     expect(r.status, r.stderr).toBe(0);
+    // Nothing refused: e.g. the server's "no responders" to the worker.list sent before the local workers listen.
+    expect(r.stderr).not.toMatch(/refused a message/);
     for (const m of MEASURE_NAMES) expect(r.stdout).toContain(m);
     const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
     for (const m of MEASURE_NAMES) {
       expect(results.measures[m]).toMatchObject({ n: 256 });
       expect(Object.keys(results.measures[m])).toEqual(expect.arrayContaining(["mean", "stderr", "ci95", "n"]));
     }
+    expect(results.gradient_confusion).toMatchObject({ n: 256 });
+    expect(results.gradient_confusion.eta).toBe(Math.max(0, -results.gradient_confusion.min_dot));
     expect(Object.keys(results.layers)).toEqual(["dense_1", "dense_2"]);
     // Workers report per weight tensor; results.json has both views.
     expect(Object.keys(results.tensors)).toEqual(["dense_1/kernel", "dense_1/bias", "dense_2/kernel", "dense_2/bias"]);
