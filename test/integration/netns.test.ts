@@ -187,6 +187,7 @@ describe.skipIf(unavailable !== null)("separate hosts (network namespaces)", () 
     // The cut: once the run has journaled a task, at the first heartbeat in which the
     // victim says it holds one (so that its lease is the one lost).
     let cutAt = null as { journal: number; task: string | null } | null;
+    let cutError = null as Error | null;
     let beatsAfterCut = 0;
     const sub = nc.subscribe(S.heartbeat, {
       callback: (_err, msg) => {
@@ -202,9 +203,13 @@ describe.skipIf(unavailable !== null)("separate hosts (network namespaces)", () 
           return;
         }
         const journal = journalLines(out);
-        if (journal >= 1 && hb.state === "busy") {
-          net.cut(victim);
-          cutAt = { journal, task: hb.taskId };
+        if (journal >= 1 && hb.state === "busy" && !cutError) {
+          try {
+            net.cut(victim);
+            cutAt = { journal, task: hb.taskId };
+          } catch (err) {
+            cutError = err as Error; // shown by the assertion below, not lost in a NATS callback
+          }
         }
       },
     });
@@ -219,6 +224,7 @@ describe.skipIf(unavailable !== null)("separate hosts (network namespaces)", () 
       `[netns cut] ${r.run.pairs.tasks} tasks; ${victim}'s link down after ${cutAt?.journal ?? "-"} journaled, while it held ${cutAt?.task ?? "-"}; ` +
         `leases expired ${r.run.faults.expiredLeases}; pairs by worker ${r.run.workers.map((w) => `${w.id} ${w.pairs}`).join(", ")}`,
     );
+    expect(cutError?.message ?? null, "taking the victim's link down").toBeNull();
     expect(cutAt, `the victim's link was never cut (the run ended first)\n${logs(all)}`).not.toBeNull();
     // Mid-run: tasks were done before the cut and after it.
     expect(cutAt!.journal).toBeLessThan(r.run.pairs.tasks);
