@@ -18,5 +18,13 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
     echo "test: could not install $(echo $missing); the WebGPU tests will fail without them" >&2
 fi
 
+# test/integration/netns.test.ts puts nats-server, the coordinator and the workers on hosts
+# of their own (network namespaces, iproute2's `ip`); it runs as root and skips otherwise.
+if ! command -v ip >/dev/null 2>&1 && [ ! -x /usr/sbin/ip ] && [ ! -x /sbin/ip ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test: installing iproute2 for the network-namespace test (apt-get)" >&2
+  apt-get install -y -qq iproute2 >&2 2>/dev/null || { apt-get update -qq >&2 && apt-get install -y -qq iproute2 >&2; } ||
+    echo "test: could not install iproute2; the network-namespace test will skip" >&2
+fi
+
 npx tsc -p tsconfig.test.json
 exec npx vitest run "$@"

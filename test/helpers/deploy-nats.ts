@@ -63,7 +63,7 @@ export function configForTest(storeDir: string): string {
 }
 
 /** Copies deploy/nats into `dir` (server.conf with the test's store) and writes node.conf, which includes it. */
-function writeNodeConfig(dir: string, storeDir: string, noAuthUser: Role | null): string {
+export function writeNodeConfig(dir: string, storeDir: string, noAuthUser: Role | null): string {
   mkdirSync(dir, { recursive: true });
   for (const f of readdirSync(DEPLOY_NATS_DIR)) if (f.endsWith(".conf")) copyFileSync(join(DEPLOY_NATS_DIR, f), join(dir, f));
   writeFileSync(join(dir, "server.conf"), configForTest(storeDir));
