@@ -65,7 +65,8 @@ export interface CurvatureSummary {
   full_lambda_max: number | null;
   full_converged: boolean;
   minibatch_hessian_trace: Estimate;
-  full_hessian_trace: { mean: number; stderr: number } | null;
+  /** Hutchinson's estimate over `probes` Rademacher probes; null when its products crossed kinks. */
+  full_hessian_trace: { mean: number; stderr: number; probes: number } | null;
   unconverged: number;
   /** Items whose Hessian-vector products crossed a kink of the loss (left out: unreliable). */
   kinked_minibatches: number;
@@ -223,7 +224,7 @@ async function curvature(ctx: RunContext, subject: Subject): Promise<CurvatureSu
     full_lambda_max: fullItem.kinked > 0 ? null : fullItem.lambda,
     full_converged: fullItem.converged,
     minibatch_hessian_trace: estimate(mini.map((m) => m.trace)),
-    full_hessian_trace: fullItem.kinked > 0 ? null : { mean: fullItem.trace, stderr: fullItem.traceStderr },
+    full_hessian_trace: fullItem.kinked > 0 ? null : { mean: fullItem.trace, stderr: fullItem.traceStderr, probes: c.probes },
     unconverged: [...results.values()].filter((r) => !r.converged).length,
     kinked_minibatches: kinkedMini,
     full_kinked: fullItem.kinked > 0,

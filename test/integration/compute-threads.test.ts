@@ -66,5 +66,12 @@ describe("compute threads in one worker", () => {
     for (const key of ["measures", "layers", "tensors", "curvature"]) expect(three.results[key], key).toEqual(one.results[key]);
     expect(three.csv).toEqual(one.csv);
     expect(one.csv[0]!.trim().split("\n").length).toBe(1 + 9);
+    // TIC's trace form from the pairs' tr C and the curvature pass's tr H (2 probes).
+    const m = one.results.measures as Record<string, { mean: number | null; resolved: boolean; reason?: string }>;
+    const trH = (one.results.curvature as { full_hessian_trace: { mean: number; probes: number } | null }).full_hessian_trace;
+    expect(m.tic_trace, "measures.tic_trace").toBeDefined();
+    if (m.tic_trace!.resolved) expect(m.tic_trace!.mean).toBeCloseTo(m.fisher_trace_per_example!.mean! / trH!.mean, 10);
+    else expect(m.tic_trace!.reason).toMatch(/tr H|tr C|kink/);
+    expect(trH?.probes ?? 2).toBe(2);
   });
 });

@@ -9,6 +9,7 @@ import type { RunConfig } from "../config/load.js";
 import type { Dispatcher } from "../dispatcher.js";
 import type { Estimate } from "../estimators/types.js";
 import { gradientConfusion } from "../estimators/gradient-confusion.js";
+import { ticTrace } from "../estimators/tic.js";
 import type { SubjectMeasurement } from "../measure-subject.js";
 import type { PreparedRun } from "../prepare.js";
 import type { InvarianceRow } from "./invariance.js";
@@ -18,7 +19,10 @@ import type { LandscapeFile, ResultsFile, RunRecord, SubjectResults } from "./ou
 function headlineMeasures(m: SubjectMeasurement): Record<string, Estimate> {
   const out: Record<string, Estimate> = { ...m.reduction.measures };
   for (const [kind, r] of Object.entries(m.metrics)) out[`fisher_regret_${kind}`] = r!.measures.regret;
-  if (m.curvature) out.curvature_contrast = m.curvature.curvature_contrast;
+  if (m.curvature) {
+    out.curvature_contrast = m.curvature.curvature_contrast;
+    if (m.curvature.full_hessian_trace?.probes) out.tic_trace = ticTrace(m.reduction.measures.fisher_trace_per_example, m.curvature.full_hessian_trace);
+  }
   return out;
 }
 
