@@ -2,6 +2,7 @@
 // function-preserving twins): the Fisher passes, the pairs, curvature, landscapes, each
 // as a phase run by the dispatcher, resumable from the journal.
 
+import { meanEstimate } from "./estimators/sample-mean.js";
 import { encodeVector } from "../model/vector-blob.js";
 import { trainableTensorSizes, type Snapshot } from "../model/snapshot.js";
 import { planGrid, randomDirection, type GridPoint, type Normalization } from "../measures/landscape.js";
@@ -10,7 +11,7 @@ import type { BlobRef, CurvatureItem, DatasetRef } from "../protocol/index.js";
 import { Rng } from "../util/rng.js";
 import type { RunConfig } from "./config/load.js";
 import type { Dispatcher } from "./dispatcher.js";
-import { studentTQuantile, type Estimate, type Sampling } from "./estimators/index.js";
+import type { Estimate, Sampling } from "./estimators/index.js";
 import type { Journal, JournalLine, RecoveredJournal } from "./journal.js";
 import { PairRecords } from "./pair-records.js";
 import { curvaturePhase } from "./phases/curvature-phase.js";
@@ -166,16 +167,6 @@ async function fisherPass(ctx: RunContext, subject: Subject, kind: FisherKind): 
   return { ref: { hash: put.hash, bytes: bytes.length }, info: { pairs: f.pairs, batch_size: f.batchSize, parameters: size, zero_parameters: zeros, mean: total / size } };
 }
 
-function estimate(values: number[]): Estimate {
-  const n = values.length;
-  if (n < 2) return { mean: null, stderr: null, ci95: null, n, resolved: false, reason: `need at least 2 values, have ${n}` };
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1);
-  const stderr = Math.sqrt(variance / n);
-  const t = studentTQuantile(0.975, n - 1);
-  return { mean, stderr, ci95: [mean - t * stderr, mean + t * stderr], n, resolved: true };
-}
-
 async function curvature(ctx: RunContext, subject: Subject): Promise<CurvatureSummary> {
   const c = ctx.cfg.curvature!;
   const name = `${subject.key}/curvature`;
@@ -198,7 +189,7 @@ async function curvature(ctx: RunContext, subject: Subject): Promise<CurvatureSu
   // A product that straddled a kink measured the jump, not curvature: such items are out.
   const mini = all.filter((m) => m.kinked === 0);
   const fullItem = results.get(fullId)!;
-  const lambdas = estimate(mini.map((m) => m.lambda));
+  const lambdas = meanEstimate(mini.map((m) => m.lambda));
   const scale = fullItem.lambda;
   const kinkNote = (what: string, k: number, of: number) =>
     `${what}: ${k} of ${of} Hessian-vector products crossed a kink of the loss (a ReLU switching inside the finite difference); a smooth activation (tanh, elu) or curvature.step would avoid it`;
@@ -223,7 +214,7 @@ async function curvature(ctx: RunContext, subject: Subject): Promise<CurvatureSu
     minibatch_lambda_max: lambdas,
     full_lambda_max: fullItem.kinked > 0 ? null : fullItem.lambda,
     full_converged: fullItem.converged,
-    minibatch_hessian_trace: estimate(mini.map((m) => m.trace)),
+    minibatch_hessian_trace: meanEstimate(mini.map((m) => m.trace)),
     full_hessian_trace: fullItem.kinked > 0 ? null : { mean: fullItem.trace, stderr: fullItem.traceStderr, probes: c.probes },
     unconverged: [...results.values()].filter((r) => !r.converged).length,
     kinked_minibatches: kinkedMini,
