@@ -33,8 +33,9 @@ export interface MetricsServer {
 
 /** A TCP port for --metrics-port: a whole number from 0 (a free one) to 65535. */
 export function parsePort(value: string): number | null {
+  if (!/^\d{1,5}$/.test(value)) return null;
   const n = Number(value);
-  return value.trim() !== "" && Number.isInteger(n) && n >= 0 && n <= 65535 ? n : null;
+  return n <= 65535 ? n : null;
 }
 
 function urlHost(host: string): string {
