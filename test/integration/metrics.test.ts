@@ -37,7 +37,7 @@ interface Results {
   };
 }
 
-function writeConfig(dir: string, prefix: string, modelSeed: number): string {
+function writeConfig(dir: string, prefix: string, modelSeed: number, extra = ""): string {
   const path = join(dir, `seed-${modelSeed}.yaml`);
   writeFileSync(
     path,
@@ -46,7 +46,7 @@ data: {kind: synthetic, n: 200, features: 6, classes: 3, seed: 5}
 pairs: {count: ${PAIRS}, batch_size: 8, seed: 3, per_task: ${PER_TASK}}
 workers: {wait_s: 300}
 nats: {prefix: ${prefix}}
-`,
+${extra}`,
   );
   return path;
 }
@@ -143,13 +143,16 @@ describe("Prometheus metrics of a real run", () => {
       let last = { done: 0, gradients: 0, workerDone: 0 };
       let scrapes = 0;
       while (!hasExited(child)) {
-        let c: Sample[];
+        let res: Response;
         try {
-          c = await scrape(coordinatorUrl);
-        } catch (err) {
-          if (hasExited(child)) break; // the run ended between the check and the scrape
-          throw err;
+          res = await fetch(coordinatorUrl);
+        } catch {
+          // Refused: the run ended (the coordinator stops serving its metrics before it
+          // exits). Whether it ended well is what its exit code says, below.
+          break;
         }
+        expect(res.status).toBe(200);
+        const c = parsePrometheusText(await res.text());
         const w = await scrape(workerUrl);
         scrapes++;
         const q = queue(c);
@@ -193,7 +196,7 @@ describe("Prometheus metrics of a real run", () => {
     }
   });
 
-  it("runJob with metrics: the coordinator's counts after the run equal results.json and the worker's", async () => {
+  it("runJob with metrics (metrics.port in the config): the coordinator's counts after the run equal results.json and the worker's", async () => {
     expect(worker, "the worker of the first test").not.toBeNull();
     const before = workerCounts(await scrape(workerUrl));
     const metrics = new CoordinatorMetrics();
@@ -201,7 +204,8 @@ describe("Prometheus metrics of a real run", () => {
     const stream = { write: (s: string) => ((log += s), true), isTTY: false } as unknown as NodeJS.WriteStream;
     const out = join(dir, "runjob");
     // Another θ (model seed), the same dataset: the worker fetches only the new snapshot.
-    await runJob({ configPath: writeConfig(dir, prefix, 2), natsUrl: nats.server.url, outDir: out, stream, metricsPort: 0, metrics });
+    // The port from the config this time.
+    await runJob({ configPath: writeConfig(dir, prefix, 2, "metrics: {port: 0}\n"), natsUrl: nats.server.url, outDir: out, stream, metrics });
     const url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(log)?.[1];
     expect(url, log).toBeDefined();
     await expect(fetch(url!)).rejects.toThrow();
