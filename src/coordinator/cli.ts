@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { NatsAuthError } from "../nats/auth.js";
 import { addNatsAuthOptions, natsAuthSourcesFromFlags, type NatsAuthFlags } from "../nats/auth-flags.js";
 import { DEFAULT_COORDINATOR_CONNECT_TIMEOUT_S } from "../nats/connect-wait.js";
+import { parsePort } from "../metrics/server.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { ConfigError } from "./config/load.js";
 import { JournalError } from "./journal.js";
@@ -34,6 +35,12 @@ function secondsOrZero(value: string): number {
   return x;
 }
 
+function port(value: string): number {
+  const n = parsePort(value);
+  if (n === null) throw new InvalidArgumentError("expected a port from 0 (a free one) to 65535");
+  return n;
+}
+
 // exitOverride before the subcommands are added, so that they inherit it: commander then
 // throws its errors (after printing them) instead of exiting 1, and the handler at the end
 // gives argument errors the README's exit code 2.
@@ -47,10 +54,12 @@ const runCommand = program
   .option("--workers <n>", "embedded default: number of local workers (overrides workers.local)", count)
   .option("--nats <url>", "connect to this NATS server and use its workers instead of starting local ones")
   .option("--resume <dir>", "continue the unfinished run recorded in DIR (a killed coordinator's --out)")
-  .option("--connect-timeout <seconds>", `with --nats or nats.url: how long to wait for the server at start, trying again with backoff (0: one try)`, secondsOrZero, DEFAULT_COORDINATOR_CONNECT_TIMEOUT_S);
+  .option("--connect-timeout <seconds>", `with --nats or nats.url: how long to wait for the server at start, trying again with backoff (0: one try)`, secondsOrZero, DEFAULT_COORDINATOR_CONNECT_TIMEOUT_S)
+  .option("--metrics-port <port>", "serve Prometheus metrics on this port at /metrics during the run (over metrics.port); 0: a free port, printed", port)
+  .option("--metrics-host <host>", "the address the metrics port listens on (over metrics.host; default 127.0.0.1)");
 // The login and TLS of a server given by --nats or nats.url: a flag replaces the config's entry.
 addNatsAuthOptions(runCommand)
-  .action(async (config: string, opts: { out?: string; workers?: number; nats?: string; resume?: string; connectTimeout: number } & NatsAuthFlags) => {
+  .action(async (config: string, opts: { out?: string; workers?: number; nats?: string; resume?: string; connectTimeout: number; metricsPort?: number; metricsHost?: string } & NatsAuthFlags) => {
     const abort = new AbortController();
     let interrupts = 0;
     process.on("SIGINT", () => {
@@ -68,6 +77,8 @@ addNatsAuthOptions(runCommand)
         workers: opts.workers,
         natsUrl: opts.nats,
         connectTimeoutMs: opts.connectTimeout * 1000,
+        metricsPort: opts.metricsPort,
+        metricsHost: opts.metricsHost,
         // Flags for the login and TLS (over the config's nats: section), and the environment
         // for nats.password_env, nats.token_env, GRADSWARM_NATS_PASSWORD, GRADSWARM_NATS_TOKEN.
         natsAuth: natsAuthSourcesFromFlags(opts),

@@ -9,10 +9,16 @@ import { Dispatcher, type Ack } from "./dispatcher.js";
 /** At most one worker.list per this long, however many unknown workers are heard. */
 export const LIST_INTERVAL_MS = 1000;
 
+function add(totals: Map<string, number>, key: string, n: number): void {
+  totals.set(key, (totals.get(key) ?? 0) + n);
+}
+
 export class DispatcherWire {
   private readonly subs: Subscription[] = [];
   private lastList = -Infinity;
   private listTimer: NodeJS.Timeout | null = null;
+  /** Bytes of the messages received and of the replies sent, by message type ("undecodable" for what did not decode); read by src/metrics/coordinator.ts. */
+  readonly bytes = { received: new Map<string, number>(), sent: new Map<string, number>() };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -77,6 +83,7 @@ export class DispatcherWire {
           if (msg.data.length === 0 && msg.headers?.code === 503) return;
           try {
             const decoded = this.decode(msg, types);
+            add(this.bytes.received, decoded?.type ?? "undecodable", msg.data.length);
             if (decoded) handle(msg, decoded);
           } catch (e) {
             // A handler bug must not take the subscription down; report it and go on.
@@ -107,7 +114,10 @@ export class DispatcherWire {
   }
 
   private reply(msg: Msg, message: Message): void {
-    if (msg.reply) msg.respond(encodeMessage(message));
+    if (!msg.reply) return;
+    const data = encodeMessage(message);
+    add(this.bytes.sent, message.type, data.length);
+    msg.respond(data);
   }
 
   private ack(msg: Msg, ack: Ack): void {

@@ -43,7 +43,25 @@ export interface DispatcherOptions {
   log: (line: string) => void;
   /** Asks every worker to announce itself (worker.list): called on hearing a worker first by other means than its announce. */
   askWorkers?: () => void;
+  /** Told of every task finished, failed or put back in the queue (src/metrics/coordinator.ts counts them). */
+  onTask?: (event: TaskEvent) => void;
   now?: () => number;
+}
+
+/**
+ * A task's step, per phase: "done" (a result accepted, with its units and result type),
+ * "failed" (a worker reported an error), "retried" (its lease went back to the queue:
+ * an error, an expired lease, a bad result, a hand-back, a restart or quarantine).
+ */
+export type TaskEvent = { kind: "done"; phase: string; resultType: PhaseResult["type"]; units: number } | { kind: "failed" | "retried"; phase: string };
+
+/** What Dispatcher.stats() reads out, at the moment of the call. */
+export interface DispatcherStats {
+  runId: string;
+  counts: Readonly<Dispatcher["counts"]>;
+  /** The phase running now (null between phases and after the run). */
+  phase: { name: string; total: number; done: number; leased: number } | null;
+  liveWorkers: number;
 }
 
 /** The answer to a result, chunk or error. */
@@ -103,6 +121,17 @@ export class Dispatcher {
 
   get runId(): string {
     return this.o.runId;
+  }
+
+  /** A read-only snapshot of the counts, the phase's queue and the live workers. */
+  stats(): DispatcherStats {
+    const t = this.active?.phase;
+    return {
+      runId: this.o.runId,
+      counts: { ...this.counts },
+      phase: t ? { name: t.name, total: t.table.total, done: t.table.done, leased: t.table.leased } : null,
+      liveWorkers: this.registry.live(WORKER_SILENT_MS).length,
+    };
   }
 
   /** Every worker heard from during the run. */
@@ -213,6 +242,7 @@ export class Dispatcher {
     phase.table.complete(result.taskId, result.leaseId);
     worker.tasksDone++;
     const units = active.units(result);
+    this.o.onTask?.({ kind: "done", phase: phase.name, resultType: result.type, units });
     worker.units[phase.name] = (worker.units[phase.name] ?? 0) + units;
     const t = this.now();
     this.progressed(t);
@@ -263,8 +293,10 @@ export class Dispatcher {
     const handBack = error.code === "draining";
     if (!this.active?.phase.table.release(error.taskId, error.leaseId, `${error.code}: ${error.message}`, !handBack)) return refused("lease no longer valid");
     this.dropLease(error.leaseId);
+    this.retried();
     if (!handBack) {
       this.counts.taskErrors++;
+      this.o.onTask?.({ kind: "failed", phase: this.active.phase.name });
       this.o.log(`task ${error.taskId} failed on ${error.workerId} (${error.code}): ${error.message}`);
     }
     this.checkExhausted();
@@ -303,7 +335,7 @@ export class Dispatcher {
       const phase = this.active?.phase;
       for (const lease of phase?.table.leasesOf(workerId) ?? []) {
         this.dropLease(lease.leaseId);
-        phase!.table.release(lease.task.id, lease.leaseId, `worker ${workerId} restarted`, false);
+        if (phase!.table.release(lease.task.id, lease.leaseId, `worker ${workerId} restarted`, false)) this.retried();
       }
     }
     if ((claim === "new" || claim === "replaced") && !announcing) this.o.askWorkers?.();
@@ -332,16 +364,23 @@ export class Dispatcher {
     this.o.log(`refused a result of worker ${workerId} for task ${live.task.id}: ${reason}`);
     this.dropLease(live.leaseId);
     phase.table.release(live.task.id, live.leaseId, `bad result from ${workerId}: ${reason}`, true);
+    this.retried();
     const quarantined = this.registry.strike(workerId, reason);
     if (quarantined) {
       this.counts.quarantinedWorkers++;
       this.o.log(`worker ${workerId} is quarantined (${quarantined})`);
       for (const lease of phase.table.leasesOf(workerId)) {
         this.dropLease(lease.leaseId);
-        phase.table.release(lease.task.id, lease.leaseId, `worker ${workerId} quarantined`, false);
+        if (phase.table.release(lease.task.id, lease.leaseId, `worker ${workerId} quarantined`, false)) this.retried();
       }
     }
     this.checkExhausted();
+  }
+
+  /** A lease of the phase running now went back to the queue. */
+  private retried(): void {
+    const phase = this.active?.phase;
+    if (phase) this.o.onTask?.({ kind: "retried", phase: phase.name });
   }
 
   /** Forgets what a lease sent of its vectors (it expired, was refused or handed back). */
@@ -368,6 +407,7 @@ export class Dispatcher {
     for (const lease of phase.table.expire()) {
       this.counts.expiredLeases++;
       this.dropLease(lease.leaseId);
+      this.retried();
       this.o.log(`lease of task ${lease.task.id} on worker ${lease.workerId} expired; the task goes back to the queue`);
     }
     this.checkExhausted();

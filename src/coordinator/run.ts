@@ -34,6 +34,8 @@ import { torchNames, withTorchNames } from "./report/torch-names.js";
 import type { OnnxParameter } from "../model/onnx/layout.js";
 import { encodeStateDict } from "../model/onnx/weights.js";
 import { RunFailure } from "./run-failure.js";
+import { CoordinatorMetrics } from "../metrics/coordinator.js";
+import { MetricsServerError, startMetricsServer, type MetricsServer } from "../metrics/server.js";
 import { planPair } from "./sampler.js";
 
 export interface RunOptions {
@@ -57,6 +59,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Where progress and log lines go; stderr by default. */
   stream?: NodeJS.WriteStream;
+  /** Serve Prometheus metrics on this port during the run (0: a free one); over the config's metrics.port. */
+  metricsPort?: number;
+  /** The address they listen on; over the config's metrics.host (default 127.0.0.1). */
+  metricsHost?: string;
+  /** The metrics the run counts into (default: its own); a caller that passes them can read them after the run. */
+  metrics?: CoordinatorMetrics;
 }
 
 export interface RunResult {
@@ -121,6 +129,7 @@ class Started {
   dispatcher: Dispatcher | null = null;
   wire: DispatcherWire | null = null;
   swarm: LocalSwarm | null = null;
+  metricsServer: MetricsServer | null = null;
 
   async stop(): Promise<void> {
     await this.swarm?.stop();
@@ -128,7 +137,24 @@ class Started {
     this.dispatcher?.stop();
     await this.nc?.drain().catch(() => undefined);
     await this.server?.stop();
+    await this.metricsServer?.close();
   }
+}
+
+/** The metrics port, when the flags or the config ask for one; its URL is logged (how a scraper finds port 0's). */
+async function serveMetrics(s: Started, options: RunOptions, cfg: RunConfig, metrics: CoordinatorMetrics, log: (line: string) => void): Promise<void> {
+  const port = options.metricsPort ?? cfg.metrics?.port;
+  if (port === undefined) {
+    if (options.metricsHost !== undefined) throw new RunFailure("--metrics-host needs --metrics-port (or metrics.port in the config)");
+    return;
+  }
+  try {
+    s.metricsServer = await startMetricsServer({ registry: metrics.registry, port, host: options.metricsHost ?? cfg.metrics?.host });
+  } catch (err) {
+    if (err instanceof MetricsServerError) throw new RunFailure(err.message, { cause: err });
+    throw err;
+  }
+  log(`metrics on ${s.metricsServer.url}`);
 }
 
 /** The server's URL: the one given, or an embedded nats-server started for this run. */
@@ -182,7 +208,7 @@ function checkTaskSizes(nc: NatsConnection, cfg: RunConfig, prep: PreparedRun, s
 }
 
 /** The dispatcher on the run's subjects, its sweep running. */
-function startDispatcher(s: Started, nc: NatsConnection, cfg: RunConfig, runId: string, log: (line: string) => void): Dispatcher {
+function startDispatcher(s: Started, nc: NatsConnection, cfg: RunConfig, runId: string, metrics: CoordinatorMetrics, log: (line: string) => void): Dispatcher {
   s.dispatcher = new Dispatcher({
     runId,
     leaseMs: cfg.workers.leaseMs,
@@ -193,8 +219,10 @@ function startDispatcher(s: Started, nc: NatsConnection, cfg: RunConfig, runId: 
     pullSubject: natsSubjects(cfg.nats.prefix).pull,
     log,
     askWorkers: () => s.wire?.askWorkers(),
+    onTask: (e) => metrics.onTask(e),
   });
   s.wire = new DispatcherWire(nc, cfg.nats.prefix, s.dispatcher, log);
+  metrics.attach({ stats: () => s.dispatcher!.stats(), bytes: s.wire.bytes });
   s.wire.start();
   s.dispatcher.start();
   return s.dispatcher;
@@ -274,10 +302,12 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
   const loadMs = Date.now() - started;
 
   const s = new Started();
+  const metrics = options.metrics ?? new CoordinatorMetrics();
   const onAbort = () => s.dispatcher?.fail(new RunAborted("the run was interrupted"));
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     if (options.signal?.aborted) throw new RunAborted("the run was interrupted");
+    await serveMetrics(s, options, cfg, metrics, log);
     const url = await natsServer(s, givenUrl, options.natsServerBinary, localCount, outDir, log);
     if (!givenUrl && Object.keys(authSources).length > 0) log("the NATS login and TLS settings are not used: the embedded nats-server (on 127.0.0.1) takes none");
     // A given server may still be starting (deployed beside this run): wait for it a while;
@@ -295,7 +325,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
 
     const runId = randomUUID();
     checkTaskSizes(nc, cfg, prep, subjects, dataset, runId);
-    const dispatcher = startDispatcher(s, nc, cfg, runId, log);
+    const dispatcher = startDispatcher(s, nc, cfg, runId, metrics, log);
     if (options.signal?.aborted) onAbort();
     if (s.server) startLocalWorkers(s, cfg, url, localCount, outDir);
 

@@ -14,6 +14,8 @@ import { NatsAuthError, natsAuthFrom, type NatsAuth } from "../nats/auth.js";
 import { addNatsAuthOptions, natsAuthSourcesFromFlags, type NatsAuthFlags } from "../nats/auth-flags.js";
 import { DEFAULT_WORKER_CONNECT_TIMEOUT_S } from "../nats/connect-wait.js";
 import { DEFAULT_PREFIX, validatePrefix } from "../protocol/index.js";
+import { DEFAULT_METRICS_HOST, MetricsServerError, parsePort, startMetricsServer } from "../metrics/server.js";
+import { WorkerMetrics, workerNotReady } from "../metrics/worker.js";
 import { PACKAGE_VERSION } from "../util/package-root.js";
 import { BACKEND_CHOICES, CONV_GRAD_CHOICES, type BackendChoice, type ConvGradChoice } from "./backend.js";
 import { GROUP_CHOICES, type GroupChoice } from "./compute-messages.js";
@@ -46,6 +48,12 @@ function computeThreads(value: string): number | "auto" {
   return value === "auto" ? "auto" : wholeNumber("threads (or auto)", 256)(value);
 }
 
+function port(value: string): number {
+  const n = parsePort(value);
+  if (n === null) throw new InvalidArgumentError("expected a port from 0 (a free one) to 65535");
+  return n;
+}
+
 function prefix(value: string): string {
   try {
     return validatePrefix(value);
@@ -67,6 +75,8 @@ interface CliOptions extends NatsAuthFlags {
   drainTimeout: number;
   connectTimeout: number;
   exitWithParent?: boolean;
+  metricsPort?: number;
+  metricsHost: string;
 }
 
 const program = addNatsAuthOptions(new Command()
@@ -94,7 +104,9 @@ const program = addNatsAuthOptions(new Command()
   .option("--prefix <prefix>", "subject prefix of the runs to serve", prefix, DEFAULT_PREFIX)
   .option("--connect-timeout <seconds>", "how long to wait for the NATS server at start, trying again with backoff (0: one try)", secondsOrZero, DEFAULT_WORKER_CONNECT_TIMEOUT_S)
   .option("--exit-with-parent", "leave at once when stdin closes (how a coordinator's local workers follow it)")
-  .option("--drain-timeout <seconds>", "on SIGTERM, how long to finish the task in hand before handing it back", seconds, DEFAULT_DRAIN_TIMEOUT_MS / 1000),
+  .option("--drain-timeout <seconds>", "on SIGTERM, how long to finish the task in hand before handing it back", seconds, DEFAULT_DRAIN_TIMEOUT_MS / 1000)
+  .option("--metrics-port <port>", "serve Prometheus metrics on this port at /metrics, and /ready (200 once pulling tasks); 0: a free port, printed", port)
+  .option("--metrics-host <host>", "the address the metrics port listens on (0.0.0.0: every interface, as in a pod)", DEFAULT_METRICS_HOST),
 )
   .addHelpText("after", "\nAn option marked (env: NAME) may also be set by that environment variable; the option, when given, wins.\nGRADSWARM_NATS_PASSWORD holds the password of --user, GRADSWARM_NATS_TOKEN a token, where no flag or URL gives them.\nExit codes: 0 drained, 1 failed, 2 bad arguments.")
   .action(async (opts: CliOptions) => {
@@ -115,7 +127,12 @@ const program = addNatsAuthOptions(new Command()
       process.stderr.write(`worker: ${err.message}\n`);
       process.exit(BAD_ARGUMENTS);
     }
-    const worker = new SwarmWorker({
+    if (opts.metricsPort === undefined && opts.metricsHost !== DEFAULT_METRICS_HOST) {
+      process.stderr.write("worker: --metrics-host needs --metrics-port\n");
+      process.exit(BAD_ARGUMENTS);
+    }
+    const metrics: WorkerMetrics | null = opts.metricsPort === undefined ? null : new WorkerMetrics(opts.id, () => worker.stats());
+    const worker: SwarmWorker = new SwarmWorker({
       natsUrl: opts.nats,
       natsAuth,
       id: opts.id,
@@ -128,7 +145,19 @@ const program = addNatsAuthOptions(new Command()
       prefix: opts.prefix,
       drainTimeoutMs: opts.drainTimeout * 1000,
       connectTimeoutMs: opts.connectTimeout * 1000,
+      onComputed: metrics ? (job, ms) => metrics.onComputed(job, ms) : undefined,
     });
+    if (metrics) {
+      // Served from before the backend loads: /ready tells a probe when the worker pulls tasks.
+      try {
+        const server = await startMetricsServer({ registry: metrics.registry, port: opts.metricsPort!, host: opts.metricsHost, notReady: () => workerNotReady(worker.stats()) });
+        process.stderr.write(`[worker ${opts.id}] metrics on ${server.url}\n`);
+      } catch (err) {
+        if (!(err instanceof MetricsServerError)) throw err;
+        process.stderr.write(`worker: ${err.message}\n`);
+        process.exit(1);
+      }
+    }
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;

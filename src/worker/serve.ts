@@ -64,6 +64,29 @@ export interface WorkerOptions {
   /** How long a draining worker may finish its task before handing it back. */
   drainTimeoutMs?: number;
   log?: (line: string) => void;
+  /** Told of each task's compute time (src/metrics/worker.ts makes a histogram of it). */
+  onComputed?: (job: JobRequest["type"], computeMs: number) => void;
+}
+
+/** What SwarmWorker.stats() reads out: its state and running totals (src/metrics/worker.ts). */
+export interface WorkerStats {
+  lifecycle: Lifecycle;
+  state: WorkerState;
+  backend: BackendInfo | null;
+  /** Results the coordinator took. */
+  tasksDone: number;
+  /** Tasks this worker reported as failed (task.error), hand-backs not counted. */
+  tasksFailed: number;
+  /** Minibatch gradients of pair tasks computed (2 per pair). */
+  gradients: number;
+  /** Bytes received: pull replies by message type, "blob" for object-store blobs. */
+  receivedBytes: ReadonlyMap<string, number>;
+  /** Bytes sent, by subject: task.result (every kind of result), task.chunk, task.error. */
+  sentBytes: ReadonlyMap<string, number>;
+}
+
+function add(totals: Map<string, number>, key: string, n: number): void {
+  totals.set(key, (totals.get(key) ?? 0) + n);
 }
 
 export type Lifecycle = "starting" | "running" | "draining" | "stopped" | "failed";
@@ -97,6 +120,7 @@ export class SwarmWorker {
   lifecycle: Lifecycle = "starting";
   backend: BackendInfo | null = null;
   tasksDone = 0;
+  private readonly totals = { tasksFailed: 0, gradients: 0, receivedBytes: new Map<string, number>(), sentBytes: new Map<string, number>() };
   private nc!: NatsConnection;
   private subjects: Subjects;
   private compute: ComputePool | null = null;
@@ -122,6 +146,10 @@ export class SwarmWorker {
   get state(): WorkerState {
     if (this.lifecycle === "draining") return "draining";
     return this.current ? "busy" : "idle";
+  }
+
+  stats(): WorkerStats {
+    return { lifecycle: this.lifecycle, state: this.state, backend: this.backend, tasksDone: this.tasksDone, ...this.totals };
   }
 
   /**
@@ -234,6 +262,7 @@ export class SwarmWorker {
       try {
         const msg = await this.nc.request(this.subjects.pull, encodeMessage(createMessage("task.pull", { workerId: this.options.id, instance: this.instance, backend: this.backend!.backend })), { timeout: PULL_TIMEOUT_MS });
         reply = decodeMessage(msg.data, ["task", "task.loss", "task.curvature", "task.none", "error"]);
+        add(this.totals.receivedBytes, reply.type, msg.data.length);
       } catch (err) {
         if (isNoAnswer(err)) {
           if (!waitingSaid) this.log(`waiting for a coordinator on ${this.subjects.pull}`);
@@ -274,7 +303,7 @@ export class SwarmWorker {
       if (task.type === "task") {
         request = { type: "pairs", pairs: task.pairs, labels: task.labels, labelSeed: task.labelSeed, metrics: task.metrics.map((m) => source(m.hash)) };
         const target = { nc: this.nc, subject: this.subjects.chunk, runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id };
-        if (task.returns === "vectors") onVectors = async (pair, g1, g2, layout) => void (await sendPairVectors(target, pair, g1, g2, layout));
+        if (task.returns === "vectors") onVectors = async (pair, g1, g2, layout) => void add(this.totals.sentBytes, "task.chunk", (await sendPairVectors(target, pair, g1, g2, layout)).bytes);
       } else if (task.type === "task.loss") {
         request = { type: "loss", points: task.points, directions: task.directions.map((d) => source(d.hash)), indices: task.indices };
       } else {
@@ -282,6 +311,8 @@ export class SwarmWorker {
         request = { type: "curvature", items, maxIterations, tolerance, probes, step, seed };
       }
       const done = await this.compute!.run(source(task.snapshot.hash), { ...source(task.dataset.hash), name: task.dataset.name }, request, onVectors);
+      if (task.type === "task") this.totals.gradients += 2 * task.pairs.length;
+      this.options.onComputed?.(request.type, done.computeMs);
       const bytes = encodeMessage(this.resultMessage(task, done.result, done.computeMs));
       const limit = this.nc.info?.max_payload ?? Infinity;
       if (bytes.length > limit) {
@@ -297,6 +328,7 @@ export class SwarmWorker {
       const message = (err as Error).message ?? String(err);
       this.log(`task ${task.taskId} failed (${code}): ${message}`);
       const body = createMessage("task.error", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id, code, message: message.slice(0, 4000) });
+      this.totals.tasksFailed++;
       await this.send(this.subjects.error, encodeMessage(body), task);
     } finally {
       this.current = null;
@@ -319,7 +351,9 @@ export class SwarmWorker {
     const giveUp = Date.now() + Math.max(BLOB_RETRY_MS, leaseMs / 2);
     for (;;) {
       try {
-        return await blobs.get(hash);
+        const bytes = await blobs.get(hash);
+        add(this.totals.receivedBytes, "blob", bytes.length);
+        return bytes;
       } catch (err) {
         if (!(err instanceof BlobError) || err.code !== "blob_store_unavailable" || Date.now() > giveUp || this.nc.isClosed()) throw err;
         this.log(`object store unavailable (${err.message}); retrying`);
@@ -335,6 +369,7 @@ export class SwarmWorker {
     const timeout = Math.min(REPLY_TIMEOUT_MS, Math.max(500, task.leaseMs / 3));
     while (Date.now() < giveUp && !this.nc.isClosed()) {
       try {
+        add(this.totals.sentBytes, subject.slice(this.options.prefix.length + 1), data.length);
         const ack = decodeAck((await this.nc.request(subject, data, { timeout })).data);
         if (!ack.accepted) this.log(`task ${task.taskId}: the coordinator did not take the reply (${ack.reason ?? "no reason"})`);
         return ack.accepted;

@@ -5,7 +5,7 @@
 // `worker --help` / `coordinator run --help` (or the config schema) knows it, or it is here.
 
 /** Worker options the deploy files pass. */
-export const PENDING_WORKER_FLAGS = ["--metrics-port"];
+export const PENDING_WORKER_FLAGS: string[] = [];
 
 /** `nats:` keys of a coordinator config that the deploy files' configs use. */
 export const PENDING_NATS_CONFIG_KEYS: string[] = [];

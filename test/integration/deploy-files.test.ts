@@ -212,7 +212,9 @@ describe("deploy/k8s: the manifests", () => {
     const metricsPort = Number(optionValue(c.args, "--metrics-port"));
     const probePort = c.ports.find((p) => p.name === c.readinessProbe.httpGet.port)!.containerPort;
     expect(probePort).toBe(metricsPort);
-    expect(c.readinessProbe.httpGet.path).toBe("/metrics");
+    // /ready (503 until the worker pulls tasks), on the pod's address, not 127.0.0.1 where the kubelet cannot reach it.
+    expect(c.readinessProbe.httpGet.path).toBe("/ready");
+    expect(optionValue(c.args, "--metrics-host")).toBe("0.0.0.0");
     expect(c.lifecycle.preStop.exec.command.join(" ")).toMatch(/kill -TERM 1/);
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(Number(optionValue(c.args, "--drain-timeout")));
     const keys = pod.volumes.flatMap((v) => v.secret?.items.map((i) => i.key) ?? []);

@@ -46,6 +46,8 @@ export interface RunConfig {
   /** `auth`: where the login and TLS files are (read at connect time, src/nats/auth.ts), paths absolute. */
   nats: { url: string | undefined; prefix: string; replicas: number; auth: NatsAuthSources };
   outDir: string | undefined;
+  /** Where to serve Prometheus metrics during the run; null: not served (unless --metrics-port). */
+  metrics: { port: number; host: string } | null;
 }
 
 /** Largest config file read; a config is a few hundred bytes. */
@@ -240,6 +242,7 @@ export function compileConfig(parsed: ParsedConfig, file: string, locate: FieldL
     invariance: parsed.invariance ? { layer: parsed.invariance.layer, alphas: parsed.invariance.alphas, tolerance: parsed.invariance.tolerance } : null,
     nats: { url: parsed.nats.url, prefix: parsed.nats.prefix, replicas: parsed.nats.replicas, auth: natsAuth },
     outDir: parsed.output.dir === undefined ? undefined : resolve(base, parsed.output.dir),
+    metrics: parsed.metrics ? { port: parsed.metrics.port, host: parsed.metrics.host } : null,
   };
 }
 

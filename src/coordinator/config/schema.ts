@@ -150,6 +150,14 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   output: z.strictObject({ dir: path.optional() }).prefault({}),
+  /** Prometheus metrics served during the run (README.md, "Metrics"); --metrics-port and --metrics-host win. */
+  metrics: z
+    .strictObject({
+      /** 0: a free port, printed when the run starts. */
+      port: z.int().min(0).max(65535),
+      host: z.string().min(1).max(253).default("127.0.0.1"),
+    })
+    .optional(),
   /** stats: workers return per-pair statistics; vectors: also both gradients, chunked. */
   return: z.enum(["stats", "vectors"]).default("stats"),
   /** Per-parameter statistics of the gradients (GSNR, diversity); needs return: vectors. */
