@@ -16,6 +16,7 @@ import { overlaySources } from "../nats/auth-flags.js";
 import { connectNatsWaiting, DEFAULT_COORDINATOR_CONNECT_TIMEOUT_S } from "../nats/connect-wait.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
 import { createMessage, objectBucket, subjects as natsSubjects, type DatasetRef } from "../protocol/index.js";
+import type { Dataset } from "../data/dataset.js";
 import { loadConfig, type RunConfig } from "./config/load.js";
 import { Dispatcher, WORKER_SILENT_MS } from "./dispatcher.js";
 import { DispatcherWire } from "./dispatcher-wire.js";
@@ -265,7 +266,7 @@ async function measureAll(ctx: Omit<RunContext, "onPhase">, subjects: Subject[],
 }
 
 /** results.json, pairs.jsonl, the model files, landscapes and per-parameter vectors. */
-async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMeasurement[], run: RunRecord, onnx: OnnxParameter[] | null): Promise<InvarianceRow[] | null> {
+async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMeasurement[], run: RunRecord, onnx: OnnxParameter[] | null, dataset: Dataset): Promise<InvarianceRow[] | null> {
   const theta = measured[0]!;
   const invariance = cfg.invariance ? invarianceRows(theta, measured.slice(1), cfg.invariance.tolerance) : null;
   const landscapes = cfg.landscape ? await writeLandscapes(outDir, measured) : [];
@@ -273,7 +274,7 @@ async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMea
   for (const m of measured) {
     if (m.vectorArrays) vectors[m.subject.key] = await writeVectorArrays(outDir, m.subject.key, { mean_gradient: m.vectorArrays.meanGradient, variance: m.vectorArrays.variance, gsnr: m.vectorArrays.gsnr });
   }
-  const results = resultsFile(measured, invariance, cfg, { landscapes, vectors }, run);
+  const results = resultsFile(measured, invariance, cfg, { landscapes, vectors }, run, dataset);
   await writeResultsJson(outDir, onnx ? withTorchNames(results, onnx) : results);
   await writePairsJsonl(outDir, theta.records, onnx ? theta.layers.map(torchNames(onnx).layer) : theta.layers);
   await writeModel(outDir, theta.subject.snapshot);
@@ -336,7 +337,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
 
     const theta = measured[0]!;
     const run = runRecord({ cfg, prep, runId, theta, dispatcher, natsUrl: s.server ? "embedded" : redactUrl(url), started, cpuAtStart, loadMs, putMs, dispatchMs });
-    const invariance = await writeOutputs(outDir, cfg, measured, run, prep.onnxParameters);
+    const invariance = await writeOutputs(outDir, cfg, measured, run, prep.onnxParameters, prep.dataset);
     await journal.remove();
     return { outDir, reduction: theta.reduction, measured, invariance, run };
   } catch (err) {

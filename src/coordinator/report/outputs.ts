@@ -10,6 +10,7 @@ import type { Snapshot } from "../../model/snapshot.js";
 import type { ParsedConfig } from "../config/schema.js";
 import type { Estimate } from "../estimators/types.js";
 import type { GradientConfusion } from "../estimators/gradient-confusion.js";
+import type { StiffnessByClass } from "../estimators/stiffness-classes.js";
 import type { CurvatureSummary, FisherInfo } from "../measure-subject.js";
 import type { LayerPairRecord } from "../layer-groups.js";
 import type { Measures } from "../reduce.js";
@@ -31,6 +32,8 @@ export interface SubjectResults {
   curvature: CurvatureSummary | null;
   /** The whole network's pairwise g1·g2 and cosines: gradient confusion and their quantiles. */
   gradient_confusion: GradientConfusion | null;
+  /** Class × class stiffness, when the pairs are of single examples (pairs.batch_size 1). */
+  stiffness_classes: StiffnessByClass | null;
 }
 
 export interface WorkerEntry {

@@ -10,6 +10,8 @@ import type { Dispatcher } from "../dispatcher.js";
 import type { Estimate } from "../estimators/types.js";
 import { gradientConfusion } from "../estimators/gradient-confusion.js";
 import { ticTrace } from "../estimators/tic.js";
+import { stiffnessByClass } from "../estimators/stiffness-classes.js";
+import type { Dataset } from "../../data/dataset.js";
 import type { SubjectMeasurement } from "../measure-subject.js";
 import type { PreparedRun } from "../prepare.js";
 import type { InvarianceRow } from "./invariance.js";
@@ -26,8 +28,8 @@ function headlineMeasures(m: SubjectMeasurement): Record<string, Estimate> {
   return out;
 }
 
-/** What one θ's measurement reports. */
-function subjectResults(m: SubjectMeasurement): SubjectResults {
+/** What one θ's measurement reports; `labels` when the pairs are of single examples (B = 1). */
+function subjectResults(m: SubjectMeasurement, labels: Pick<Dataset, "y" | "numClasses"> | null): SubjectResults {
   return {
     measures: headlineMeasures(m),
     layers: m.reduction.groups,
@@ -37,6 +39,7 @@ function subjectResults(m: SubjectMeasurement): SubjectResults {
     vector_stats: m.vectorStats,
     curvature: m.curvature,
     gradient_confusion: m.records.length > 0 ? gradientConfusion(m.records.map((r) => ({ a: r.norm[0], b: r.norm[1], c: r.dot }))) : null,
+    stiffness_classes: labels && m.records.length > 0 ? stiffnessByClass(m.records.map((r) => ({ a: r.norm[0], b: r.norm[1], c: r.dot, y: [labels.y[r.batches[0][0]!]!, labels.y[r.batches[1][0]!]!] })), labels.numClasses) : null,
   };
 }
 
@@ -121,14 +124,17 @@ export function resultsFile(
   cfg: RunConfig,
   files: { landscapes: LandscapeFile[]; vectors: Record<string, Record<string, string>> },
   run: RunRecord,
+  dataset: Pick<Dataset, "y" | "numClasses">,
 ): ResultsFile {
   const theta = measured[0]!;
+  // Per-example pairs say which classes they join; minibatches of B > 1 mix them.
+  const labels = cfg.pairs.batchSize === 1 ? dataset : null;
   const twins = measured.slice(1);
   return {
-    ...subjectResults(theta),
+    ...subjectResults(theta, labels),
     landscape: files.landscapes.length > 0 ? files.landscapes : undefined,
     vector_files: Object.keys(files.vectors).length > 0 ? { layout: theta.tensors, sizes: [...trainableTensorSizes(theta.subject.snapshot).values()], files: files.vectors } : undefined,
-    twins: twins.length > 0 ? twins.map((t) => ({ alpha: t.subject.alpha, layer: cfg.invariance!.layer, snapshot: t.subject.ref.hash, ...subjectResults(t) })) : undefined,
+    twins: twins.length > 0 ? twins.map((t) => ({ alpha: t.subject.alpha, layer: cfg.invariance!.layer, snapshot: t.subject.ref.hash, ...subjectResults(t, labels) })) : undefined,
     invariance: invariance ? { layer: cfg.invariance!.layer, alphas: cfg.invariance!.alphas, tolerance: cfg.invariance!.tolerance, rows: invariance } : undefined,
     run,
   };
