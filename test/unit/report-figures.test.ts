@@ -127,10 +127,28 @@ describe("the 2-D landscape", () => {
     expect(Math.max(...top)).toBeLessThan(rowY(1));
   });
 
+  it("draws each contour where the loss crosses its level: a loss equal to α puts level t at α = t", async () => {
+    const values = ys.map(() => xs.map((x) => x));
+    const svg = await draw(landscape2dSpec({ title: "loss = α", xLabel: "α", yLabel: "β", xs, ys, values }));
+    const dots = markItems(svg, "samples").map((d) => translateOf(d)!);
+    const [left, right] = [dots[0]![0], dots[xs.length - 1]![0]];
+    const thresholds = contourThresholds(-1, 1);
+    const bands = markItems(svg, "bands");
+    expect(bands).toHaveLength(thresholds.length);
+    for (const [k, t] of thresholds.entries()) {
+      const bandX = pathNumbers(bands[k]!).filter((_, i) => i % 2 === 0);
+      // The band {loss ≥ t} starts at α = t (the first, at the lowest loss, covers the grid) and runs to its right edge.
+      if (k === 0) expect(Math.min(...bandX)).toBeLessThanOrEqual(left + 1e-6);
+      else expect(Math.min(...bandX)).toBeCloseTo(left + ((t - xs[0]!) / (xs.at(-1)! - xs[0]!)) * (right - left), 1);
+      expect(Math.max(...bandX)).toBeGreaterThanOrEqual(right - 1e-6);
+    }
+  });
+
   it("spaces the thresholds from the lowest value, and refuses a grid of the wrong shape", () => {
     expect(contourThresholds(1, 2, 4)).toEqual([1, 1.25, 1.5, 1.75]);
     expect(contourThresholds(3, 3)).toEqual([3]);
     expect(() => landscape2dSpec({ title: "t", xLabel: "", yLabel: "", xs, ys, values: [[1, 2]] })).toThrow(/row 0 has 2 values, the grid has 5 columns/);
+    expect(() => landscape2dSpec({ title: "t", xLabel: "", yLabel: "", xs: [0], ys: [0], values: [[1]] })).toThrow(/1 × 1 grid has no area/);
   });
 });
 

@@ -61,10 +61,10 @@ function figures(input: ReportInput, training: TrainingReport | undefined): Figu
     out.push({ id: "layer-regret", caption: "The regret E[‖g₂‖ − g₁·g₂/‖g₁‖] of each layer's gradients alone, with 95% confidence intervals (Student t).", spec: layerRegretSpec(layers.map(([layer, ms]) => ({ layer, estimate: ms.regret }))) });
   }
   for (const f of landscapes.oneD) {
-    out.push({ id: `landscape-1d-${f.normalization}`, caption: `The training loss along one seeded random direction (${f.normalization === "filter" ? "filter-normalized, Li et al." : "unnormalized"}), through θ and each function-preserving twin.`, spec: landscape1dSpec(f.normalization, f.series) });
+    out.push({ id: `landscape-1d-${f.normalization}`, caption: `The training loss along one seeded random direction (${f.normalization === "filter" ? "filter-normalized, Li et al." : "unnormalized"}), through θ and each function-preserving twin; curves that coincide lie on one another, the widest underneath.`, spec: landscape1dSpec(f.normalization, f.series) });
   }
   for (const f of landscapes.twoD) {
-    out.push({ id: `landscape-2d-${f.subject}-${f.normalization}`, caption: `The training loss on a plane of two seeded random directions; filled contours on nice levels, dots where the loss was evaluated, the cross at the measured point.`, spec: landscape2dSpec(f.grid) });
+    out.push({ id: `landscape-2d-${f.subject}-${f.normalization}`, caption: `The training loss on a plane of two seeded random directions; filled contours at equally spaced levels, dots where the loss was evaluated, the cross at the measured point.`, spec: landscape2dSpec(f.grid) });
   }
   for (const [i, t] of (training?.overTraining ?? []).entries()) {
     out.push({ id: `training-${i}-${t.indicator}`, caption: `The ${t.indicator} at each checkpoint with its 95% CI (band), beside the train and test losses at the same steps.`, spec: indicatorTrainingSpec(t) });
@@ -80,6 +80,7 @@ body { font-family: sans-serif; margin: 24px auto; max-width: 1100px; color: #22
 h1 { font-size: 22px; margin-bottom: 4px; }
 h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .run { color: #555; font-size: 13px; }
+p { font-size: 14px; max-width: 900px; }
 .figures { display: flex; flex-wrap: wrap; gap: 24px; }
 figure.figure { margin: 0; padding: 8px; border: 1px solid #eee; border-radius: 4px; background: white; max-width: 100%; overflow-x: auto; }
 figure.figure svg { display: block; max-width: 100%; height: auto; }

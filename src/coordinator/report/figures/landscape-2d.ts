@@ -29,20 +29,20 @@ export function contourThresholds(lo: number, hi: number, levels = CONTOUR_LEVEL
   return Array.from({ length: levels }, (_, k) => lo + ((hi - lo) * k) / levels);
 }
 
-function spacing(v: readonly number[]): number {
-  return v.length > 1 ? (v[v.length - 1]! - v[0]!) / (v.length - 1) : 1;
-}
-
 export function landscape2dSpec(g: LandscapeGrid): FigureSpec {
   const nx = g.xs.length;
   const ny = g.ys.length;
   for (const [j, row] of g.values.entries()) if (row.length !== nx) throw new Error(`landscape2dSpec: row ${j} has ${row.length} values, the grid has ${nx} columns`);
   if (g.values.length !== ny) throw new Error(`landscape2dSpec: ${g.values.length} rows of values, the grid has ${ny} rows`);
-  const dx = spacing(g.xs);
-  const dy = spacing(g.ys);
-  // The raster's row 0 is the top of the picture: the largest β first. Each value sits at
-  // the centre of its raster cell, so the x and y domains extend half a cell beyond the
-  // outermost grid points and the contours land on the grid points' positions.
+  if (nx < 2 || ny < 2) throw new Error(`landscape2dSpec: a ${nx} × ${ny} grid has no area to draw (at least 2 × 2)`);
+  // The raster's row 0 is the top of the picture: the largest β first. The transform puts
+  // value i at the centre of raster cell i, (i + 0.5) × scale; scale = plot size / (n − 1)
+  // and translate = −scale / 2 put it on grid point i, the domains span the outermost grid
+  // points, and the marks are clipped to them (outside, the transform only closes its rings).
+  // One pixel scale on both axes (the transform takes one): a grid cell is square.
+  const cell = Math.min((FIGURE_WIDTH * 0.8) / (nx - 1), FIGURE_HEIGHT / (ny - 1));
+  const width = cell * (nx - 1);
+  const height = cell * (ny - 1);
   const raster = { width: nx, height: ny, values: [...g.values].reverse().flat() };
   const points = g.ys.flatMap((y, j) => g.xs.map((x, i) => ({ x, y, loss: g.values[j]![i]! }))).filter((p) => Number.isFinite(p.loss));
   let lo = Infinity;
@@ -55,29 +55,25 @@ export function landscape2dSpec(g: LandscapeGrid): FigureSpec {
   const thresholds = contourThresholds(domain[0]!, domain[1]!);
   const spec: Spec = {
     $schema: "https://vega.github.io/schema/vega/v6.json",
-    width: FIGURE_WIDTH * 0.8,
-    height: FIGURE_HEIGHT,
+    width,
+    height,
     padding: 5,
     autosize: "pad",
     background: "white",
     title: { text: g.title, anchor: "start", fontSize: 14, offset: 10, subtitle: `training loss on a ${nx} × ${ny} grid, ${formatNumber(domain[0])} to ${formatNumber(domain[1])}`, subtitleFontSize: 11, subtitleColor: "#555" },
-    signals: [
-      { name: "nx", value: nx },
-      { name: "ny", value: ny },
-    ],
     data: [
       // Dots at the evaluated points while they stay apart; a finer grid is shown by its contours alone.
       { name: "points", values: points.length <= MAX_DOTS ? points : [] },
       {
         name: "contours",
         values: [raster],
-        transform: [{ type: "isocontour", thresholds, scale: { expr: "[width / nx, height / ny]" } }],
+        transform: [{ type: "isocontour", thresholds, scale: cell, translate: [-cell / 2, -cell / 2] }],
       },
       { name: "origin", values: [{ x: 0, y: 0 }] },
     ],
     scales: [
-      { name: "x", type: "linear", domain: [g.xs[0]! - dx / 2, g.xs[nx - 1]! + dx / 2], range: "width", nice: false, zero: false },
-      { name: "y", type: "linear", domain: [g.ys[0]! - dy / 2, g.ys[ny - 1]! + dy / 2], range: "height", nice: false, zero: false },
+      { name: "x", type: "linear", domain: [g.xs[0]!, g.xs[nx - 1]!], range: "width", nice: false, zero: false },
+      { name: "y", type: "linear", domain: [g.ys[0]!, g.ys[ny - 1]!], range: "height", nice: false, zero: false },
       { name: "color", type: "linear", domain: domain, range: { scheme: "viridis" }, zero: false },
     ],
     axes: [
@@ -90,6 +86,7 @@ export function landscape2dSpec(g: LandscapeGrid): FigureSpec {
         type: "shape",
         name: "bands",
         from: { data: "contours" },
+        clip: true,
         encode: { enter: { fill: { scale: "color", field: "contour.value" }, stroke: { value: "#ffffff" }, strokeWidth: { value: 0.6 }, strokeOpacity: { value: 0.7 } } },
         transform: [{ type: "geoshape", field: "datum.contour" }],
       },
