@@ -23,6 +23,7 @@ import { writeReportHtml } from "../../src/coordinator/report/report-html.js";
 import { runJob, type RunResult } from "../../src/coordinator/run.js";
 import { subjects } from "../../src/protocol/index.js";
 import { launchChromium } from "../helpers/chromium.js";
+import { markItems } from "../helpers/svg-marks.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
 import { spawnWorker, stopWorkers, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
 
@@ -195,6 +196,11 @@ describe("report.html in a real browser", () => {
     expect(view.measureRows).toBe(Object.keys(results.measures).length);
     expect(view.invarianceRows).toBe(results.invariance!.rows.length);
     expect(statSync(join(out1d, "report.png")).size).toBeGreaterThan(10_000);
+    // The landscape SVG files beside it are the same figures.
+    for (const normalization of ["filter", "none"]) {
+      const svg = readFileSync(join(out1d, `landscape-1d-${normalization}.svg`), "utf8");
+      expect(markItems(svg, "points_marks")).toHaveLength((1 + ALPHAS.length) * POINTS_1D);
+    }
     // measures.csv beside it: one header, a row per estimate of θ and of each twin.
     const csv = readFileSync(join(out1d, "measures.csv"), "utf8").trim().split("\n");
     expect(csv[0]).toBe("run,checkpoint,subject,metric,scope,part,measure,estimate,stderr,ci_low,ci_high,n,resolved");
@@ -214,6 +220,7 @@ describe("report.html in a real browser", () => {
     expect(f.marks.bands!.items).toBe(CONTOUR_LEVELS);
     expect(f.marks["theta-mark"]!.items).toBe(1);
     expect(view.invarianceRows).toBe(0);
+    expect(markItems(readFileSync(join(out2d, "landscape-2d-theta-filter.svg"), "utf8"), "samples")).toHaveLength(POINTS_2D * POINTS_2D);
   });
 
   it("a page with the training figures: indicator over training, indicator against the gap", async () => {

@@ -2,7 +2,7 @@
 // and read back: as many marks as data points, bound to the data (the values in their
 // aria-labels, positions in the right place), titles that fit, nothing NaN.
 
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { cosHistogramSpec, cosMaxBins, pairCosines } from "../../src/coordinator/report/figures/cos-histogram.js";
 import { indicatorGapSpec } from "../../src/coordinator/report/figures/indicator-gap.js";
 import { indicatorTrainingSpec } from "../../src/coordinator/report/figures/indicator-training.js";
@@ -24,8 +24,16 @@ function titleOf(f: FigureSpec): string {
   return typeof t === "string" ? t : (t?.text ?? "");
 }
 
+/** Draws the figure, which must compile and render without a warning from Vega-Lite or Vega. */
 async function draw(f: FigureSpec): Promise<string> {
-  const svg = await renderSvg(f);
+  const warn = vi.spyOn(console, "warn");
+  let svg: string;
+  try {
+    svg = await renderSvg(f);
+    expect(warn.mock.calls).toEqual([]);
+  } finally {
+    warn.mockRestore();
+  }
   expect(svg.startsWith("<svg")).toBe(true);
   expect(svg).not.toMatch(/NaN|Infinity/);
   expect(titleOf(f).length).toBeGreaterThan(0);
