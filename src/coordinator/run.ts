@@ -257,7 +257,7 @@ async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMea
   // An ONNX model's θ also as a PyTorch state_dict (safetensors.torch.load_file reads it).
   if (onnx) await writeFile(join(outDir, "model.safetensors"), encodeStateDict(theta.subject.snapshot, onnx));
   await writeMeasuresCsv(outDir, measureRows(results));
-  await writeReportHtml(outDir, { results, cosines: pairCosines(theta.records), landscapes: cfg.landscape ? landscapeFigures(measured) : { oneD: [], twoD: [] } });
+  await writeReportHtml(outDir, { results, cosines: pairCosines(theta.records), landscapes: landscapeFigures(measured) });
   return invariance;
 }
 
