@@ -26,5 +26,15 @@ if ! command -v ip >/dev/null 2>&1 && [ ! -x /usr/sbin/ip ] && [ ! -x /sbin/ip ]
     echo "test: could not install iproute2; the network-namespace test will skip" >&2
 fi
 
+# test/integration/report-browser.test.ts opens report.html in a headless Chromium
+# (playwright-core drives Debian's chromium, found on PATH): installed when missing.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "test: installing Chromium for the report's browser test (apt-get)" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+  $sudo apt-get install -y -qq chromium >&2 2>/dev/null || { $sudo apt-get update -qq >&2 && $sudo apt-get install -y -qq chromium >&2; } ||
+    echo "test: could not install chromium; the report's browser test will fail without it" >&2
+fi
+
 npx tsc -p tsconfig.test.json
 exec npx vitest run "$@"

@@ -27,9 +27,13 @@ import { checkPayloads } from "./payload-check.js";
 import { prepareRun, type PreparedRun } from "./prepare.js";
 import type { Reduction } from "./reduce.js";
 import { invarianceRows, type InvarianceRow } from "./report/invariance.js";
+import { pairCosines } from "./report/figures/cos-histogram.js";
+import { landscapeFigures } from "./report/landscape-figures.js";
 import { writeLandscapes } from "./report/landscape-files.js";
+import { measureRows, writeMeasuresCsv } from "./report/measures-csv.js";
 import { writeModel, writePairsJsonl, writeResultsJson, writeVectorArrays, type RunRecord } from "./report/outputs.js";
 import { ProgressLine } from "./report/progress.js";
+import { writeReportHtml } from "./report/report-html.js";
 import { resultsFile, runRecord } from "./report/results.js";
 import { torchNames, withTorchNames } from "./report/torch-names.js";
 import type { OnnxParameter } from "../model/onnx/layout.js";
@@ -265,7 +269,7 @@ async function measureAll(ctx: Omit<RunContext, "onPhase">, subjects: Subject[],
   }
 }
 
-/** results.json, pairs.jsonl, the model files, landscapes and per-parameter vectors. */
+/** results.json, pairs.jsonl, the model files, landscapes, per-parameter vectors, measures.csv and report.html. */
 async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMeasurement[], run: RunRecord, onnx: OnnxParameter[] | null, dataset: Dataset): Promise<InvarianceRow[] | null> {
   const theta = measured[0]!;
   const invariance = cfg.invariance ? invarianceRows(theta, measured.slice(1), cfg.invariance.tolerance) : null;
@@ -274,12 +278,15 @@ async function writeOutputs(outDir: string, cfg: RunConfig, measured: SubjectMea
   for (const m of measured) {
     if (m.vectorArrays) vectors[m.subject.key] = await writeVectorArrays(outDir, m.subject.key, { mean_gradient: m.vectorArrays.meanGradient, variance: m.vectorArrays.variance, gsnr: m.vectorArrays.gsnr });
   }
-  const results = resultsFile(measured, invariance, cfg, { landscapes, vectors }, run, dataset);
-  await writeResultsJson(outDir, onnx ? withTorchNames(results, onnx) : results);
+  const raw = resultsFile(measured, invariance, cfg, { landscapes, vectors }, run, dataset);
+  const results = onnx ? withTorchNames(raw, onnx) : raw;
+  await writeResultsJson(outDir, results);
   await writePairsJsonl(outDir, theta.records, onnx ? theta.layers.map(torchNames(onnx).layer) : theta.layers);
   await writeModel(outDir, theta.subject.snapshot);
   // An ONNX model's θ also as a PyTorch state_dict (safetensors.torch.load_file reads it).
   if (onnx) await writeFile(join(outDir, "model.safetensors"), encodeStateDict(theta.subject.snapshot, onnx));
+  await writeMeasuresCsv(outDir, measureRows(results));
+  await writeReportHtml(outDir, { results, cosines: pairCosines(theta.records), landscapes: landscapeFigures(measured) });
   return invariance;
 }
 

@@ -99,7 +99,8 @@ function linspace(from: number, to: number, points: number): number[] {
 /**
  * 1-D (beta = 0) or 2-D grid of `points` per axis over [from, to] (inclusive), ids in
  * row-major order: for 2-D, id = row·points + col with alpha varying along a row (col)
- * and beta down the rows, so values[id] reshape to [beta][alpha] as contourSvg wants.
+ * and beta down the rows, so values[id] reshape to [beta][alpha] as the 2-D landscape
+ * figure (coordinator/report/figures/landscape-2d.ts) takes them.
  * points = 1 is allowed only when from = to.
  */
 export function planGrid(dims: 1 | 2, from: number, to: number, points: number): GridPoint[] {

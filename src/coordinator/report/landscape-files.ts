@@ -1,57 +1,31 @@
-// Landscape outputs: a CSV per (θ or twin, normalization), and SVG pictures — for 1-D
-// grids one chart per normalization with θ and its twins as curves (the picture the
-// seed's critique is about: with filter normalization the twins' curves coincide,
-// without it they do not), for 2-D grids a contour per (θ or twin, normalization).
+// Landscape outputs: a CSV per (θ or twin, normalization), and the SVG pictures of
+// landscape-figures.ts (1-D: θ and its twins as curves per normalization; 2-D: contours
+// per θ or twin and normalization), drawn with Vega-Lite / Vega (render-svg.ts).
 
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { landscapeCsv } from "../../measures/landscape.js";
 import type { SubjectMeasurement } from "../measure-subject.js";
-import { contourSvg, lineChartSvg } from "./svg-plot.js";
-
-function label(m: SubjectMeasurement): string {
-  return m.subject.alpha === null ? "θ" : `twin α=${m.subject.alpha}`;
-}
+import { landscape1dSpec } from "./figures/landscape-1d.js";
+import { landscape2dSpec } from "./figures/landscape-2d.js";
+import { landscapeFigures } from "./landscape-figures.js";
+import type { LandscapeFile } from "./outputs.js";
+import { renderSvg } from "./render-svg.js";
 
 /** Writes the files; returns their names by subject and normalization. */
-export async function writeLandscapes(dir: string, measured: readonly SubjectMeasurement[]): Promise<{ subject: string; normalization: string; csv: string; svg: string | null }[]> {
-  const out: { subject: string; normalization: string; csv: string; svg: string | null }[] = [];
-  const charts = new Map<string, { name: string; x: number[]; y: number[] }[]>();
+export async function writeLandscapes(dir: string, measured: readonly SubjectMeasurement[]): Promise<LandscapeFile[]> {
+  const { oneD, twoD } = landscapeFigures(measured);
+  const out: LandscapeFile[] = [];
   for (const m of measured) {
     for (const l of m.landscapes) {
       const csv = `landscape-${m.subject.key}-${l.normalization}.csv`;
       await writeFile(join(dir, csv), landscapeCsv(l.points, l.values.map((v) => v ?? { loss: NaN, accuracy: NaN })));
-      let svg: string | null = null;
-      const dims = l.points.some((p) => p.beta !== 0) ? 2 : 1;
-      if (dims === 1) {
-        const series = charts.get(l.normalization) ?? [];
-        series.push({ name: label(m), x: l.points.map((p) => p.alpha), y: l.values.map((v) => v?.loss ?? NaN) });
-        charts.set(l.normalization, series);
-        svg = `landscape-1d-${l.normalization}.svg`;
-      } else {
-        const xs = [...new Set(l.points.map((p) => p.alpha))].sort((a, b) => a - b);
-        const ys = [...new Set(l.points.map((p) => p.beta))].sort((a, b) => a - b);
-        const at = new Map(l.points.map((p, i) => [`${p.alpha},${p.beta}`, l.values[i]?.loss ?? NaN]));
-        const values = ys.map((y) => xs.map((x) => at.get(`${x},${y}`) ?? NaN));
-        svg = `landscape-2d-${m.subject.key}-${l.normalization}.svg`;
-        await writeFile(
-          join(dir, svg),
-          contourSvg({ title: `training loss around ${label(m)}, ${l.normalization === "filter" ? "filter-normalized" : "unnormalized"} directions`, xLabel: "α (direction 1)", yLabel: "β (direction 2)", xs, ys, values }),
-        );
-      }
+      const twoDimensional = l.points.some((p) => p.beta !== 0);
+      const svg = (twoDimensional ? twoD.find((f) => f.subject === m.subject.key && f.normalization === l.normalization) : oneD.find((f) => f.normalization === l.normalization))?.svg ?? null;
       out.push({ subject: m.subject.key, normalization: l.normalization, csv, svg });
     }
   }
-  for (const [normalization, series] of charts) {
-    await writeFile(
-      join(dir, `landscape-1d-${normalization}.svg`),
-      lineChartSvg({
-        title: `training loss along ${normalization === "filter" ? "a filter-normalized" : "an unnormalized"} random direction`,
-        xLabel: "step along the direction",
-        yLabel: "mean training loss",
-        series,
-      }),
-    );
-  }
+  for (const f of oneD) await writeFile(join(dir, f.svg), await renderSvg(landscape1dSpec(f.normalization, f.series)));
+  for (const f of twoD) await writeFile(join(dir, f.svg), await renderSvg(landscape2dSpec(f.grid)));
   return out;
 }
