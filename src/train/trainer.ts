@@ -252,9 +252,8 @@ export class Trainer {
 
   /** Continues from `state`: refused unless it was written under the same settings, for this model. */
   load(state: TrainState, where = "the training state"): void {
-    const mine = JSON.stringify(this.settings);
-    const theirs = JSON.stringify(state.settings);
-    if (mine !== theirs) throw new TrainError(`${where} was written with settings ${theirs}, this run has ${mine}`);
+    const differs = firstDifference(state.settings, this.settings, "settings");
+    if (differs) throw new TrainError(`${where} was written with ${differs.path} = ${differs.theirs}, this run has ${differs.mine}`);
     if (state.position.batch >= this.order.batchesPerEpoch) throw new TrainError(`${where}: minibatch ${state.position.batch} does not exist (${this.order.batchesPerEpoch} per epoch)`);
     const check = (arrays: NamedArray[], names: string[], shapes: number[][], what: string) => {
       if (arrays.length !== names.length || arrays.some((a, i) => a.name !== names[i] || JSON.stringify(a.shape) !== JSON.stringify(shapes[i]))) {
@@ -289,6 +288,19 @@ export class Trainer {
     this.optimizer.dispose();
     this.model.dispose();
   }
+}
+
+/** The first field (a dotted path) where two JSON values differ, or null. */
+function firstDifference(theirs: unknown, mine: unknown, path: string): { path: string; theirs: string; mine: string } | null {
+  if (typeof theirs === "object" && theirs !== null && typeof mine === "object" && mine !== null) {
+    const keys = new Set([...Object.keys(theirs), ...Object.keys(mine)]);
+    for (const k of keys) {
+      const d = firstDifference((theirs as Record<string, unknown>)[k], (mine as Record<string, unknown>)[k], `${path}.${k}`);
+      if (d) return d;
+    }
+    return null;
+  }
+  return theirs === mine ? null : { path, theirs: JSON.stringify(theirs) ?? "absent", mine: JSON.stringify(mine) ?? "absent" };
 }
 
 /** A state's weights under `topology`: what writeLayersModel writes as model.json + weights.bin. */
