@@ -10,7 +10,8 @@ optimizer.step(). Timed: the best of --reps repetitions of at least --min-time s
 after a warm-up of a few steps.
 
 Prints one JSON object on stdout: {"torch", "threads", "device", "libraries", "config",
-"malloc", "rows": [{"batch", "steps_per_s", "examples_per_s", "reps", "steps"}]}, with the
+"malloc", "rows": [{"batch", "steps_per_s", "cpu_s_per_step" (process CPU time of all threads,
+time.process_time, in the same repetition), "examples_per_s", "reps", "steps"}]}, with the
 mapped libraries and build config from which bench/torch-blas.ts tells the BLAS.
 
   /usr/bin/python3 bench/torch-train.py [--threads 2] [--batches 32,2048] [--n 60000]
@@ -65,20 +66,21 @@ def main():
 
         for _ in range(5):
             step()
-        best, reps, steps_done = None, 0, 0
+        best, reps, steps_done, cpu_per_step = None, 0, 0, None
         for _ in range(ARGS.reps):
-            steps, start = 0, time.perf_counter()
+            steps, start, cpu0 = 0, time.perf_counter(), time.process_time()
             while True:
                 step()
                 steps += 1
                 elapsed = time.perf_counter() - start
                 if elapsed >= ARGS.min_time:
                     break
+            cpu = time.process_time() - cpu0
             reps += 1
             if best is None or steps / elapsed > best:
-                best, steps_done = steps / elapsed, steps
-        rows.append({"batch": batch, "steps_per_s": best, "examples_per_s": best * batch, "reps": reps, "steps": steps_done})
-        log(f"torch B={batch:<5d} {best:9.1f} steps/s {best * batch:11.0f} examples/s (best of {reps})")
+                best, steps_done, cpu_per_step = steps / elapsed, steps, cpu / steps
+        rows.append({"batch": batch, "steps_per_s": best, "cpu_s_per_step": cpu_per_step, "examples_per_s": best * batch, "reps": reps, "steps": steps_done})
+        log(f"torch B={batch:<5d} {best:9.1f} steps/s {best * batch:11.0f} examples/s {cpu_per_step * 1000:.2f} CPU ms/step (best of {reps})")
     print(json.dumps({
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -21,6 +21,8 @@ import { describeEvalSet, evalIndices, type EvalSetConfig } from "./eval-set.js"
 import { checkOptimizer, Optimizer, type OptimizerConfig } from "./optimizers.js";
 import { checkSchedule, learningRate, type ScheduleConfig } from "./schedules.js";
 import type { NamedArray, TrainSettings, TrainState } from "./state.js";
+import { denseLayers, whyNotGrouped, type DenseSpec } from "../worker/grouped.js";
+import { denseForward } from "./dense-forward.js";
 
 export interface TrainConfig {
   batchSize: number;
@@ -84,6 +86,8 @@ export class Trainer {
     private readonly params: TF.Variable[],
     private readonly paramNames: string[],
     private readonly optimizer: Optimizer,
+    /** The model as a Dense stack, for dense-forward.ts on the wasm backend; null when it is none. */
+    private readonly dense: DenseSpec[] | null,
   ) {
     this.exampleSize = featureSize(dataset);
     this.evalSet = evalIndices(config.evalSet, dataset.n);
@@ -133,7 +137,9 @@ export class Trainer {
     });
     const params = model.trainableWeights.map((w) => w.read() as TF.Variable);
     const paramNames = model.trainableWeights.map((w) => w.originalName);
-    return new Trainer(tf, model, snapshot, dataset, config, order, weights, params, paramNames, new Optimizer(tf, config.optimizer, params));
+    const topology = logitsTopology(snapshot.modelTopology);
+    const dense = dataset.featureShape.length === 1 && whyNotGrouped(topology) === null ? denseLayers(topology, params) : null;
+    return new Trainer(tf, model, snapshot, dataset, config, order, weights, params, paramNames, new Optimizer(tf, config.optimizer, params), dense);
   }
 
   get settings(): TrainSettings {
@@ -173,7 +179,7 @@ export class Trainer {
     let grads: TF.NamedTensorMap | undefined;
     try {
       ({ value, grads } = tf.variableGrads(() => {
-        const logits = this.model.apply(xb, { training: true }) as TF.Tensor;
+        const logits = this.dense && tf.getBackend() === "wasm" ? denseForward(tf, this.dense, xb as TF.Tensor2D) : (this.model.apply(xb, { training: true }) as TF.Tensor);
         return tf.neg(tf.mean(tf.sum(tf.mul(yb, tf.logSoftmax(logits)), -1))) as TF.Scalar;
       }, this.params));
       this.optimizer.apply(this.params.map((p) => grads![p.name]!), lr, this.step + 1);
