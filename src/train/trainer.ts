@@ -37,6 +37,8 @@ export interface TrainConfig {
   stopAtTrainLoss?: { loss: number };
   /** The examples the checkpoints' train loss is measured on. */
   evalSet: EvalSetConfig;
+  /** A held-out set: each checkpoint also reports loss and accuracy on all of it. */
+  testSet?: Dataset;
 }
 
 export interface TrainLoss {
@@ -49,6 +51,8 @@ export interface TrainLoss {
 export interface Checkpoint {
   state: TrainState;
   train: TrainLoss;
+  /** On config.testSet, when there is one. */
+  test?: TrainLoss;
 }
 
 export type StopReason = "steps" | "epochs" | "train_loss";
@@ -120,6 +124,10 @@ export class Trainer {
         weightData: snapshot.data.slice().buffer,
       }),
     );
+    const test = config.testSet;
+    if (test && (JSON.stringify(test.featureShape) !== JSON.stringify(dataset.featureShape) || test.numClasses !== dataset.numClasses)) {
+      throw new TrainError(`the test set ${test.name} has examples [${test.featureShape}] in ${test.numClasses} classes, the training set ${dataset.name} [${dataset.featureShape}] in ${dataset.numClasses}`);
+    }
     const inputShape = model.inputs[0]!.shape.slice(1);
     const outputUnits = model.outputs[0]!.shape.at(-1);
     if (inputShape.length !== dataset.featureShape.length || inputShape.some((d, i) => d !== null && d !== dataset.featureShape[i]) || outputUnits !== dataset.numClasses) {
@@ -157,8 +165,7 @@ export class Trainer {
     return learningRate(this.config.schedule, this.config.optimizer.lr, this.step);
   }
 
-  private batchTensors(indices: ArrayLike<number>): { xb: TF.Tensor; yb: TF.Tensor2D } {
-    const d = this.dataset;
+  private batchTensors(indices: ArrayLike<number>, d: Dataset = this.dataset): { xb: TF.Tensor; yb: TF.Tensor2D } {
     const size = this.exampleSize;
     const x = new Float32Array(indices.length * size);
     const y = new Float32Array(indices.length * d.numClasses);
@@ -195,12 +202,30 @@ export class Trainer {
 
   /** Mean loss and accuracy on the evaluation set at the current weights (float64 sums). */
   async trainLoss(): Promise<TrainLoss> {
-    const classes = this.dataset.numClasses;
+    return { ...(await this.lossOn(this.dataset, this.evalSet)), on: describeEvalSet(this.config.evalSet, this.dataset.n) };
+  }
+
+  /** Mean loss and accuracy on all of config.testSet, or null without one. */
+  async testLoss(): Promise<TrainLoss | null> {
+    const test = this.config.testSet;
+    if (!test) return null;
+    return { ...(await this.lossOn(test, Array.from({ length: test.n }, (_, i) => i))), on: `the test set ${test.name} (${test.n} examples)` };
+  }
+
+  private async checkpoint(): Promise<Checkpoint> {
+    const c: Checkpoint = { state: await this.state(), train: await this.trainLoss() };
+    const test = await this.testLoss();
+    if (test) c.test = test;
+    return c;
+  }
+
+  private async lossOn(data: Dataset, indices: readonly number[]): Promise<{ loss: number; accuracy: number }> {
+    const classes = data.numClasses;
     let loss = 0;
     let correct = 0;
-    for (let start = 0; start < this.evalSet.length; start += EVAL_PASS) {
-      const part = this.evalSet.slice(start, start + EVAL_PASS);
-      const { xb, yb } = this.batchTensors(part);
+    for (let start = 0; start < indices.length; start += EVAL_PASS) {
+      const part = indices.slice(start, start + EVAL_PASS);
+      const { xb, yb } = this.batchTensors(part, data);
       const logits = this.tf.tidy(() => this.model.apply(xb, { training: false }) as TF.Tensor);
       let z: Float32Array;
       try {
@@ -216,11 +241,11 @@ export class Trainer {
         for (let c = 0; c < classes; c++) if (z[r * classes + c]! > max) (max = z[r * classes + c]!), (arg = c);
         let total = 0;
         for (let c = 0; c < classes; c++) total += Math.exp(z[r * classes + c]! - max);
-        loss += max + Math.log(total) - z[r * classes + this.dataset.y[i]!]!;
-        if (arg === this.dataset.y[i]) correct++;
+        loss += max + Math.log(total) - z[r * classes + data.y[i]!]!;
+        if (arg === data.y[i]) correct++;
       });
     }
-    return { loss: loss / this.evalSet.length, accuracy: correct / this.evalSet.length, on: describeEvalSet(this.config.evalSet, this.dataset.n) };
+    return { loss: loss / indices.length, accuracy: correct / indices.length };
   }
 
   /**
@@ -231,13 +256,13 @@ export class Trainer {
   async run(onCheckpoint: (c: Checkpoint) => Promise<void> | void = () => {}): Promise<{ reason: StopReason; last: Checkpoint }> {
     for (;;) {
       if (this.finished) {
-        const last = { state: await this.state(), train: await this.trainLoss() };
+        const last = await this.checkpoint();
         await onCheckpoint(last);
         return { reason: "steps" in this.config.stop ? "steps" : "epochs", last };
       }
       this.trainStep();
       if (this.step % this.config.checkpointEvery === 0 && !this.finished) {
-        const c = { state: await this.state(), train: await this.trainLoss() };
+        const c = await this.checkpoint();
         await onCheckpoint(c);
         if (this.config.stopAtTrainLoss && c.train.loss <= this.config.stopAtTrainLoss.loss) return { reason: "train_loss", last: c };
       }

@@ -22,6 +22,8 @@ import type { ScheduleConfig } from "../../src/train/schedules.js";
 import { decodeTrainState, encodeTrainState, TrainStateError, type TrainState } from "../../src/train/state.js";
 import { stateSnapshot, Trainer, TrainError, type Checkpoint, type TrainConfig } from "../../src/train/trainer.js";
 import { setupWasm } from "../../src/worker/wasm/index.js";
+import { splitDataset } from "../../src/data/split.js";
+import { GradientEngine } from "../../src/worker/gradients.js";
 
 const SGD: OptimizerConfig = { kind: "sgd", lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-3 };
 const ADAM: OptimizerConfig = { kind: "adam", lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-3, decoupled: false };
@@ -129,6 +131,27 @@ describe("run(), checkpoints and states (cpu)", () => {
     expect(stopped.last.train.loss).toBeLessThanOrEqual(target);
     expect(stopped.last.state.step).toBe(losses[1]! <= target ? 20 : 30);
     stopping.dispose();
+  });
+
+  it("reports loss and accuracy on a held-out test set at each checkpoint", async () => {
+    const { train, test } = splitDataset(mlpData, 0.25, 11);
+    const snapshot = mlp();
+    const trainer = await Trainer.create(tf, snapshot, train, { ...config(ADAM, { kind: "constant" }, 16, 12), checkpointEvery: 6, testSet: test });
+    const seen: Checkpoint[] = [];
+    await trainer.run((c) => void seen.push(c));
+    expect(seen.map((c) => c.state.step)).toEqual([6, 12]);
+    for (const c of seen) {
+      expect(c.test!.on).toBe(`the test set ${test.name} (50 examples)`);
+      // The same number from the measuring code, at the checkpoint's weights.
+      const engine = await GradientEngine.create(tf, stateSnapshot(snapshot.modelTopology, c.state), test);
+      const want = await engine.lossAt(Array.from({ length: test.n }, (_, i) => i));
+      engine.dispose();
+      expect(Math.abs(c.test!.loss - want.loss)).toBeLessThanOrEqual(1e-6 * want.loss);
+      expect(c.test!.accuracy).toBe(want.accuracy);
+    }
+    trainer.dispose();
+    const wrong = makeSyntheticDataset({ n: 10, features: 20, classes: 5, seed: 1 });
+    await expect(Trainer.create(tf, snapshot, train, { ...config(ADAM, { kind: "constant" }, 16, 12), testSet: wrong })).rejects.toThrow(/in 5 classes, the training set/);
   });
 
   it("writes a checkpoint that tf.loadLayersModel loads, predicting as the trainer's weights do", async () => {
