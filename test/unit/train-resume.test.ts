@@ -71,12 +71,29 @@ function expectSameBits(a: TrainState, b: TrainState): void {
   for (const [slot, arrays] of Object.entries(a.slots)) for (const [i, w] of arrays.entries()) expect(bits(b.slots[slot]![i]!.data), `${slot}/${w.name}`).toEqual(bits(w.data));
 }
 
+/** Dense → BatchNormalization → ReLU → Dense: moving statistics that training updates (non-trainable weights). */
+function withBatchNorm(): Snapshot {
+  const m = tf.sequential();
+  m.add(tf.layers.dense({ inputShape: [20], units: 12, name: "dense_1", kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
+  m.add(tf.layers.batchNormalization({ name: "bn_1", momentum: 0.9 }));
+  m.add(tf.layers.activation({ activation: "relu", name: "relu_1" }));
+  m.add(tf.layers.dense({ units: 4, name: "dense_2", kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
+  const weights = m.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[] }));
+  const values = m.weights.map((w) => w.read().dataSync() as Float32Array);
+  const data = new Float32Array(values.reduce((n, v) => n + v.length, 0));
+  values.reduce((at, v) => (data.set(v, at), at + v.length), 0);
+  const topology = m.toJSON(null, false) as Record<string, unknown>;
+  m.dispose();
+  return { modelTopology: topology, weights, data };
+}
+
 const CASES: [string, () => Snapshot, () => Dataset, OptimizerConfig, ScheduleConfig, number, number, number][] = [
   // name, model, data, optimizer, schedule, batch, K, k
   ["MLP, SGD Nesterov + wd, cosine, resumed mid-epoch", mlp, () => mlpData, SGD, COSINE, 16, 30, 9],
   ["MLP, Adam + L2, warmup, resumed at an epoch boundary", mlp, () => mlpData, ADAM, WARMUP, 16, 30, 13],
   ["MLP, AdamW, cosine, resumed inside the warmup", mlp, () => mlpData, ADAMW, COSINE, 16, 30, 2],
   ["CNN, SGD Nesterov + wd, warmup, resumed mid-epoch", cnn, () => imageData, SGD, WARMUP, 8, 12, 5],
+  ["MLP with BatchNormalization, Adam, cosine, resumed mid-epoch", withBatchNorm, () => mlpData, ADAM, COSINE, 16, 20, 7],
 ];
 
 for (const backend of ["cpu", "wasm"] as const) {
@@ -95,6 +112,9 @@ for (const backend of ["cpu", "wasm"] as const) {
       const before = tf.memory().numTensors;
       const resumed = await train(model(), data(), c, K - k, bytes);
       expectSameBits(straight.state, resumed.state);
+      // Non-trainable weights (BatchNormalization's moving statistics) moved with training and resumed too.
+      const moving = straight.state.weights.find((w) => w.name.endsWith("moving_mean"));
+      if (moving) expect([...moving.data].some((v) => v !== 0)).toBe(true);
       expect(resumed.trainer.finished).toBe(true);
       // Training moved the weights, so equality is not that of two untouched models.
       expect(bits(straight.state.weights[0]!.data)).not.toEqual(bits(new Float32Array(model().data.subarray(0, straight.state.weights[0]!.data.length))));
