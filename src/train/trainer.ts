@@ -21,7 +21,7 @@ import { describeEvalSet, evalIndices, type EvalSetConfig } from "./eval-set.js"
 import { checkOptimizer, Optimizer, type OptimizerConfig } from "./optimizers.js";
 import { checkSchedule, learningRate, type ScheduleConfig } from "./schedules.js";
 import type { NamedArray, TrainSettings, TrainState } from "./state.js";
-import { denseLayers, whyNotGrouped, type DenseSpec } from "../worker/grouped.js";
+import { denseLayers, GroupingError, whyNotGrouped, type DenseSpec } from "../worker/grouped.js";
 import { denseForward } from "./dense-forward.js";
 
 export interface TrainConfig {
@@ -116,6 +116,10 @@ export class Trainer {
     if (config.stopAtTrainLoss && !Number.isFinite(config.stopAtTrainLoss.loss)) throw new TrainError(`stopAtTrainLoss.loss must be a finite number, got ${config.stopAtTrainLoss.loss}`);
     const random = randomLayers(snapshot.modelTopology);
     if (random.length > 0) throw new TrainError(`the model has layers that draw random numbers in training (${[...new Set(random)].join(", ")}): a resumed run could not repeat them`);
+    const test = config.testSet;
+    if (test && (JSON.stringify(test.featureShape) !== JSON.stringify(dataset.featureShape) || test.numClasses !== dataset.numClasses)) {
+      throw new TrainError(`the test set ${test.name} has examples [${test.featureShape}] in ${test.numClasses} classes, the training set ${dataset.name} [${dataset.featureShape}] in ${dataset.numClasses}`);
+    }
     const order = new DataOrder({ n: dataset.n, batchSize: config.batchSize, ...config.data });
     const model = await tf.loadLayersModel(
       tf.io.fromMemory({
@@ -124,10 +128,6 @@ export class Trainer {
         weightData: snapshot.data.slice().buffer,
       }),
     );
-    const test = config.testSet;
-    if (test && (JSON.stringify(test.featureShape) !== JSON.stringify(dataset.featureShape) || test.numClasses !== dataset.numClasses)) {
-      throw new TrainError(`the test set ${test.name} has examples [${test.featureShape}] in ${test.numClasses} classes, the training set ${dataset.name} [${dataset.featureShape}] in ${dataset.numClasses}`);
-    }
     const inputShape = model.inputs[0]!.shape.slice(1);
     const outputUnits = model.outputs[0]!.shape.at(-1);
     if (inputShape.length !== dataset.featureShape.length || inputShape.some((d, i) => d !== null && d !== dataset.featureShape[i]) || outputUnits !== dataset.numClasses) {
@@ -146,7 +146,13 @@ export class Trainer {
     const params = model.trainableWeights.map((w) => w.read() as TF.Variable);
     const paramNames = model.trainableWeights.map((w) => w.originalName);
     const topology = logitsTopology(snapshot.modelTopology);
-    const dense = dataset.featureShape.length === 1 && whyNotGrouped(topology) === null ? denseLayers(topology, params) : null;
+    let dense: DenseSpec[] | null = null;
+    try {
+      if (dataset.featureShape.length === 1 && whyNotGrouped(topology) === null) dense = denseLayers(topology, params);
+    } catch (err) {
+      // A Dense stack with frozen layers: its trainable weights are not the whole stack; model.apply does it.
+      if (!(err instanceof GroupingError)) throw err;
+    }
     return new Trainer(tf, model, snapshot, dataset, config, order, weights, params, paramNames, new Optimizer(tf, config.optimizer, params), dense);
   }
 

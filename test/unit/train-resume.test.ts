@@ -122,6 +122,17 @@ for (const backend of ["cpu", "wasm"] as const) {
       resumed.trainer.dispose();
       expect(tf.memory().numTensors).toBeLessThanOrEqual(before);
     });
+
+    it("leaves a frozen layer (trainable: false) as it was and trains the rest", async () => {
+      const s = mlp();
+      const topology = structuredClone(s.modelTopology) as { config: { layers: { config: { trainable: boolean } }[] } };
+      topology.config.layers[0]!.config.trainable = false;
+      const { trainer, state } = await train({ ...s, modelTopology: topology }, mlpData, config(SGD, COSINE, 8, 5), 5);
+      expect(bits(state.weights[0]!.data)).toEqual(bits(s.data.subarray(0, 20 * 16)));
+      expect(bits(state.weights[2]!.data)).not.toEqual(bits(s.data.subarray(20 * 16 + 16, 20 * 16 + 16 + 16 * 4)));
+      expect(Object.values(state.slots)[0]!.map((w) => w.name)).toEqual(["dense_2/kernel", "dense_2/bias"]);
+      trainer.dispose();
+    });
   });
 }
 
