@@ -64,7 +64,14 @@ export interface WorkerOptions {
   /** How long a draining worker may finish its task before handing it back. */
   drainTimeoutMs?: number;
   log?: (line: string) => void;
+  /** Computes tasks in place of the compute threads (bench/coordinator-scale.ts's simulated workers); the backend and thread options are then unused. */
+  compute?: () => Promise<WorkerCompute>;
+  /** Hears each result's round trip, from its request to the coordinator's ack, in ms (bench/coordinator-scale.ts). */
+  onResultAck?: (ms: number, accepted: boolean) => void;
 }
+
+/** What computes a worker's tasks: the compute threads (ComputePool), or what `compute` gives. */
+export type WorkerCompute = Pick<ComputePool, "info" | "size" | "grouping" | "run" | "close">;
 
 export type Lifecycle = "starting" | "running" | "draining" | "stopped" | "failed";
 
@@ -99,7 +106,7 @@ export class SwarmWorker {
   tasksDone = 0;
   private nc!: NatsConnection;
   private subjects: Subjects;
-  private compute: ComputePool | null = null;
+  private compute: WorkerCompute | null = null;
   private blobs: BlobStore | null = null;
   private readonly cache = new BlobCache(4);
   private current: { taskId: string; leaseId: string; runId: string } | null = null;
@@ -137,7 +144,7 @@ export class SwarmWorker {
   private async startUp(): Promise<void> {
     try {
       const o = this.options;
-      this.compute = await ComputePool.start({ backend: o.backend, group: o.group ?? "auto", computeThreads: o.computeThreads ?? "auto", cpuCores: o.cpuCores, wasmThreads: o.wasmThreads, convGrad: o.convGrad });
+      this.compute = o.compute ? await o.compute() : await ComputePool.start({ backend: o.backend, group: o.group ?? "auto", computeThreads: o.computeThreads ?? "auto", cpuCores: o.cpuCores, wasmThreads: o.wasmThreads, convGrad: o.convGrad });
       this.backend = this.compute.info;
     } catch (err) {
       this.lifecycle = "failed";
@@ -335,7 +342,9 @@ export class SwarmWorker {
     const timeout = Math.min(REPLY_TIMEOUT_MS, Math.max(500, task.leaseMs / 3));
     while (Date.now() < giveUp && !this.nc.isClosed()) {
       try {
+        const sent = performance.now();
         const ack = decodeAck((await this.nc.request(subject, data, { timeout })).data);
+        if (subject === this.subjects.result) this.options.onResultAck?.(performance.now() - sent, ack.accepted);
         if (!ack.accepted) this.log(`task ${task.taskId}: the coordinator did not take the reply (${ack.reason ?? "no reason"})`);
         return ack.accepted;
       } catch (err) {
