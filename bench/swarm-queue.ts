@@ -8,19 +8,22 @@
 //      (bench/queue/js-consumers.ts) that next(), return the result to this process by
 //      request/reply, and ackAck once it is accepted.
 // For N = 1, 4, 16 workers or consumers, each configuration in the same run:
-//  throughput: all --tasks tasks queued up front, results/s from the first to the last;
+//  throughput: all --tasks tasks queued up front, results/s from the first to the last,
+//              and the CPU per result of the coordinator's side and of nats-server (for
+//              JetStream with what publishing the tasks cost, before the clock);
 //  latency:    tasks offered at --rate per second, p50/p99 from the task's publish (made
 //              available) to its result accepted here;
 //  redelivery: a worker/consumer takes a task and is killed (SIGKILL) while it renews
 //              the lease; the time from the kill to the task's result accepted from
 //              another one, with lease = AckWait = --lease-ms and renewals every 1 s.
 // Neither side journals results (the journal would cost both designs the same).
-// Run: npm run build && npx tsx bench/swarm-queue.ts [--tasks 2000] [--rate 100] [--paced 300] [--lease-ms 2000]
+// Run: npm run build && npx tsx bench/swarm-queue.ts [--tasks 2000] [--rate 100] [--paced 300] [--lease-ms 2000] [--redeliveries 3]
 // A shared machine: the queue's processes share its cores with whatever else runs.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { availableParallelism, loadavg } from "node:os";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from "@nats-io/jetstream";
@@ -47,8 +50,11 @@ const TASKS = option("tasks", 2000);
 const RATE = option("rate", 100);
 const PACED = option("paced", 300);
 const LEASE_MS = option("lease-ms", 2000);
+const REDELIVERIES = option("redeliveries", 3);
 const COUNTS = [1, 4, 16];
 const VICTIM = "victim";
+/** Each run its own prefix (subjects, bucket, stream) on the one server. */
+let runs = 0;
 const here = dirname(fileURLToPath(import.meta.url));
 
 type Mode = { kind: "throughput" } | { kind: "paced" } | { kind: "redelivery" };
@@ -58,6 +64,32 @@ interface Outcome {
   published: Map<string, number>;
   /** Redelivery: kill → the held task's result accepted from another worker, ms. */
   redeliveryMs?: number;
+  /** CPU ms per result of this process (the coordinator's side) and of nats-server, first to last result. */
+  cpu?: { coordinatorMs: number; serverMs: number };
+  /** JetStream: the same, per task, of publishing the tasks into the stream. */
+  publishCpu?: { coordinatorMs: number; serverMs: number };
+}
+
+/** CPU seconds (user + system) of a process, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100/s)
+}
+
+/** Records each accepted result; between the first and the last, the CPU this process and the server used. */
+function recorder(out: Outcome, total: number, serverPid: number): (taskId: string) => boolean {
+  let first: { own: NodeJS.CpuUsage; server: number } | null = null;
+  return (taskId) => {
+    if (out.accepted.has(taskId)) return false;
+    out.accepted.set(taskId, now());
+    if (!first) first = { own: process.cpuUsage(), server: cpuSeconds(serverPid) };
+    else if (out.accepted.size === total) {
+      const own = process.cpuUsage(first.own);
+      const results = total - 1;
+      out.cpu = { coordinatorMs: (own.user + own.system) / 1000 / results, serverMs: ((cpuSeconds(serverPid) - first.server) * 1000) / results };
+    }
+    return true;
+  };
 }
 
 function now(): number {
@@ -127,7 +159,7 @@ async function snapshotRef(nc: NatsConnection, prefix: string): Promise<BlobRef>
 
 /** (a) The project's pull protocol. */
 async function pullRun(server: NatsServerHandle, n: number, mode: Mode): Promise<Outcome> {
-  const prefix = `qpull${n}${mode.kind}`;
+  const prefix = `qpull${n}${mode.kind}${++runs}`;
   const nc = await connect({ servers: server.url, name: "queue-bench-coordinator" });
   const children: ChildProcess[] = [];
   const runId = randomUUID();
@@ -135,6 +167,7 @@ async function pullRun(server: NatsServerHandle, n: number, mode: Mode): Promise
   const specs = Array.from({ length: total }, (_, k) => ({ id: `queue#${k}`, pairIds: Array.from({ length: PAIRS_PER_TASK }, (_, i) => k * PAIRS_PER_TASK + i) }));
   const table = new GatedTable(specs, { leaseMs: LEASE_MS, maxAttempts: 5, maxInFlight: 100_000 });
   const out: Outcome = { accepted: new Map(), published: new Map() };
+  const record = recorder(out, total, server.process.pid!);
   const { poke, finished } = progress(() => out.accepted.size === total);
   let killedAt = 0;
   let onVictimLease: () => void = () => undefined;
@@ -150,7 +183,7 @@ async function pullRun(server: NatsServerHandle, n: number, mode: Mode): Promise
         return quickstartTask(id, lease.task.id, lease.leaseId, Number(lease.task.id.split("#")[1]), ref);
       },
       accept: (r) => {
-        out.accepted.set(r.taskId, now());
+        record(r.taskId);
         if (r.taskId === "queue#0" && killedAt) out.redeliveryMs = now() - killedAt;
         setImmediate(poke);
         return null;
@@ -197,12 +230,13 @@ async function pullRun(server: NatsServerHandle, n: number, mode: Mode): Promise
 
 /** (b) A JetStream work-queue stream with a durable pull consumer. */
 async function jetstreamRun(server: NatsServerHandle, n: number, mode: Mode): Promise<Outcome> {
-  const prefix = `qjs${n}${mode.kind}`;
+  const prefix = `qjs${n}${mode.kind}${++runs}`;
   const nc = await connect({ servers: server.url, name: "queue-bench-coordinator" });
   const children: ChildProcess[] = [];
   const runId = randomUUID();
   const total = mode.kind === "throughput" ? TASKS : mode.kind === "paced" ? PACED : 20;
   const out: Outcome = { accepted: new Map(), published: new Map() };
+  const record = recorder(out, total, server.process.pid!);
   const { poke, finished } = progress(() => out.accepted.size === total);
   let killedAt = 0;
   const stream = `TASKS_${prefix}`;
@@ -218,8 +252,7 @@ async function jetstreamRun(server: NatsServerHandle, n: number, mode: Mode): Pr
       callback: (err, msg) => {
         if (err) return;
         const r = decodeMessage(msg.data, ["task.result"]);
-        const fresh = !out.accepted.has(r.taskId) && r.runId === runId;
-        if (fresh) out.accepted.set(r.taskId, now());
+        const fresh = r.runId === runId && record(r.taskId);
         if (fresh && r.taskId === "queue#0" && killedAt) out.redeliveryMs = now() - killedAt;
         // A duplicate is acked as taken, so its consumer acks it off the stream.
         msg.respond(encodeMessage(createMessage("ack", { accepted: true, reason: null })));
@@ -236,8 +269,13 @@ async function jetstreamRun(server: NatsServerHandle, n: number, mode: Mode): Pr
     const consumers = (count: number, extra: string[] = [], onLine?: (l: string) => void) =>
       startChild("queue/js-consumers.ts", ["--nats", server.url, "--stream", stream, "--consumer", "workers", "--result", resultSubject, "--count", String(count), ...extra], onLine);
     if (mode.kind === "throughput") {
-      // Queued up front, as the project's task table holds a phase's tasks from its start.
+      // Queued up front, as the project's task table holds a phase's tasks from its start;
+      // what publishing them cost is added to the CPU per result.
+      const own = process.cpuUsage();
+      const serverAt = cpuSeconds(server.process.pid!);
       for (let k = 0; k < total; k += 64) await Promise.all(Array.from({ length: Math.min(64, total - k) }, (_, i) => publish(k + i)));
+      const used = process.cpuUsage(own);
+      out.publishCpu = { coordinatorMs: (used.user + used.system) / 1000 / total, serverMs: ((cpuSeconds(server.process.pid!) - serverAt) * 1000) / total };
       children.push(await consumers(n));
     } else if (mode.kind === "paced") {
       children.push(await consumers(n));
@@ -300,7 +338,8 @@ try {
       const through = await run(server, n, { kind: "throughput" });
       const paced = await run(server, n, { kind: "paced" });
       const lat = latencies(paced);
-      rows.push([name, String(n), rate(through).toFixed(0), percentile(lat, 50).toFixed(1), percentile(lat, 99).toFixed(1), load.toFixed(1)]);
+      const cpu = { coordinatorMs: through.cpu!.coordinatorMs + (through.publishCpu?.coordinatorMs ?? 0), serverMs: through.cpu!.serverMs + (through.publishCpu?.serverMs ?? 0) };
+      rows.push([name, String(n), rate(through).toFixed(0), (cpu.coordinatorMs * 1000).toFixed(0), (cpu.serverMs * 1000).toFixed(0), percentile(lat, 50).toFixed(1), percentile(lat, 99).toFixed(1), load.toFixed(1)]);
       process.stderr.write(`${name}, ${n}: done\n`);
     }
   }
@@ -308,18 +347,19 @@ try {
     ["pull protocol", pullRun],
     ["JetStream work queue", jetstreamRun],
   ] as const) {
-    const o = await run(server, 4, { kind: "redelivery" });
-    redelivery.push(`${name}: ${((o.redeliveryMs ?? NaN) / 1000).toFixed(2)} s`);
+    const times: string[] = [];
+    for (let i = 0; i < REDELIVERIES; i++) times.push((((await run(server, 4, { kind: "redelivery" })).redeliveryMs ?? NaN) / 1000).toFixed(2));
+    redelivery.push(`${name}: ${times.join(", ")} s`);
   }
 } finally {
   await server.stop();
 }
-const head = ["queue", "workers", "results/s (all queued)", `p50 ms (at ${RATE}/s)`, `p99 ms (at ${RATE}/s)`, "load avg"];
+const head = ["queue", "workers", "results/s (all queued)", "coordinator CPU µs/result", "nats-server CPU µs/result", `p50 ms (at ${RATE}/s)`, `p99 ms (at ${RATE}/s)`, "load avg"];
 const table = [head, ...rows];
 const w = head.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
 process.stdout.write(
   `quickstart-sized messages: task ${taskBytes} B (${PAIRS_PER_TASK} pairs of minibatches of 32), result ${resultBytes} B (MLP 784-64-10); results accepted without a journal; ${availableParallelism()} cores shared with everything else running\n`,
 );
 process.stdout.write(table.map((r) => "| " + r.map((v, c) => v.padEnd(w[c]!)).join(" | ") + " |").join("\n") + "\n");
-process.stdout.write(`kill → the held task's result from another of 4 workers, lease = AckWait = ${LEASE_MS / 1000} s, renewed every 1 s, killed 0.5 s after it took the task: ${redelivery.join("; ")}\n`);
+process.stdout.write(`kill → the held task's result from another of 4 workers, lease = AckWait = ${LEASE_MS / 1000} s, renewed every 1 s, killed 0.5 s after it took the task, ${REDELIVERIES} tries each: ${redelivery.join("; ")}\n`);
 process.exit(0);
