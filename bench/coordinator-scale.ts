@@ -6,7 +6,9 @@
 // Per N it prints task results per second (the coordinator's, first to last accepted),
 // the p50/p99 round trip of a result (the worker's request → the coordinator's ack, which
 // waits for the journal's fdatasync), the coordinator's CPU (cores, over the same window)
-// and peak RSS, and the CPU of nats-server and of the simulated workers.
+// and peak RSS, how much of the time its event loop was runnable but waiting for a CPU
+// (/proc/PID/schedstat: on a shared machine, whether the cores or the code set the rate),
+// and the CPU of nats-server and of the simulated workers.
 // Run: npm run build && npx tsx bench/coordinator-scale.ts [--workers 1,4,16,64,256]
 //        [--delay-ms 20] [--per-task 2] [--seconds 8] [--hosts 4] [--cpu-prof DIR]
 // Everything shares this machine's cores: the simulated workers' CPU is in the table so
@@ -58,15 +60,27 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** Seconds the main thread (the event loop) has waited on a run queue, runnable but not running, from /proc. */
+function runQueueSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[1]) / 1e9;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Sample {
   t: number;
   coordinator?: number;
+  /** The coordinator's event loop: time waiting for a CPU. */
+  waiting?: number;
   server?: number;
   hosts?: number;
 }
 
 /** CPU cores used over [from, to] (epoch ms), from the samples inside it. */
-function coresIn(samples: Sample[], key: "coordinator" | "server" | "hosts", from: number, to: number): number | null {
+function coresIn(samples: Sample[], key: "coordinator" | "waiting" | "server" | "hosts", from: number, to: number): number | null {
   const inside = samples.filter((s) => s.t >= from && s.t <= to && s[key] !== undefined);
   if (inside.length < 2) return null;
   const a = inside[0]!;
@@ -121,6 +135,8 @@ interface Row {
   ackP50: number;
   ackP99: number;
   coordinatorCores: number | null;
+  /** Share of the time the coordinator's event loop was runnable but got no CPU. */
+  coordinatorWaiting: number | null;
   coordinatorPeakMb: number;
   serverCores: number | null;
   hostCores: number | null;
@@ -166,7 +182,7 @@ nats: {prefix: ${prefix}}
     const sample = () => {
       peak.observe(readVmHwm(coordinator.pid));
       const hostCpu = hosts.map((h) => cpuSeconds(h.child.pid));
-      samples.push({ t: Date.now(), coordinator: cpuSeconds(coordinator.pid), server: cpuSeconds(server.process.pid), hosts: hostCpu.every((c) => c !== undefined) ? hostCpu.reduce((a, b) => a + b!, 0) : undefined });
+      samples.push({ t: Date.now(), coordinator: cpuSeconds(coordinator.pid), waiting: runQueueSeconds(coordinator.pid), server: cpuSeconds(server.process.pid), hosts: hostCpu.every((c) => c !== undefined) ? hostCpu.reduce((a, b) => a + b!, 0) : undefined });
     };
     const timer = setInterval(sample, 100);
     let rssReport = "";
@@ -200,6 +216,7 @@ nats: {prefix: ${prefix}}
       ackP50: percentile(trips, 50),
       ackP99: percentile(trips, 99),
       coordinatorCores: coresIn(samples, "coordinator", firstAck, lastAck),
+      coordinatorWaiting: coresIn(samples, "waiting", firstAck, lastAck),
       coordinatorPeakMb: peak.bytes / 2 ** 20,
       serverCores: coresIn(samples, "server", firstAck, lastAck),
       hostCores: coresIn(samples, "hosts", firstAck, lastAck),
@@ -222,8 +239,8 @@ const cores = (c: number | null) => (c === null ? "n/a" : c.toFixed(2));
 // CPU per result is what the coordinator costs whatever share of the cores it got.
 const perResult = (r: Row) => (r.coordinatorCores === null ? "n/a" : ((r.coordinatorCores / r.tasksPerS) * 1e6).toFixed(0));
 const table = [
-  ["workers", "tasks", "results/s", "ack p50 ms", "ack p99 ms", "coord. cores", "coord. CPU µs/result", "coord. peak RSS MB", "nats-server cores", "sim. workers cores", "load avg", "faults"],
-  ...rows.map((r) => [String(r.workers), String(r.tasks), r.tasksPerS.toFixed(0), r.ackP50.toFixed(1), r.ackP99.toFixed(1), cores(r.coordinatorCores), perResult(r), r.coordinatorPeakMb.toFixed(0), cores(r.serverCores), cores(r.hostCores), r.load.toFixed(1), r.faults]),
+  ["workers", "tasks", "results/s", "ack p50 ms", "ack p99 ms", "coord. cores", "coord. waiting for a CPU", "coord. CPU µs/result", "coord. peak RSS MB", "nats-server cores", "sim. workers cores", "load avg", "faults"],
+  ...rows.map((r) => [String(r.workers), String(r.tasks), r.tasksPerS.toFixed(0), r.ackP50.toFixed(1), r.ackP99.toFixed(1), cores(r.coordinatorCores), r.coordinatorWaiting === null ? "n/a" : `${(100 * r.coordinatorWaiting).toFixed(0)} %`, perResult(r), r.coordinatorPeakMb.toFixed(0), cores(r.serverCores), cores(r.hostCores), r.load.toFixed(1), r.faults]),
 ];
 const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
 process.stdout.write(
