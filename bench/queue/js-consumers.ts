@@ -35,7 +35,12 @@ async function consume(index: number, nc: NatsConnection): Promise<void> {
   const consumer = await jetstream(nc).consumers.get(stream, consumerName);
   const workerId = `js-${process.pid}-${index}`;
   while (!stopping) {
-    const m = await consumer.next({ expires: 2000 }).catch(() => null);
+    const m = await consumer.next({ expires: 2000 }).catch(async (err: Error) => {
+      // The server going away fails next() at once: do not spin on it.
+      if (!stopping) process.stderr.write(`js-consumers: next() failed: ${err.message}\n`);
+      await new Promise((r) => setTimeout(r, 500));
+      return null;
+    });
     if (!m) continue;
     const task = decodeMessage(m.data, ["task"]);
     if (hold) {
