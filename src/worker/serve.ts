@@ -66,6 +66,10 @@ export interface WorkerOptions {
   log?: (line: string) => void;
   /** Told of each task's compute time (src/metrics/worker.ts makes a histogram of it). */
   onComputed?: (job: JobRequest["type"], computeMs: number) => void;
+  /** Computes tasks in place of the compute threads (bench/coordinator-scale.ts's simulated workers); the backend and thread options are then unused. */
+  compute?: () => Promise<WorkerCompute>;
+  /** Hears each result's round trip, from its request to the coordinator's ack, in ms (bench/coordinator-scale.ts). */
+  onResultAck?: (ms: number, accepted: boolean) => void;
 }
 
 /** What SwarmWorker.stats() reads out: its state and running totals (src/metrics/worker.ts). */
@@ -88,6 +92,9 @@ export interface WorkerStats {
 function add(totals: Map<string, number>, key: string, n: number): void {
   totals.set(key, (totals.get(key) ?? 0) + n);
 }
+
+/** What computes a worker's tasks: the compute threads (ComputePool), or what `compute` gives. */
+export type WorkerCompute = Pick<ComputePool, "info" | "size" | "grouping" | "run" | "close">;
 
 export type Lifecycle = "starting" | "running" | "draining" | "stopped" | "failed";
 
@@ -123,7 +130,7 @@ export class SwarmWorker {
   private readonly totals = { tasksFailed: 0, gradients: 0, receivedBytes: new Map<string, number>(), sentBytes: new Map<string, number>() };
   private nc!: NatsConnection;
   private subjects: Subjects;
-  private compute: ComputePool | null = null;
+  private compute: WorkerCompute | null = null;
   private blobs: BlobStore | null = null;
   private readonly cache = new BlobCache(4);
   private current: { taskId: string; leaseId: string; runId: string } | null = null;
@@ -165,7 +172,7 @@ export class SwarmWorker {
   private async startUp(): Promise<void> {
     try {
       const o = this.options;
-      this.compute = await ComputePool.start({ backend: o.backend, group: o.group ?? "auto", computeThreads: o.computeThreads ?? "auto", cpuCores: o.cpuCores, wasmThreads: o.wasmThreads, convGrad: o.convGrad });
+      this.compute = o.compute ? await o.compute() : await ComputePool.start({ backend: o.backend, group: o.group ?? "auto", computeThreads: o.computeThreads ?? "auto", cpuCores: o.cpuCores, wasmThreads: o.wasmThreads, convGrad: o.convGrad });
       this.backend = this.compute.info;
     } catch (err) {
       this.lifecycle = "failed";
@@ -370,7 +377,9 @@ export class SwarmWorker {
     while (Date.now() < giveUp && !this.nc.isClosed()) {
       try {
         add(this.totals.sentBytes, subject.slice(this.options.prefix.length + 1), data.length);
+        const sent = performance.now();
         const ack = decodeAck((await this.nc.request(subject, data, { timeout })).data);
+        if (subject === this.subjects.result) this.options.onResultAck?.(performance.now() - sent, ack.accepted);
         if (!ack.accepted) this.log(`task ${task.taskId}: the coordinator did not take the reply (${ack.reason ?? "no reason"})`);
         return ack.accepted;
       } catch (err) {
