@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_PREFIX, objectBucket, subjects } from "../../src/protocol/index.js";
+import { DEFAULT_PREFIX, objectBucket, runSubjects, subjects } from "../../src/protocol/index.js";
 import { distFile } from "../../src/util/package-root.js";
 import { startDeployCluster, type DeployCluster } from "../helpers/deploy-nats.js";
 import { spawnWorker, stopWorkers, type TestWorker } from "../helpers/workers.js";
@@ -26,6 +26,9 @@ const COORDINATOR = distFile("coordinator/cli.js");
 const WORKER = distFile("worker/cli.js");
 /** deploy/nats/permissions.conf is written for the default prefix. */
 const S = subjects(DEFAULT_PREFIX);
+/** Every run's task subjects, as a wildcard: what a worker must not listen to. */
+const ANY_RUN = runSubjects(DEFAULT_PREFIX, "ANYRUN");
+const anyRun = (subject: string) => subject.replace(".ANYRUN.", ".*.");
 const BUCKET = objectBucket(DEFAULT_PREFIX);
 /** How nats-server 2.9 logs a refused publish or subscription. */
 const VIOLATION = /(Publish|Subscription) Violation/;
@@ -129,8 +132,9 @@ describe("deploy/nats: a three-node cluster with the role permissions", () => {
       // While the run goes on: what a worker's login must not allow.
       const seen = violations(intruder);
       const refused: [string, string, () => void][] = [
-        ["subscription", S.result, () => intruder.subscribe(S.result)], // read other workers' results
-        ["subscription", S.pull, () => intruder.subscribe(S.pull)], // take pulls as if a coordinator
+        ["subscription", anyRun(ANY_RUN.result), () => intruder.subscribe(anyRun(ANY_RUN.result))], // read other workers' results
+        ["subscription", anyRun(ANY_RUN.pull), () => intruder.subscribe(anyRun(ANY_RUN.pull))], // take pulls as if a coordinator
+        ["publish", S.runAnnounce, () => intruder.publish(S.runAnnounce, "x")], // announce a run as if a coordinator
         ["subscription", S.heartbeat, () => intruder.subscribe(S.heartbeat)], // watch the swarm
         ["publish", S.list, () => intruder.publish(S.list)], // a coordinator's request
         ["publish", `$O.${BUCKET}.M.forged`, () => intruder.publish(`$O.${BUCKET}.M.forged`, "x")], // overwrite a blob
@@ -150,7 +154,7 @@ describe("deploy/nats: a three-node cluster with the role permissions", () => {
       // The real coordinator and worker needed nothing their roles do not grant.
       for (const node of [coordinatorNode!, workerNode!]) expect(node.log()).not.toMatch(VIOLATION);
       // …and the server logs what it refused (the check above would see it).
-      expect(otherNode!.log()).toMatch(/Subscription Violation - User "worker", Subject "gradswarm\.task\.result"/);
+      expect(otherNode!.log()).toMatch(/Subscription Violation - User "worker", Subject "gradswarm\.run\.\*\.task\.result"/);
     } finally {
       await intruder.close();
       if (worker) await stopWorkers([worker]);
