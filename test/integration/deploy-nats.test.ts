@@ -11,10 +11,11 @@
 // lists them. Credentials in the URL (nats://user:pass@host) are no way around it: nats.js
 // v3 ignores them (measured: such a connection was taken for the no_auth_user).
 
-import { spawn, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { connect, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_PREFIX, objectBucket, runSubjects, subjects } from "../../src/protocol/index.js";
@@ -23,6 +24,7 @@ import { startDeployCluster, type DeployCluster } from "../helpers/deploy-nats.j
 import { spawnWorker, stopWorkers, type TestWorker } from "../helpers/workers.js";
 
 const COORDINATOR = distFile("coordinator/cli.js");
+const execFileP = promisify(execFile);
 const WORKER = distFile("worker/cli.js");
 /** deploy/nats/permissions.conf is written for the default prefix. */
 const S = subjects(DEFAULT_PREFIX);
@@ -158,6 +160,25 @@ describe("deploy/nats: a three-node cluster with the role permissions", () => {
     } finally {
       await intruder.close();
       if (worker) await stopWorkers([worker]);
+    }
+  });
+
+  it("coordinator workers and coordinator status need nothing the coordinator role does not grant", async () => {
+    const [coordinatorNode, workerNode] = cluster.nodes;
+    const logBefore = coordinatorNode!.log().length;
+    const worker = spawnWorker(workerNode!.url, DEFAULT_PREFIX, "w-census");
+    try {
+      let listed: { id: string }[] = [];
+      // The worker is listed once it has connected and loaded its backend.
+      for (let i = 0; i < 30 && !listed.some((w) => w.id === "w-census"); i++) {
+        listed = JSON.parse((await execFileP(process.execPath, [COORDINATOR, "workers", "--nats", coordinatorNode!.url, "--json"], { encoding: "utf8" })).stdout) as { id: string }[];
+      }
+      expect(listed.map((w) => w.id)).toContain("w-census");
+      const status = await execFileP(process.execPath, [COORDINATOR, "status", "--nats", coordinatorNode!.url, "--json"], { encoding: "utf8" });
+      expect(JSON.parse(status.stdout)).toEqual([]);
+      expect(coordinatorNode!.log().slice(logBefore)).not.toMatch(VIOLATION);
+    } finally {
+      await stopWorkers([worker]);
     }
   });
 
