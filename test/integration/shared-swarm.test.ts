@@ -47,6 +47,15 @@ interface Outcome {
   pairs: string;
 }
 
+/** Resolves once the worker's output holds `line` (its run.end may trail the coordinator's return by a moment). */
+async function waitLogged(w: TestWorker, line: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!w.output().includes(line)) {
+    if (Date.now() > deadline) throw new Error(`worker ${w.id} did not log ${JSON.stringify(line)} within ${ms} ms:\n${w.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function outcome(out: string): Outcome {
   return { results: JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as Outcome["results"], pairs: readFileSync(join(out, "pairs.jsonl"), "utf8") };
 }
@@ -141,6 +150,10 @@ describe("two runs on one shared swarm", () => {
     for (const id of ["shared-w0", "shared-w1"]) {
       expect(a.results.run.workers.find((w) => w.id === id)?.tasks ?? 0, `${id} in run a`).toBeGreaterThan(0);
       expect(b.results.run.workers.find((w) => w.id === id)?.tasks ?? 0, `${id} in run b`).toBeGreaterThan(0);
+    }
+    // Each run's end freed the workers that lived through it: they said so, for both runs.
+    for (const w of workers.slice(0, 2)) {
+      for (const o of [a, b]) await waitLogged(w, `run ${o.results.run.run_id} finished; no more pulls to it`);
     }
     const expired = a.results.run.faults.expiredLeases + b.results.run.faults.expiredLeases;
     console.log(

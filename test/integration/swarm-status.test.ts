@@ -123,7 +123,11 @@ describe("coordinator workers and coordinator status", () => {
     }
     for (const j of jobs) await expect(j).rejects.toBeInstanceOf(RunAborted);
     // Interrupted runs say so: their workers stop pulling them, and nothing is in progress.
+    await until("both run.end heard", () => watch.ended.size === 2, 10_000);
     expect([...watch.ended].sort()).toEqual([...watch.announces.keys()].sort());
+    for (const id of watch.ended) {
+      for (const w of workers) await until(`${w.id} hears run ${id} end`, () => w.output().includes(`run ${id} interrupted; no more pulls to it`), 10_000);
+    }
     watch.stop();
     expect(JSON.parse(await coordinator("status", "--nats", url, "--prefix", prefix, "--json"))).toEqual([]);
     // A task in hand when its run ended is finished (its reply dropped): then every worker is idle.
