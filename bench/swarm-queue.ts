@@ -35,7 +35,8 @@ import { TaskTable, type Lease, type TaskSpec, type TaskTableOptions } from "../
 import { encodeSnapshot, sha256Hex } from "../src/model/snapshot.js";
 import { BlobStore } from "../src/nats/blob-store.js";
 import { startNatsServer, type NatsServerHandle } from "../src/nats/server-process.js";
-import { createMessage, decodeMessage, encodeMessage, objectBucket, subjects, type BlobRef, type TaskResultMessage } from "../src/protocol/index.js";
+import { createMessage, decodeMessage, encodeMessage, objectBucket, runSubjects, type BlobRef, type TaskResultMessage } from "../src/protocol/index.js";
+import { RunAnnouncer } from "../src/coordinator/run-announcer.js";
 import { terminate } from "../src/util/child-process.js";
 import { PAIRS_PER_TASK, quickstartLayout, quickstartSnapshot, quickstartTask } from "./queue/messages.js";
 import { syntheticPair } from "./scale/synthetic-compute.js";
@@ -191,10 +192,13 @@ async function pullRun(server: NatsServerHandle, n: number, mode: Mode): Promise
       durable: () => Promise.resolve(),
       units: (r) => r.pairs.length,
     };
-    const dispatcher = new Dispatcher({ runId, leaseMs: LEASE_MS, waitMs: 60_000, stallTimeoutMs: 600_000, quarantineAfter: 3, creditPhase: "queue", pullSubject: subjects(prefix).pull, log });
+    const dispatcher = new Dispatcher({ runId, leaseMs: LEASE_MS, waitMs: 60_000, stallTimeoutMs: 600_000, quarantineAfter: 3, creditPhase: "queue", pullSubject: runSubjects(prefix, runId).pull, log });
     const wire = new DispatcherWire(nc, prefix, dispatcher, log);
     wire.start();
     dispatcher.start();
+    // Workers pull from the runs they hear announced (protocol v3), as from a coordinator's.
+    const announcer = new RunAnnouncer(nc, prefix, { runId, label: "swarm-queue", owner: "bench", host: "bench", startedAt: Date.now() }, () => ({ phase: "queue", done: 0, total, etaMs: null, workers: 0, retries: 0, quarantines: 0 }), log);
+    announcer.start();
     try {
       if (mode.kind === "redelivery") table.victimFirst = true;
       const ran = dispatcher.run(phase);
@@ -218,6 +222,7 @@ async function pullRun(server: NatsServerHandle, n: number, mode: Mode): Promise
       }
       await Promise.all([ran, finished]);
     } finally {
+      announcer.end("finished", "bench done");
       wire.stop();
       dispatcher.stop();
     }

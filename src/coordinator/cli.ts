@@ -15,6 +15,7 @@ import { summaryTable } from "./report/summary-table.js";
 import { layerTable } from "./report/layer-table.js";
 import { measureTable } from "./report/table.js";
 import { resumableFrom, RunAborted, runJob } from "./run.js";
+import { addSwarmCommands } from "./swarm-commands.js";
 import { verifyRun } from "./verify.js";
 
 function count(value: string): number {
@@ -128,6 +129,9 @@ program
       process.exitCode = 2;
     }
   });
+
+// `coordinator workers` and `coordinator status`: who is on a prefix.
+addSwarmCommands(program);
 
 program.parseAsync().then(
   // Open handles (a NATS socket closing, a child's pipe) must not keep a finished run alive.

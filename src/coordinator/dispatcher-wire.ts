@@ -1,9 +1,10 @@
-// The dispatcher on NATS: subscribes to the run's subjects under its prefix, decodes each
+// The dispatcher on NATS: subscribes to the run's task subjects (<prefix>.run.<runId>.task.*)
+// and the prefix's worker subjects, decodes each
 // request (refusing what does not decode, with the reason), hands it to the Dispatcher and
 // sends back its answer. Everything about tasks and workers is decided in dispatcher.ts.
 
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { createMessage, decodeMessage, encodeMessage, peekSender, ProtocolError, ProtocolVersionError, subjects, type Message, type MessageOf, type MessageType } from "../protocol/index.js";
+import { createMessage, decodeMessage, encodeMessage, peekSender, ProtocolError, ProtocolVersionError, runSubjects, subjects, type Message, type MessageOf, type MessageType } from "../protocol/index.js";
 import { Dispatcher, type Ack } from "./dispatcher.js";
 
 /** At most one worker.list per this long, however many unknown workers are heard. */
@@ -30,14 +31,15 @@ export class DispatcherWire {
   start(): void {
     const s = subjects(this.prefix);
     const d = this.dispatcher;
-    this.listen(s.pull, ["task.pull"], (m, pull) => this.reply(m, d.pull(pull)));
-    this.listen(s.result, ["task.result", "task.loss_result", "task.curvature_result"], (m, result) => {
+    const run = runSubjects(this.prefix, d.runId);
+    this.listen(run.pull, ["task.pull"], (m, pull) => this.reply(m, d.pull(pull)));
+    this.listen(run.result, ["task.result", "task.loss_result", "task.curvature_result"], (m, result) => {
       const ack = d.result(result);
       if (ack instanceof Promise) void ack.then((a) => this.ack(m, a));
       else this.ack(m, ack);
     });
-    this.listen(s.chunk, ["task.chunk"], (m, chunk) => this.ack(m, d.chunk(chunk)));
-    this.listen(s.error, ["task.error"], (m, error) => this.ack(m, d.error(error)));
+    this.listen(run.chunk, ["task.chunk"], (m, chunk) => this.ack(m, d.chunk(chunk)));
+    this.listen(run.error, ["task.error"], (m, error) => this.ack(m, d.error(error)));
     this.listen(s.heartbeat, ["worker.heartbeat"], (_m, hb) => d.heartbeat(hb));
     this.listen(s.announce, ["worker.announce"], (_m, a) => d.announce(a));
     // Workers started before this coordinator announced to nobody: ask them all now.

@@ -198,6 +198,8 @@ export class Dispatcher {
       return createMessage("error", { code: "duplicate_worker_id", message: this.duplicateMessage(pull.workerId) });
     }
     const worker = this.registry.seen(pull.workerId, { backend: pull.backend });
+    worker.pulls++;
+    worker.lastPull = this.now();
     if (worker.quarantined) {
       return createMessage("error", { code: "quarantined", message: `this coordinator gives worker ${worker.id} no more work: ${worker.quarantined}` });
     }
@@ -305,13 +307,14 @@ export class Dispatcher {
 
   heartbeat(hb: WorkerHeartbeatMessage): void {
     if (this.claim(hb.workerId, hb.instance) === "conflict") return;
-    this.registry.seen(hb.workerId, { backend: hb.backend, device: hb.device });
-    if (hb.taskId && hb.leaseId) this.active?.phase.table.renew(hb.taskId, hb.leaseId);
+    this.registry.seen(hb.workerId, { backend: hb.backend, device: hb.device }).servingRun = hb.runId;
+    // Task and lease ids repeat from run to run: only a heartbeat for this run renews a lease.
+    if (hb.runId === this.o.runId && hb.taskId && hb.leaseId) this.active?.phase.table.renew(hb.taskId, hb.leaseId);
   }
 
   announce(a: WorkerAnnounceMessage): void {
     if (this.claim(a.workerId, a.instance, true) === "conflict") return;
-    this.registry.seen(a.workerId, { host: a.host, pid: a.pid, backend: a.backend, device: a.device, version: a.version });
+    this.registry.seen(a.workerId, { host: a.host, pid: a.pid, backend: a.backend, device: a.device, version: a.version }).servingRun = a.runId;
   }
 
   /**
@@ -451,6 +454,7 @@ export class Dispatcher {
   /** The state of every unfinished task of the phase running now, and what the run waits for. */
   stallReport(phase: AnyPhase, t = this.now()): string {
     return stallReport({
+      runId: this.o.runId,
       phase: phase.name,
       now: t,
       lastProgress: this.lastProgress,

@@ -6,6 +6,7 @@
 
 import { randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
+import { hostname, userInfo } from "node:os";
 import { basename, extname, join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rescaleTwin } from "../model/rescale.js";
@@ -15,7 +16,7 @@ import { natsAuthFrom, redactUrl, type Environment, type NatsAuth, type NatsAuth
 import { overlaySources } from "../nats/auth-flags.js";
 import { connectNatsWaiting, DEFAULT_COORDINATOR_CONNECT_TIMEOUT_S } from "../nats/connect-wait.js";
 import { startNatsServer, type NatsServerHandle } from "../nats/server-process.js";
-import { createMessage, objectBucket, subjects as natsSubjects, type DatasetRef } from "../protocol/index.js";
+import { createMessage, objectBucket, runSubjects, type DatasetRef, type RunEndReason } from "../protocol/index.js";
 import type { Dataset } from "../data/dataset.js";
 import { loadConfig, type RunConfig } from "./config/load.js";
 import { Dispatcher, WORKER_SILENT_MS } from "./dispatcher.js";
@@ -41,6 +42,7 @@ import { encodeStateDict } from "../model/onnx/weights.js";
 import { RunFailure } from "./run-failure.js";
 import { CoordinatorMetrics } from "../metrics/coordinator.js";
 import { MetricsServerError, startMetricsServer, type MetricsServer } from "../metrics/server.js";
+import { phaseEtaMs, RunAnnouncer } from "./run-announcer.js";
 import { planPair } from "./sampler.js";
 
 export interface RunOptions {
@@ -135,8 +137,15 @@ class Started {
   wire: DispatcherWire | null = null;
   swarm: LocalSwarm | null = null;
   metricsServer: MetricsServer | null = null;
+  announcer: RunAnnouncer | null = null;
+  /** The phase measured now, for the run's announce. */
+  progress: { phase: string; total: number; done: () => number } = { phase: "", total: 0, done: () => 0 };
+  /** What run.end says if the run stops without saying otherwise. */
+  outcome: { reason: RunEndReason; message: string } = { reason: "failed", message: "the coordinator stopped" };
 
   async stop(): Promise<void> {
+    // First: the workers of the prefix stop pulling this run at once.
+    this.announcer?.end(this.outcome.reason, this.outcome.message);
     await this.swarm?.stop();
     this.wire?.stop();
     this.dispatcher?.stop();
@@ -221,7 +230,7 @@ function startDispatcher(s: Started, nc: NatsConnection, cfg: RunConfig, runId: 
     stallTimeoutMs: cfg.stallTimeoutMs,
     quarantineAfter: cfg.workers.quarantineAfter,
     creditPhase: "theta/pairs",
-    pullSubject: natsSubjects(cfg.nats.prefix).pull,
+    pullSubject: runSubjects(cfg.nats.prefix, runId).pull,
     log,
     askWorkers: () => s.wire?.askWorkers(),
     onTask: (e) => metrics.onTask(e),
@@ -230,7 +239,38 @@ function startDispatcher(s: Started, nc: NatsConnection, cfg: RunConfig, runId: 
   metrics.attach({ stats: () => s.dispatcher!.stats(), bytes: s.wire.bytes });
   s.wire.start();
   s.dispatcher.start();
+  s.announcer = announceRun(s, nc, cfg, runId, s.dispatcher, log);
   return s.dispatcher;
+}
+
+/** The OS user that runs the coordinator, "" when the system cannot say. */
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return "";
+  }
+}
+
+/** run.announce every second while the run lasts (and run.end from Started.stop). */
+function announceRun(s: Started, nc: NatsConnection, cfg: RunConfig, runId: string, d: Dispatcher, log: (line: string) => void): RunAnnouncer {
+  const identity = { runId, label: basename(cfg.file), owner: osUser(), host: hostname(), startedAt: Date.now() };
+  const state = () => {
+    const p = s.progress;
+    const done = p.done();
+    return {
+      phase: p.phase,
+      done,
+      total: p.total,
+      etaMs: p.phase ? phaseEtaMs(d.spans.get(p.phase), p.total - done, Date.now()) : null,
+      workers: d.registry.pulling(WORKER_SILENT_MS).length,
+      retries: d.counts.expiredLeases + d.counts.taskErrors,
+      quarantines: d.counts.quarantinedWorkers,
+    };
+  };
+  const announcer = new RunAnnouncer(nc, cfg.nats.prefix, identity, state, log);
+  announcer.start();
+  return announcer;
 }
 
 /** Embedded default: the local worker processes; all of them exiting fails the run. */
@@ -251,6 +291,7 @@ async function measureAll(ctx: Omit<RunContext, "onPhase">, subjects: Subject[],
     ...ctx,
     onPhase: (name, units, done) => {
       progress.update(doneOf(), liveWorkers());
+      s.progress = { phase: name, total: units, done };
       const unit = name.includes("landscape") ? "points" : name.includes("curvature") ? "items" : "pairs";
       progress.begin(name === "theta/pairs" ? "pairs" : `${name} ${unit}`, unit, units, done());
       doneOf = done;
@@ -341,6 +382,8 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     const table = { leaseMs: cfg.workers.leaseMs, maxAttempts: cfg.workers.maxAttempts, maxInFlight: cfg.workers.maxInFlight };
     const measured = await measureAll({ cfg, plan: prep.plan, datasetSize: prep.dataset.n, dataset, dispatcher, blobs, journal, recovered, table, log }, subjects, progress, s);
     const dispatchMs = Date.now() - dispatchStarted;
+    // Nothing more to hand out: the workers are free for other runs while the outputs are written.
+    s.announcer?.end("finished", "every phase is measured");
 
     const theta = measured[0]!;
     const run = runRecord({ cfg, prep, runId, theta, dispatcher, natsUrl: s.server ? "embedded" : redactUrl(url), started, cpuAtStart, loadMs, putMs, dispatchMs });
@@ -351,6 +394,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     // A fresh run that recorded nothing leaves no journal: it would only block the same
     // --out next time (a server that cannot be reached, a payload refused). Anything
     // recorded, or a resumed run's journal, is kept for --resume.
+    s.outcome = { reason: err instanceof RunAborted ? "interrupted" : "failed", message: (err as Error)?.message ?? String(err) };
     const recordedNothing = !options.resume && (s.dispatcher?.spans.size ?? 0) === 0;
     if (recordedNothing) await journal.remove();
     else if (typeof err === "object" && err !== null) keptJournals.set(err, outDir);

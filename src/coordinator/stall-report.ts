@@ -7,6 +7,8 @@ import type { UnfinishedTask } from "./task-table.js";
 import type { WorkerRecord } from "./worker-registry.js";
 
 export interface StallFacts {
+  /** This run: a worker whose task in hand is for another run is busy there, not idle. */
+  runId: string;
   phase: string;
   now: number;
   /** When the phase last made progress (a task finished, a chunk arrived), or began. */
@@ -33,6 +35,20 @@ function secs(ms: number): string {
 function lastError(t: UnfinishedTask): string {
   const a = t.attempts.at(-1);
   return a ? `; last error: ${a.cause} (on worker ${a.workerId})` : "";
+}
+
+/** The live workers that take no task of this run: those busy with another run (by run), and the rest. */
+function notPulling(serving: readonly WorkerRecord[], runId: string): string {
+  const elsewhere = new Map<string, string[]>();
+  let idle = 0;
+  for (const w of serving) {
+    if (w.servingRun !== null && w.servingRun !== runId) elsewhere.set(w.servingRun, [...(elsewhere.get(w.servingRun) ?? []), w.id]);
+    else idle++;
+  }
+  const parts: string[] = [];
+  if (idle > 0) parts.push(`${idle} live worker${idle === 1 ? "" : "s"} not pulling`);
+  for (const [run, ids] of elsewhere) parts.push(`${ids.join(", ")} busy with run ${run}`);
+  return parts.join("; ");
 }
 
 /** The report, one line per unfinished task (bounded), and a last line: what the run waits for. */
@@ -85,7 +101,7 @@ export function stallReport(f: StallFacts): string {
     if (f.atInFlightBound) waits.push(`a free lease: ${leased.length} tasks are in flight, the max_in_flight bound`);
     else if (live.length === 0) waits.push(`a worker to pull the ${pending.length} pending task${pending.length === 1 ? "" : "s"} (no live worker)`);
     else if (serving.length === 0) waits.push(`a worker that is not quarantined, to take the ${pending.length} pending task${pending.length === 1 ? "" : "s"}`);
-    else waits.push(`a worker to pull the ${pending.length} pending task${pending.length === 1 ? "" : "s"} (${serving.length} live worker${serving.length === 1 ? "" : "s"} not pulling)`);
+    else waits.push(`a worker to pull the ${pending.length} pending task${pending.length === 1 ? "" : "s"} (${notPulling(serving, f.runId)})`);
   }
   lines.push(`the run waits for: ${waits.length > 0 ? waits.join("; ") : "nothing it can name"}`);
   return lines.join("\n");

@@ -1,6 +1,7 @@
-// The workers a coordinator has heard from: when each was last seen, what it said about
-// itself, what it did for this run, and its strikes (bad results) up to quarantine. Pure
-// bookkeeping with an injected clock; the dispatcher decides what a strike is.
+// The workers a coordinator has heard from (every worker of the prefix: heartbeats are
+// prefix-wide): when each was last seen, what it said about itself, which run its task in
+// hand is for, what it did for this run, and its strikes (bad results) up to quarantine.
+// Pure bookkeeping with an injected clock; the dispatcher decides what a strike is.
 
 export interface WorkerRecord {
   id: string;
@@ -20,6 +21,11 @@ export interface WorkerRecord {
   lastSeen: number;
   pairsDone: number;
   tasksDone: number;
+  /** Pulls it sent to this run, and when the last came (null: it never pulled this run). */
+  pulls: number;
+  lastPull: number | null;
+  /** The run of the task in hand, from its last heartbeat (null: idle, or unknown). */
+  servingRun: string | null;
   /** Units (pairs, points, items) accepted per phase. */
   units: Record<string, number>;
 }
@@ -55,7 +61,7 @@ export class WorkerRegistry {
     this.lastSeenAny = t;
     let w = this.records.get(id);
     if (!w) {
-      w = { id, host: "", pid: null, instance: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0, units: {}, badResults: 0, quarantined: null };
+      w = { id, host: "", pid: null, instance: "", backend: "", device: "", version: "", firstSeen: t, lastSeen: t, pairsDone: 0, tasksDone: 0, pulls: 0, lastPull: null, servingRun: null, units: {}, badResults: 0, quarantined: null };
       this.records.set(id, w);
     }
     w.lastSeen = t;
@@ -95,6 +101,17 @@ export class WorkerRegistry {
   /** Every worker heard from during the run, in the order first seen. */
   all(): WorkerRecord[] {
     return [...this.records.values()];
+  }
+
+  /** The workers that pulled from this run at least once: those that served it. */
+  served(): WorkerRecord[] {
+    return this.all().filter((w) => w.pulls > 0);
+  }
+
+  /** Workers that pulled from this run within the last `withinMs`. */
+  pulling(withinMs: number): WorkerRecord[] {
+    const t = this.now();
+    return this.all().filter((w) => w.lastPull !== null && t - w.lastPull < withinMs);
   }
 
   /** Workers heard from within the last `silentMs`. */

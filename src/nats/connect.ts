@@ -84,6 +84,12 @@ export async function connectNats(url: string, name: string, auth?: NatsAuth): P
   }
 }
 
+/** Whether a request failed because nobody subscribes to its subject (the other side is gone). */
+export function isNoResponders(err: unknown): boolean {
+  const e = err as { name?: string; cause?: { name?: string; constructor?: { name?: string } } } | null;
+  return e?.name === "RequestError" && (e.cause?.constructor?.name === "NoRespondersError" || e.cause?.name === "NoResponders");
+}
+
 /** True for a request that found nobody listening or got no answer in time. */
 export function isNoAnswer(err: unknown): boolean {
   const e = err as { name?: string; cause?: { name?: string; constructor?: { name?: string } } } | null;

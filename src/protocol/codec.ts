@@ -26,6 +26,9 @@ import {
   type WorkerAnnounceMessage,
   type WorkerHeartbeatMessage,
   type WorkerListMessage,
+  type RunAnnounceMessage,
+  type RunEndMessage,
+  type RunListMessage,
   validateMessage,
 } from "./messages.js";
 import { ROOT_FIELD, describe, isPlainObject } from "./validate.js";
@@ -81,6 +84,18 @@ export function decodeWorkerHeartbeat(bytes: Uint8Array): WorkerHeartbeatMessage
 
 export function decodeWorkerList(bytes: Uint8Array): WorkerListMessage {
   return decodeMessage(bytes, ["worker.list"]);
+}
+
+export function decodeRunAnnounce(bytes: Uint8Array): RunAnnounceMessage {
+  return decodeMessage(bytes, ["run.announce"]);
+}
+
+export function decodeRunEnd(bytes: Uint8Array): RunEndMessage {
+  return decodeMessage(bytes, ["run.end"]);
+}
+
+export function decodeRunList(bytes: Uint8Array): RunListMessage {
+  return decodeMessage(bytes, ["run.list"]);
 }
 
 export function decodeTaskPull(bytes: Uint8Array): TaskPullMessage {

@@ -42,6 +42,11 @@ export {
   type WorkerAnnounceMessage,
   type WorkerHeartbeatMessage,
   type WorkerListMessage,
+  type RunAnnounceMessage,
+  type RunEndMessage,
+  type RunListMessage,
+  type RunEndReason,
+  RUN_END_REASONS,
   type WorkerState,
   MAX_BATCH_INDEX,
   MAX_CHUNK_BYTES,
@@ -79,7 +84,10 @@ export {
   decodeWorkerAnnounce,
   decodeWorkerHeartbeat,
   decodeWorkerList,
+  decodeRunAnnounce,
+  decodeRunEnd,
+  decodeRunList,
   encodeMessage,
   peekSender,
 } from "./codec.js";
-export { DEFAULT_PREFIX, MAX_PREFIX_LENGTH, type Subjects, objectBucket, subjects, validatePrefix } from "./subjects.js";
+export { DEFAULT_PREFIX, MAX_PREFIX_LENGTH, MAX_RUN_ID_LENGTH, type RunSubjects, type Subjects, objectBucket, runSubjects, subjects, validatePrefix, validateRunId } from "./subjects.js";

@@ -76,6 +76,12 @@ export interface WorkerAnnounceMessage {
   version: string;
   state: WorkerState;
   taskId: string | null;
+  /** The run of the task in hand, null when idle. */
+  runId: string | null;
+  /** Tasks whose results the coordinators took, since the worker started. */
+  tasksDone: number;
+  /** Minibatch gradients of pair tasks per second over the last minute. */
+  gradientsPerSecond: number;
 }
 
 /** Published every second; one naming a task's current lease renews that lease. */
@@ -88,6 +94,8 @@ export interface WorkerHeartbeatMessage {
   state: WorkerState;
   taskId: string | null;
   leaseId: string | null;
+  /** The run of the task in hand (whose coordinator keeps the lease), null when idle. */
+  runId: string | null;
   backend: string;
   device: string;
 }
@@ -97,6 +105,59 @@ export interface WorkerListMessage {
   v: number;
   type: "worker.list";
   runId: string;
+}
+
+/** Why a run ended (run.end). */
+export const RUN_END_REASONS = ["finished", "failed", "interrupted"] as const;
+export type RunEndReason = (typeof RUN_END_REASONS)[number];
+
+/**
+ * A coordinator's run, published at its start and every `intervalMs` while it lasts, and
+ * its answer to run.list: workers pull from the runs they hear of, `coordinator status`
+ * lists them.
+ */
+export interface RunAnnounceMessage {
+  v: number;
+  type: "run.announce";
+  /** One subject token: the run's task subjects are <prefix>.run.<runId>.task.*. */
+  runId: string;
+  /** What the run measures (its config file's name). */
+  label: string;
+  /** Who started it (the coordinator's OS user), "" when unknown. */
+  owner: string;
+  host: string;
+  /** The phase running now ("theta/pairs"), "" between phases. */
+  phase: string;
+  /** Units (pairs, points, items) of the phase done, and its total. */
+  done: number;
+  total: number;
+  /** Time left in the phase at the rate since its first result; null until there is a rate. */
+  etaMs: number | null;
+  /** Workers that pulled from this run within the last seconds. */
+  workers: number;
+  /** Expired leases and task errors so far. */
+  retries: number;
+  /** Workers quarantined by this run. */
+  quarantines: number;
+  /** When the run started (ms since the epoch). */
+  startedAt: number;
+  /** How often it is announced: a worker drops a run not heard of for three intervals. */
+  intervalMs: number;
+}
+
+/** A coordinator's run is over: its workers stop pulling it at once. */
+export interface RunEndMessage {
+  v: number;
+  type: "run.end";
+  runId: string;
+  reason: RunEndReason;
+  message: string;
+}
+
+/** A request every coordinator answers with its run.announce. */
+export interface RunListMessage {
+  v: number;
+  type: "run.list";
 }
 
 /** A worker asks the coordinator for work (request/reply). */
@@ -312,6 +373,9 @@ export type Message =
   | WorkerAnnounceMessage
   | WorkerHeartbeatMessage
   | WorkerListMessage
+  | RunAnnounceMessage
+  | RunEndMessage
+  | RunListMessage
   | TaskPullMessage
   | TaskMessage
   | TaskLossMessage
@@ -334,6 +398,9 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   "worker.announce",
   "worker.heartbeat",
   "worker.list",
+  "run.announce",
+  "run.end",
+  "run.list",
   "task.pull",
   "task",
   "task.loss",
@@ -360,6 +427,8 @@ const name = string({ min: 1, max: MAX_ID_LENGTH });
 /** Descriptive strings a worker reports about itself; may be empty when unknown. */
 const label = string({ max: MAX_ID_LENGTH });
 const text = string({ max: MAX_TEXT_LENGTH });
+/** A run id as it appears in subjects: one token (src/protocol/subjects.ts). */
+const runToken = string({ min: 1, max: 128, pattern: /^[A-Za-z0-9_-]+$/, patternName: "one subject token of letters, digits, \"_\" and \"-\"" });
 const sha256 = string({ min: 64, max: 64, pattern: /^[0-9a-f]{64}$/, patternName: "64 lower-case hex characters (sha256)" });
 const count = number({ integer: true, min: 0 });
 const workerState = oneOf(WORKER_STATES);
@@ -393,6 +462,9 @@ const workerAnnounce = object({
   version: label,
   state: workerState,
   taskId: nullable(id),
+  runId: nullable(runToken),
+  tasksDone: count,
+  gradientsPerSecond: nonNegative,
 });
 
 const workerHeartbeat = object({
@@ -402,11 +474,33 @@ const workerHeartbeat = object({
   state: workerState,
   taskId: nullable(id),
   leaseId: nullable(id),
+  runId: nullable(runToken),
   backend: label,
   device: label,
 });
 
 const workerList = object({ ...envelope("worker.list"), runId: id });
+
+const runAnnounce = object({
+  ...envelope("run.announce"),
+  runId: runToken,
+  label,
+  owner: label,
+  host: label,
+  phase: label,
+  done: count,
+  total: count,
+  etaMs: nullable(nonNegative),
+  workers: count,
+  retries: count,
+  quarantines: count,
+  startedAt: count,
+  intervalMs: number({ integer: true, min: 1, max: MAX_DURATION_MS }),
+});
+
+const runEnd = object({ ...envelope("run.end"), runId: runToken, reason: oneOf(RUN_END_REASONS), message: text });
+
+const runList = object({ ...envelope("run.list") });
 
 const taskPull = object({ ...envelope("task.pull"), workerId: id, instance: id, backend: label });
 
@@ -609,6 +703,9 @@ const SCHEMAS = {
   "worker.announce": workerAnnounce,
   "worker.heartbeat": workerHeartbeat,
   "worker.list": workerList,
+  "run.announce": runAnnounce,
+  "run.end": runEnd,
+  "run.list": runList,
   "task.pull": taskPull,
   task,
   "task.loss": taskLoss,

@@ -5,12 +5,35 @@ import { ProtocolError } from "./errors.js";
 
 export const DEFAULT_PREFIX = "gradswarm";
 export const MAX_PREFIX_LENGTH = 128;
+/** A run id is one subject token of at most this many characters. */
+export const MAX_RUN_ID_LENGTH = 128;
 
 const MAX_BUCKET_LENGTH = 240;
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
+/** The subjects of a prefix that every coordinator and worker on it shares. */
 export interface Subjects {
+  /** Workers publish worker.heartbeat every second. */
+  heartbeat: string;
+  /** Workers publish worker.announce on start. */
+  announce: string;
+  /** Request (worker.list) that every worker answers with its announce. */
+  list: string;
+  /** Coordinators publish run.announce at start and every second while their run lasts. */
+  runAnnounce: string;
+  /** A coordinator publishes run.end when its run finishes, fails or is interrupted. */
+  runEnd: string;
+  /** Request (run.list) that every coordinator answers with its run.announce. */
+  runList: string;
+}
+
+/**
+ * The task subjects of one run, `<prefix>.run.<runId>.task.*`: each coordinator listens
+ * only to its own, so that several runs share a prefix and its workers (docs/design.md
+ * "Runs that share a swarm").
+ */
+export interface RunSubjects {
   /** Request/reply: a worker pulls a task (task.pull → task | task.none). */
   pull: string;
   /** Request/reply: a worker returns a task.result (→ ack). */
@@ -19,12 +42,6 @@ export interface Subjects {
   chunk: string;
   /** Request/reply: a worker reports a task.error (→ ack). */
   error: string;
-  /** Workers publish worker.heartbeat every second. */
-  heartbeat: string;
-  /** Workers publish worker.announce on start. */
-  announce: string;
-  /** Request (worker.list) that every worker answers with its announce. */
-  list: string;
 }
 
 /**
@@ -47,14 +64,33 @@ export function validatePrefix(prefix: string): string {
 export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
   validatePrefix(prefix);
   return {
-    pull: `${prefix}.task.pull`,
-    result: `${prefix}.task.result`,
-    chunk: `${prefix}.task.chunk`,
-    error: `${prefix}.task.error`,
     heartbeat: `${prefix}.worker.heartbeat`,
     announce: `${prefix}.worker.announce`,
     list: `${prefix}.worker.list`,
+    runAnnounce: `${prefix}.run.announce`,
+    runEnd: `${prefix}.run.end`,
+    runList: `${prefix}.run.list`,
   };
+}
+
+/**
+ * Checks a run id as one subject token: [A-Za-z0-9_-], 1 to 128 characters (a UUID, as
+ * the coordinator draws them, is one). Returns it.
+ */
+export function validateRunId(runId: string): string {
+  if (typeof runId !== "string") throw new ProtocolError("runId", `expected a string, got ${typeof runId}`);
+  if (runId.length === 0 || runId.length > MAX_RUN_ID_LENGTH || !TOKEN.test(runId)) {
+    throw new ProtocolError("runId", `${JSON.stringify(runId.slice(0, 160))} must be 1 to ${MAX_RUN_ID_LENGTH} letters, digits, "_" and "-" (one subject token)`);
+  }
+  return runId;
+}
+
+/** The task subjects of run `runId` under `prefix`: `<prefix>.run.<runId>.task.pull` and so on. */
+export function runSubjects(prefix: string, runId: string): RunSubjects {
+  validatePrefix(prefix);
+  validateRunId(runId);
+  const base = `${prefix}.run.${runId}.task`;
+  return { pull: `${base}.pull`, result: `${base}.result`, chunk: `${base}.chunk`, error: `${base}.error` };
 }
 
 /**

@@ -1,13 +1,13 @@
-// A worker's life: connect, announce, pull tasks from whichever coordinator serves the
-// prefix, compute them on the compute thread, return the results, and heartbeat all the
-// while. Lifecycle: starting → running → draining → stopped (or failed).
+// A worker's life: connect, announce, pull tasks from the runs in progress on the prefix
+// (round robin, run-table.ts), compute them on the compute thread, return the results,
+// and heartbeat all the while. Lifecycle: starting → running → draining → stopped (or failed).
 
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { BlobError, BlobStore } from "../nats/blob-store.js";
 import type { NatsAuth } from "../nats/auth.js";
-import { isNoAnswer } from "../nats/connect.js";
+import { isNoAnswer, isNoResponders } from "../nats/connect.js";
 import { connectNatsWaiting, DEFAULT_WORKER_CONNECT_TIMEOUT_S } from "../nats/connect-wait.js";
 import {
   createMessage,
@@ -17,7 +17,9 @@ import {
   objectBucket,
   ProtocolError,
   ProtocolVersionError,
+  runSubjects,
   subjects,
+  type RunSubjects,
   type Subjects,
   type Message,
   type TaskCurvatureMessage,
@@ -32,6 +34,8 @@ import { sendPairVectors } from "./chunk-sender.js";
 import { ComputeError, type JobRequest, type VectorsHandler } from "./compute-client.js";
 import { ComputePool } from "./compute-pool.js";
 import type { GroupChoice, JobResult } from "./compute-messages.js";
+import { RateWindow } from "./rate-window.js";
+import { RunTable } from "./run-table.js";
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 120_000;
@@ -133,9 +137,15 @@ export class SwarmWorker {
   private compute: WorkerCompute | null = null;
   private blobs: BlobStore | null = null;
   private readonly cache = new BlobCache(4);
-  private current: { taskId: string; leaseId: string; runId: string } | null = null;
+  private current: { taskId: string; leaseId: string; runId: string; subjects: RunSubjects } | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private listSub: Subscription | null = null;
+  private readonly subs: Subscription[] = [];
+  /** The runs in progress on the prefix, and whose turn it is to be pulled. */
+  readonly runs = new RunTable(NO_COORDINATOR_RETRY_MS);
+  /** Minibatch gradients of pair tasks taken by their coordinators, over the last minute. */
+  private readonly gradients = new RateWindow();
+  /** Bad prefix-wide messages already logged. */
+  private readonly badSaid = new Set<string>();
   private readonly stopPulling = new AbortController();
   /** The result reply in flight, if any. */
   private replying: Promise<void> = Promise.resolve();
@@ -201,18 +211,19 @@ export class SwarmWorker {
       return;
     }
     this.nc = nc;
-    this.listSub = this.nc.subscribe(this.subjects.list, {
-      callback: (err, msg) => {
-        if (err) return;
-        try {
-          decodeMessage(msg.data, ["worker.list"]);
-          msg.respond(this.announcement());
-        } catch (e) {
-          this.log(`ignored a bad worker.list request: ${(e as Error).message}`);
-        }
-      },
+    this.listen(this.subjects.list, "worker.list", (msg) => void msg.respond(this.announcement()));
+    this.listen(this.subjects.runAnnounce, "run.announce", (_msg, a) => {
+      if (a.type !== "run.announce") return;
+      if (!this.runs.has(a.runId)) this.log(`run ${a.runId} (${a.label || "unnamed"}) is in progress; pulling from it`);
+      this.runs.announced(a.runId, a.label, a.intervalMs);
+    });
+    this.listen(this.subjects.runEnd, "run.end", (_msg, e) => {
+      if (e.type !== "run.end") return;
+      if (this.runs.drop(e.runId, true)) this.log(`run ${e.runId} ${e.reason}; no more pulls to it`);
     });
     this.nc.publish(this.subjects.announce, this.announcement());
+    // The runs that started before this worker: their coordinators answer with their announce.
+    this.nc.publish(this.subjects.runList, encodeMessage(createMessage("run.list", {})), { reply: this.subjects.runAnnounce });
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
     this.lifecycle = "running";
     this.loopDone = this.loop().catch((err) => {
@@ -220,6 +231,28 @@ export class SwarmWorker {
       this.log(`failed: ${(err as Error).message}`);
       throw err;
     });
+  }
+
+  /** Subscribes to a prefix-wide subject that carries messages of `type`; a bad one is logged and ignored. */
+  private listen(subject: string, type: "worker.list" | "run.announce" | "run.end", handle: (msg: Msg, decoded: Message) => void): void {
+    this.subs.push(
+      this.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) return;
+          let decoded: Message;
+          try {
+            decoded = decodeMessage(msg.data, [type]);
+          } catch (e) {
+            // Once per kind: another protocol's coordinator announces every second.
+            const line = `ignored a bad ${type} message (further ones like it are not logged): ${(e as Error).message}`;
+            if (!this.badSaid.has(line)) this.log(line);
+            this.badSaid.add(line);
+            return;
+          }
+          handle(msg, decoded);
+        },
+      }),
+    );
   }
 
   /** Resolves when the pull loop ends (after drain), rejects if the worker failed. */
@@ -239,6 +272,9 @@ export class SwarmWorker {
         version: PACKAGE_VERSION,
         state: this.state,
         taskId: this.current?.taskId ?? null,
+        runId: this.current?.runId ?? null,
+        tasksDone: this.tasksDone,
+        gradientsPerSecond: this.gradients.perSecond(),
       }),
     );
   }
@@ -254,6 +290,7 @@ export class SwarmWorker {
           state: this.state,
           taskId: this.current?.taskId ?? null,
           leaseId: this.current?.leaseId ?? null,
+          runId: this.current?.runId ?? null,
           backend: this.backend?.backend ?? "",
           device: this.backend?.device ?? "",
         }),
@@ -265,42 +302,55 @@ export class SwarmWorker {
     const signal = this.stopPulling.signal;
     let waitingSaid = false;
     while (!signal.aborted) {
+      const choice = this.runs.choose();
+      if (choice.kind === "sleep") {
+        if (choice.reason === "no-runs" && !waitingSaid) {
+          this.log(`waiting for a coordinator (no run announced on ${this.subjects.runAnnounce})`);
+          waitingSaid = true;
+        }
+        await sleep(choice.ms, signal);
+        continue;
+      }
+      waitingSaid = false;
+      const runId = choice.runId;
+      const run = runSubjects(this.options.prefix, runId);
       let reply;
       try {
-        const msg = await this.nc.request(this.subjects.pull, encodeMessage(createMessage("task.pull", { workerId: this.options.id, instance: this.instance, backend: this.backend!.backend })), { timeout: PULL_TIMEOUT_MS });
+        const msg = await this.nc.request(run.pull, encodeMessage(createMessage("task.pull", { workerId: this.options.id, instance: this.instance, backend: this.backend!.backend })), { timeout: PULL_TIMEOUT_MS });
         reply = decodeMessage(msg.data, ["task", "task.loss", "task.curvature", "task.none", "error"]);
         add(this.totals.receivedBytes, reply.type, msg.data.length);
       } catch (err) {
-        if (isNoAnswer(err)) {
-          if (!waitingSaid) this.log(`waiting for a coordinator on ${this.subjects.pull}`);
-          waitingSaid = true;
-          await sleep(NO_COORDINATOR_RETRY_MS, signal);
+        if (isNoResponders(err)) {
+          // Its coordinator is gone without a run.end (killed): nobody will answer.
+          if (this.runs.drop(runId)) this.log(`run ${runId}: nobody answers on ${run.pull}; no more pulls to it`);
           continue;
         }
         if (err instanceof ProtocolVersionError) throw new WorkerFailure(`the coordinator speaks another protocol: ${err.message}`);
         if (err instanceof ProtocolError) {
-          this.log(`ignored a malformed reply to task.pull: ${err.message}`);
-          await sleep(NO_COORDINATOR_RETRY_MS, signal);
+          this.log(`ignored a malformed reply to task.pull from run ${runId}: ${err.message}`);
+          this.runs.saidNone(runId, NO_COORDINATOR_RETRY_MS);
           continue;
         }
         if (signal.aborted || this.nc.isClosed()) break;
-        this.log(`task.pull failed: ${(err as Error).message}`);
-        await sleep(NO_COORDINATOR_RETRY_MS, signal);
+        if (!isNoAnswer(err)) this.log(`task.pull to run ${runId} failed: ${(err as Error).message}`);
+        this.runs.saidNone(runId, NO_COORDINATOR_RETRY_MS);
         continue;
       }
-      waitingSaid = false;
       if (reply.type === "error") throw new WorkerFailure(`the coordinator refused this worker: ${reply.code}: ${reply.message}`);
       if (reply.type === "task.none") {
-        await sleep(reply.retryMs, signal);
+        // A run that is done hands out nothing more; its run.end follows.
+        if (reply.done) this.runs.drop(runId, true);
+        else this.runs.saidNone(runId, reply.retryMs);
         continue;
       }
-      await this.runTask(reply);
+      this.runs.gaveTask();
+      await this.runTask(reply, run);
     }
     await this.replying;
   }
 
-  private async runTask(task: TaskMessage | TaskLossMessage | TaskCurvatureMessage): Promise<void> {
-    this.current = { taskId: task.taskId, leaseId: task.leaseId, runId: task.runId };
+  private async runTask(task: TaskMessage | TaskLossMessage | TaskCurvatureMessage, run: RunSubjects): Promise<void> {
+    this.current = { taskId: task.taskId, leaseId: task.leaseId, runId: task.runId, subjects: run };
     this.heartbeat();
     try {
       const blobs = (this.blobs ??= await BlobStore.open(this.nc, objectBucket(this.options.prefix), false));
@@ -309,7 +359,7 @@ export class SwarmWorker {
       let onVectors: VectorsHandler | undefined;
       if (task.type === "task") {
         request = { type: "pairs", pairs: task.pairs, labels: task.labels, labelSeed: task.labelSeed, metrics: task.metrics.map((m) => source(m.hash)) };
-        const target = { nc: this.nc, subject: this.subjects.chunk, runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id };
+        const target = { nc: this.nc, subject: run.chunk, runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id };
         if (task.returns === "vectors") onVectors = async (pair, g1, g2, layout) => void add(this.totals.sentBytes, "task.chunk", (await sendPairVectors(target, pair, g1, g2, layout)).bytes);
       } else if (task.type === "task.loss") {
         request = { type: "loss", points: task.points, directions: task.directions.map((d) => source(d.hash)), indices: task.indices };
@@ -329,14 +379,19 @@ export class SwarmWorker {
       // The reply goes out while the next task is pulled and computed (at most one reply
       // in flight): the coordinator's decode, checks and journal fsync then cost no compute.
       await this.replying;
-      this.replying = this.send(this.subjects.result, bytes, task).then((ok) => void (ok && this.tasksDone++));
+      const gradients = task.type === "task" ? 2 * task.pairs.length : 0;
+      this.replying = this.send(run.result, bytes, task).then((ok) => {
+        if (!ok) return;
+        this.tasksDone++;
+        if (gradients > 0) this.gradients.add(gradients);
+      });
     } catch (err) {
       const code = err instanceof ComputeError ? err.code : err instanceof BlobError ? err.code : err instanceof ResultTooLarge ? "result_too_large" : "worker_failed";
       const message = (err as Error).message ?? String(err);
       this.log(`task ${task.taskId} failed (${code}): ${message}`);
       const body = createMessage("task.error", { runId: task.runId, taskId: task.taskId, leaseId: task.leaseId, workerId: this.options.id, code, message: message.slice(0, 4000) });
       this.totals.tasksFailed++;
-      await this.send(this.subjects.error, encodeMessage(body), task);
+      await this.send(run.error, encodeMessage(body), task);
     } finally {
       this.current = null;
     }
@@ -370,16 +425,23 @@ export class SwarmWorker {
   }
 
   /** Request with retries while the lease lasts; the coordinator dedupes by lease. */
-  private async send(subject: string, data: Uint8Array, task: { taskId: string; leaseMs: number }): Promise<boolean> {
+  private async send(subject: string, data: Uint8Array, task: { runId: string; taskId: string; leaseMs: number }): Promise<boolean> {
     const giveUp = Date.now() + task.leaseMs;
     // Several tries within the lease: a reply lost in a reconnect must not wait out the lease.
     const timeout = Math.min(REPLY_TIMEOUT_MS, Math.max(500, task.leaseMs / 3));
     while (Date.now() < giveUp && !this.nc.isClosed()) {
+      // A run that ended takes nothing more: its worker is free at once.
+      if (this.runs.ended(task.runId)) {
+        this.log(`task ${task.taskId}: run ${task.runId} is over; its reply is dropped`);
+        return false;
+      }
       try {
-        add(this.totals.sentBytes, subject.slice(this.options.prefix.length + 1), data.length);
+        // By kind (task.result, task.error): the run's subject ends in it.
+        const kind = subject.split(".").slice(-2).join(".");
+        add(this.totals.sentBytes, kind, data.length);
         const sent = performance.now();
         const ack = decodeAck((await this.nc.request(subject, data, { timeout })).data);
-        if (subject === this.subjects.result) this.options.onResultAck?.(performance.now() - sent, ack.accepted);
+        if (kind === "task.result") this.options.onResultAck?.(performance.now() - sent, ack.accepted);
         if (!ack.accepted) this.log(`task ${task.taskId}: the coordinator did not take the reply (${ack.reason ?? "no reason"})`);
         return ack.accepted;
       } catch (err) {
@@ -417,11 +479,11 @@ export class SwarmWorker {
       new Promise<boolean>((r) => setTimeout(() => r(true), timeout).unref()),
     ]);
     if (timedOut && this.current) {
-      const { taskId, leaseId, runId } = this.current;
+      const { taskId, leaseId, runId, subjects: run } = this.current;
       this.log(`drain timeout: handing task ${taskId} back`);
       const body = createMessage("task.error", { runId, taskId, leaseId, workerId: this.options.id, code: "draining", message: "the worker is shutting down" });
       try {
-        await this.nc.request(this.subjects.error, encodeMessage(body), { timeout: REPLY_TIMEOUT_MS });
+        await this.nc.request(run.error, encodeMessage(body), { timeout: REPLY_TIMEOUT_MS });
       } catch {
         // the lease will expire instead
       }
@@ -432,7 +494,8 @@ export class SwarmWorker {
   private async shutdown(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
-    this.listSub?.unsubscribe();
+    for (const sub of this.subs) sub.unsubscribe();
+    this.subs.length = 0;
     if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => undefined);
     await this.compute?.close();
     if (this.lifecycle !== "failed") this.lifecycle = "stopped";

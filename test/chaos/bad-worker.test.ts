@@ -19,15 +19,15 @@ import {
   decodeMessage,
   encodeMessage,
   float32Bytes,
-  subjects,
   type AckMessage,
   type ErrorMessage,
   type PairStats,
-  type Subjects,
+  type RunSubjects,
   type TaskMessage,
   type TaskResultMessage,
 } from "../../src/protocol/index.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
+import { RunWatch } from "../helpers/runs.js";
 import { mlpTensorNames, mlpTensorSizes, ProcessPool, rawPackr, sleep, startWorkers, withWorkerOptions } from "./fault-helpers.js";
 import { chaosConfig, expectSameAsBaseline, runCoordinator, workDir, type ChaosOptions, type Outcome } from "./harness.js";
 
@@ -52,7 +52,9 @@ type Behaviour = (task: TaskMessage, n: number, h: HostileWorker) => Promise<voi
 
 /** A worker that speaks the protocol well enough to get tasks, and answers them with `behave`. */
 class HostileWorker {
-  readonly s: Subjects;
+  private readonly runs: RunWatch;
+  /** The task subjects of the run it pulls from (the first it heard of). */
+  s!: RunSubjects;
   readonly tasks: string[] = [];
   readonly replies: Reply[] = [];
   /** The coordinator's answers to pulls that it refused (up to 3; then the worker leaves). */
@@ -68,8 +70,8 @@ class HostileWorker {
     /** Leave after this many tasks. */
     private readonly maxTasks = Infinity,
   ) {
-    this.s = subjects(prefix);
-    this.done = this.loop();
+    this.runs = new RunWatch(nc, prefix);
+    this.done = this.loop().finally(() => this.runs.stop());
     // A failure surfaces where `done` is awaited, not as an unhandled rejection before.
     this.done.catch(() => undefined);
   }
@@ -92,6 +94,12 @@ class HostileWorker {
   private async loop(): Promise<void> {
     const pull = encodeMessage(createMessage("task.pull", { workerId: this.id, instance: this.id, backend: "hostile" }));
     while (!this.stopped && this.tasks.length < this.maxTasks) {
+      const run = this.runs.current();
+      if (!run) {
+        await sleep(20); // no run announced yet
+        continue;
+      }
+      this.s = run;
       let reply;
       try {
         reply = decodeMessage((await this.nc.request(this.s.pull, pull, { timeout: 5000 })).data, ["task", "task.none", "error"]);

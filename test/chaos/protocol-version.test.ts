@@ -9,8 +9,9 @@
 import type { Msg } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isNoAnswer } from "../../src/nats/connect.js";
-import { decodeMessage, decodeTaskPull, PROTOCOL_VERSION, subjects, type ErrorMessage, type TaskPullMessage } from "../../src/protocol/index.js";
+import { decodeMessage, decodeTaskPull, PROTOCOL_VERSION, type ErrorMessage, type RunSubjects, type TaskPullMessage } from "../../src/protocol/index.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
+import { fakeRun, RunWatch } from "../helpers/runs.js";
 import { spawnWorker } from "../helpers/workers.js";
 import { exitWithin, ProcessPool, rawPackr, sleep, startWorkers } from "./fault-helpers.js";
 import { chaosConfig, expectSameAsBaseline, runCoordinator, type Outcome } from "./harness.js";
@@ -37,9 +38,11 @@ describe("chaos: peers of another protocol version", () => {
 
   it(`a v${OTHER} or v${OLDER} worker's pulls and results are refused naming both versions; the run completes identically`, async () => {
     const prefix = uniquePrefix("proto-worker");
-    const s = subjects(prefix);
     await startWorkers(pool, nats.nc, url, prefix, ["proto-w0", "proto-w1"]);
     const base = (await runCoordinator("proto-baseline", chaosConfig(prefix), url)).outcome;
+    // The run's task subjects, once it is announced.
+    const watch = new RunWatch(nats.nc, prefix);
+    let s: RunSubjects | null = null;
 
     // The foreign worker: task.pulls of the next version (with a field this one does not
     // know) and of the previous one, in turn, until the coordinator has answered a few;
@@ -53,6 +56,11 @@ describe("chaos: peers of another protocol version", () => {
       ];
       while (!stop && replies.length < 3) {
         const pull = pulls[replies.length % 2]!;
+        s = watch.current();
+        if (!s) {
+          await sleep(10); // no run announced yet
+          continue;
+        }
         let msg: Msg;
         try {
           msg = await nats.nc.request(s.pull, pull.bytes, { timeout: 2000 });
@@ -66,7 +74,7 @@ describe("chaos: peers of another protocol version", () => {
       if (stop) return;
       const v1Pair = { id: 0, loss: [1, 1], norm: [1, 1], dot: 0, layerNorm: [[1], [1]], layerDot: [0], metrics: [] };
       const result = rawPackr.pack({ v: OLDER, type: "task.result", runId: "r", taskId: "t00", leaseId: "t00.1", workerId: "proto-foreign-worker", computeMs: 1, layers: ["a"], layerSizes: [1], pairs: [v1Pair] });
-      replies.push({ sent: OLDER, reply: decodeMessage((await nats.nc.request(s.result, result, { timeout: 2000 })).data, ["error"]) });
+      replies.push({ sent: OLDER, reply: decodeMessage((await nats.nc.request(s!.result, result, { timeout: 2000 })).data, ["error"]) });
     })();
     foreign.catch(() => undefined); // surfaces at `await foreign` below
     let outcome: Outcome;
@@ -76,6 +84,7 @@ describe("chaos: peers of another protocol version", () => {
     } finally {
       stop = true;
       await foreign;
+      watch.stop();
     }
 
     expect(replies.length, "answers to the foreign worker").toBeGreaterThanOrEqual(1);
@@ -83,7 +92,7 @@ describe("chaos: peers of another protocol version", () => {
       expect(reply.code).toBe("protocol_version");
       expect(reply.message).toMatch(bothVersions(sent));
     }
-    expect(log).toMatch(new RegExp(`refused a message on ${s.pull.replace(/\./g, "\\.")} .*${BOTH_VERSIONS.source}`));
+    expect(log).toMatch(new RegExp(`refused a message on ${s!.pull.replace(/\./g, "\\.")} .*${BOTH_VERSIONS.source}`));
     expect(outcome.run.faults.refusedMessages).toBeGreaterThanOrEqual(replies.length);
     expect(outcome.run.workers.map((w) => w.id)).not.toContain("proto-foreign-worker");
     console.log(`[chaos proto-worker] ${replies.length} v${OTHER}/v${OLDER} messages answered: ${replies[0]!.reply.code}: ${replies[0]!.reply.message}`);
@@ -94,7 +103,8 @@ describe("chaos: peers of another protocol version", () => {
     const prefix = uniquePrefix("proto-coordinator");
     const pulls: TaskPullMessage[] = [];
     // The fake coordinator: answers every pull with a task of the next version, of a shape this one does not know.
-    const sub = nats.nc.subscribe(subjects(prefix).pull, {
+    const run = fakeRun(nats.nc, prefix);
+    const sub = nats.nc.subscribe(run.subjects.pull, {
       callback: (_err, msg) => {
         try {
           pulls.push(decodeTaskPull(msg.data));
@@ -115,6 +125,7 @@ describe("chaos: peers of another protocol version", () => {
       const line = worker.output().split("\n").find((l) => BOTH_VERSIONS.test(l));
       console.log(`[chaos proto-coordinator] worker exit ${code}: ${line}`);
     } finally {
+      run.end();
       sub.unsubscribe();
     }
   });

@@ -11,22 +11,26 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createMessage, decodeMessage, encodeMessage, subjects } from "../../src/protocol/index.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
+import { RunWatch } from "../helpers/runs.js";
 import { exitWithin, journalLines, ProcessPool, sleep, spawnCoordinator, startWorkers, waitUntil } from "./fault-helpers.js";
 import { chaosConfig, workDir, writeConfig } from "./harness.js";
 
 /** Pulls until it gets a task, then heartbeats that lease until stopped, never replying. */
 function hungWorker(nc: NatsConnection, prefix: string, workerId: string): { taskId: () => string | null; stop: () => void } {
   const s = subjects(prefix);
-  let held: { taskId: string; leaseId: string } | null = null;
+  const runs = new RunWatch(nc, prefix);
+  let held: { taskId: string; leaseId: string; runId: string } | null = null;
   let stopped = false;
   const beat = setInterval(() => {
-    nc.publish(s.heartbeat, encodeMessage(createMessage("worker.heartbeat", { workerId, instance: workerId, state: held ? "busy" : "idle", taskId: held?.taskId ?? null, leaseId: held?.leaseId ?? null, backend: "cpu", device: "hung" })));
+    nc.publish(s.heartbeat, encodeMessage(createMessage("worker.heartbeat", { workerId, instance: workerId, state: held ? "busy" : "idle", taskId: held?.taskId ?? null, leaseId: held?.leaseId ?? null, runId: held?.runId ?? null, backend: "cpu", device: "hung" })));
   }, 300);
   void (async () => {
     while (!held && !stopped) {
       try {
-        const reply = decodeMessage((await nc.request(s.pull, encodeMessage(createMessage("task.pull", { workerId, instance: workerId, backend: "cpu" })), { timeout: 2000 })).data, ["task", "task.none", "error"]);
-        if (reply.type === "task") held = { taskId: reply.taskId, leaseId: reply.leaseId };
+        const run = runs.current();
+        if (!run) throw new Error("no run announced yet");
+        const reply = decodeMessage((await nc.request(run.pull, encodeMessage(createMessage("task.pull", { workerId, instance: workerId, backend: "cpu" })), { timeout: 2000 })).data, ["task", "task.none", "error"]);
+        if (reply.type === "task") held = { taskId: reply.taskId, leaseId: reply.leaseId, runId: reply.runId };
       } catch {
         // no coordinator yet
       }
@@ -38,6 +42,7 @@ function hungWorker(nc: NatsConnection, prefix: string, workerId: string): { tas
     stop: () => {
       stopped = true;
       clearInterval(beat);
+      runs.stop();
     },
   };
 }

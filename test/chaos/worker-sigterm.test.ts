@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMessage, encodeMessage, subjects } from "../../src/protocol/index.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
+import { fakeRun } from "../helpers/runs.js";
 import { spawnWorker, stopWorkers, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
 import { baseline, chaosConfig, expectSameAsBaseline, runCoordinator, watchHeartbeats, type ChaosOptions, type Outcome } from "./harness.js";
 
@@ -85,7 +86,8 @@ describe("chaos: SIGTERM to a busy worker", () => {
   it("an idle worker pulling in a loop: no listener pile-up; SIGTERM, it exits 0", async () => {
     const prefix = uniquePrefix("sigterm-idle");
     let pulls = 0;
-    const sub = nats.nc.subscribe(subjects(prefix).pull, {
+    const run = fakeRun(nats.nc, prefix, "idle");
+    const sub = nats.nc.subscribe(run.subjects.pull, {
       callback: (_err, msg) => {
         pulls++;
         msg.respond(encodeMessage(createMessage("task.none", { runId: "idle", retryMs: 1, done: false })));
@@ -101,6 +103,7 @@ describe("chaos: SIGTERM to a busy worker", () => {
       const code = await Promise.race([w.exited, new Promise<"still running">((r) => setTimeout(() => r("still running"), EXIT_WAIT_MS))]);
       expect(code, w.output()).toBe(0);
     } finally {
+      run.end();
       sub.unsubscribe();
     }
     expect(w.output()).not.toMatch(/MaxListenersExceededWarning/);

@@ -80,6 +80,7 @@ export function leased(m: Message): { taskId: string; leaseId: string } {
 }
 export const result = (t: { taskId: string; leaseId: string }, workerId: string, loss = 1, runId = "run-1"): TaskLossResultMessage =>
   createMessage("task.loss_result", { runId, taskId: t.taskId, leaseId: t.leaseId, workerId, computeMs: 1, points: [{ id: Number(t.taskId.split("#")[1]), loss, accuracy: 0.5 }] });
-export const beat = (d: Dispatcher, workerId: string, t: { taskId: string; leaseId: string } | null, instance = workerId) =>
-  d.heartbeat(createMessage("worker.heartbeat", { workerId, instance, state: t ? "busy" : "idle", taskId: t?.taskId ?? null, leaseId: t?.leaseId ?? null, backend: "cpu", device: "x" }));
+/** A heartbeat; a task in hand is of run `runId` (default: the dispatcher's own). */
+export const beat = (d: Dispatcher, workerId: string, t: { taskId: string; leaseId: string } | null, instance = workerId, runId = d.runId) =>
+  d.heartbeat(createMessage("worker.heartbeat", { workerId, instance, state: t ? "busy" : "idle", taskId: t?.taskId ?? null, leaseId: t?.leaseId ?? null, runId: t ? runId : null, backend: "cpu", device: "x" }));
 export const flush = () => new Promise((r) => setImmediate(r));

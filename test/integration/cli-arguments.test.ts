@@ -36,6 +36,9 @@ describe("coordinator refuses bad arguments with exit 2", () => {
     ["--password-file and a password in the URL", ["run", "examples/quickstart.yaml", "--out", out, "--nats", "nats://u:hunter2@127.0.0.1:1", "--password-file", "pw"], /coordinator: --password-file and the NATS URL both give a password: give it once/],
     ["--user without a password", ["run", "examples/quickstart.yaml", "--out", out, "--nats", "nats://127.0.0.1:1", "--user", "alice"], /coordinator: user alice has no password/],
     ["verify --tolerance abc", ["verify", tmp, "--tolerance", "abc"], /--tolerance <rel>.*'abc' is invalid/],
+    ["status without --nats", ["status"], /required option '--nats <url>' not specified/],
+    ["workers --prefix with a wildcard", ["workers", "--nats", "nats://127.0.0.1:1", "--prefix", "a.*"], /--prefix <prefix>.*must be dot-separated tokens/],
+    ["status --user without a password", ["status", "--nats", "nats://127.0.0.1:1", "--user", "alice"], /coordinator: user alice has no password/],
     ["an unknown subcommand", ["runn", "examples/quickstart.yaml"], /unknown command 'runn'/],
     ["no subcommand at all", [], /Usage: coordinator/],
   ];
@@ -49,6 +52,14 @@ describe("coordinator refuses bad arguments with exit 2", () => {
       expect(existsSync(out), `${out} was created`).toBe(false);
     });
   }
+
+  it("status and workers exit 1 when the server cannot be reached, naming it", () => {
+    for (const command of ["status", "workers"]) {
+      const r = coordinator([command, "--nats", "nats://127.0.0.1:1"]);
+      expect(r.status, r.output).toBe(1);
+      expect(r.stderr).toContain("cannot connect to NATS at nats://127.0.0.1:1");
+    }
+  });
 
   it("--help and --version still exit 0", () => {
     for (const args of [["--help"], ["run", "--help"], ["--version"]]) {

@@ -11,21 +11,26 @@
 // lists them. Credentials in the URL (nats://user:pass@host) are no way around it: nats.js
 // v3 ignores them (measured: such a connection was taken for the no_auth_user).
 
-import { spawn, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { connect, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_PREFIX, objectBucket, subjects } from "../../src/protocol/index.js";
+import { DEFAULT_PREFIX, objectBucket, runSubjects, subjects } from "../../src/protocol/index.js";
 import { distFile } from "../../src/util/package-root.js";
 import { startDeployCluster, type DeployCluster } from "../helpers/deploy-nats.js";
 import { spawnWorker, stopWorkers, type TestWorker } from "../helpers/workers.js";
 
 const COORDINATOR = distFile("coordinator/cli.js");
+const execFileP = promisify(execFile);
 const WORKER = distFile("worker/cli.js");
 /** deploy/nats/permissions.conf is written for the default prefix. */
 const S = subjects(DEFAULT_PREFIX);
+/** Every run's task subjects, as a wildcard: what a worker must not listen to. */
+const ANY_RUN = runSubjects(DEFAULT_PREFIX, "ANYRUN");
+const anyRun = (subject: string) => subject.replace(".ANYRUN.", ".*.");
 const BUCKET = objectBucket(DEFAULT_PREFIX);
 /** How nats-server 2.9 logs a refused publish or subscription. */
 const VIOLATION = /(Publish|Subscription) Violation/;
@@ -129,8 +134,9 @@ describe("deploy/nats: a three-node cluster with the role permissions", () => {
       // While the run goes on: what a worker's login must not allow.
       const seen = violations(intruder);
       const refused: [string, string, () => void][] = [
-        ["subscription", S.result, () => intruder.subscribe(S.result)], // read other workers' results
-        ["subscription", S.pull, () => intruder.subscribe(S.pull)], // take pulls as if a coordinator
+        ["subscription", anyRun(ANY_RUN.result), () => intruder.subscribe(anyRun(ANY_RUN.result))], // read other workers' results
+        ["subscription", anyRun(ANY_RUN.pull), () => intruder.subscribe(anyRun(ANY_RUN.pull))], // take pulls as if a coordinator
+        ["publish", S.runAnnounce, () => intruder.publish(S.runAnnounce, "x")], // announce a run as if a coordinator
         ["subscription", S.heartbeat, () => intruder.subscribe(S.heartbeat)], // watch the swarm
         ["publish", S.list, () => intruder.publish(S.list)], // a coordinator's request
         ["publish", `$O.${BUCKET}.M.forged`, () => intruder.publish(`$O.${BUCKET}.M.forged`, "x")], // overwrite a blob
@@ -150,10 +156,29 @@ describe("deploy/nats: a three-node cluster with the role permissions", () => {
       // The real coordinator and worker needed nothing their roles do not grant.
       for (const node of [coordinatorNode!, workerNode!]) expect(node.log()).not.toMatch(VIOLATION);
       // …and the server logs what it refused (the check above would see it).
-      expect(otherNode!.log()).toMatch(/Subscription Violation - User "worker", Subject "gradswarm\.task\.result"/);
+      expect(otherNode!.log()).toMatch(/Subscription Violation - User "worker", Subject "gradswarm\.run\.\*\.task\.result"/);
     } finally {
       await intruder.close();
       if (worker) await stopWorkers([worker]);
+    }
+  });
+
+  it("coordinator workers and coordinator status need nothing the coordinator role does not grant", async () => {
+    const [coordinatorNode, workerNode] = cluster.nodes;
+    const logBefore = coordinatorNode!.log().length;
+    const worker = spawnWorker(workerNode!.url, DEFAULT_PREFIX, "w-census");
+    try {
+      let listed: { id: string }[] = [];
+      // The worker is listed once it has connected and loaded its backend.
+      for (let i = 0; i < 30 && !listed.some((w) => w.id === "w-census"); i++) {
+        listed = JSON.parse((await execFileP(process.execPath, [COORDINATOR, "workers", "--nats", coordinatorNode!.url, "--json"], { encoding: "utf8" })).stdout) as { id: string }[];
+      }
+      expect(listed.map((w) => w.id)).toContain("w-census");
+      const status = await execFileP(process.execPath, [COORDINATOR, "status", "--nats", coordinatorNode!.url, "--json"], { encoding: "utf8" });
+      expect(JSON.parse(status.stdout)).toEqual([]);
+      expect(coordinatorNode!.log().slice(logBefore)).not.toMatch(VIOLATION);
+    } finally {
+      await stopWorkers([worker]);
     }
   });
 

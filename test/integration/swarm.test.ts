@@ -11,6 +11,7 @@ import { decodeWorkerHeartbeat, PROTOCOL_VERSION, subjects } from "../../src/pro
 import { PACKAGE_VERSION } from "../../src/util/package-root.js";
 import { Rng } from "../../src/util/rng.js";
 import { startNats, uniquePrefix, type NatsFixture } from "../helpers/nats.js";
+import { RunWatch } from "../helpers/runs.js";
 import { spawnWorker, stopWorkers, waitForHeartbeats, type TestWorker } from "../helpers/workers.js";
 
 const EXAMPLE_DATA = resolve("examples/data");
@@ -99,6 +100,7 @@ describe("a run on a real NATS swarm", () => {
    */
   function sendHostileMessages(prefix: string, replies: string[]): () => void {
     const s = subjects(prefix);
+    const runs = new RunWatch(nats.nc, prefix);
     const packr = new Packr({ useRecords: false });
     const rng = new Rng(1);
     const payloads = [
@@ -108,7 +110,9 @@ describe("a run on a real NATS swarm", () => {
       () => packr.pack({ v: PROTOCOL_VERSION, type: "task.result", runId: "r", taskId: "t0", leaseId: "t0.1", workerId: "x", computeMs: 1, tensors: ["a"], tensorSizes: [1], pairs: [{ id: 0, loss: [NaN, 1], norm: [1, 1], dot: 0, tensorNorm: [[1], [1]], tensorDot: [0], metrics: [] }] }),
     ];
     const timer = setInterval(() => {
-      for (const subject of [s.pull, s.result, s.error, s.heartbeat, s.announce]) {
+      // The run's task subjects once it is announced, and the prefix-wide ones the coordinator answers.
+      const run = runs.current();
+      for (const subject of [...(run ? [run.pull, run.result, run.error] : []), s.heartbeat, s.announce, s.runList]) {
         const data = payloads[rng.nextInt(payloads.length)]!();
         nats.nc.request(subject, data, { timeout: 500 }).then(
           (m) => replies.push(new TextDecoder().decode(m.data)),
@@ -116,7 +120,10 @@ describe("a run on a real NATS swarm", () => {
         );
       }
     }, 20);
-    return () => clearInterval(timer);
+    return () => {
+      clearInterval(timer);
+      runs.stop();
+    };
   }
 
   it("with 1 worker", async () => {

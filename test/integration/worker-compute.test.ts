@@ -8,7 +8,8 @@ import { DispatcherWire } from "../../src/coordinator/dispatcher-wire.js";
 import type { Phase } from "../../src/coordinator/phase.js";
 import { TaskTable } from "../../src/coordinator/task-table.js";
 import { BlobStore } from "../../src/nats/blob-store.js";
-import { createMessage, objectBucket, subjects, type TaskLossResultMessage } from "../../src/protocol/index.js";
+import { createMessage, objectBucket, runSubjects, type TaskLossResultMessage } from "../../src/protocol/index.js";
+import { RunAnnouncer } from "../../src/coordinator/run-announcer.js";
 import type { JobRequest } from "../../src/worker/compute-client.js";
 import { SwarmWorker, type WorkerCompute } from "../../src/worker/serve.js";
 import { uniquePrefix } from "../helpers/nats.js";
@@ -54,10 +55,13 @@ describe("a worker with an injected compute", () => {
       units: (r) => r.points.length,
     };
     const logs: string[] = [];
-    const dispatcher = new Dispatcher({ runId: "run-injected", leaseMs: 30_000, waitMs: 60_000, stallTimeoutMs: 600_000, quarantineAfter: 2, creditPhase: "p", pullSubject: subjects(prefix).pull, log: (l) => logs.push(l) });
+    const dispatcher = new Dispatcher({ runId: "run-injected", leaseMs: 30_000, waitMs: 60_000, stallTimeoutMs: 600_000, quarantineAfter: 2, creditPhase: "p", pullSubject: runSubjects(prefix, "run-injected").pull, log: (l) => logs.push(l) });
     const wire = new DispatcherWire(nc, prefix, dispatcher, (l) => logs.push(l));
     wire.start();
     dispatcher.start();
+    // Workers pull from the runs they hear announced (protocol v3).
+    const announcer = new RunAnnouncer(nc, prefix, { runId: "run-injected", label: "worker-compute", owner: "test", host: "test", startedAt: Date.now() }, () => ({ phase: "p", done: accepted.length, total: n, etaMs: null, workers: 1, retries: 0, quarantines: 0 }), (l) => logs.push(l));
+    announcer.start();
 
     const requests: JobRequest[] = [];
     let closed = false;
@@ -92,6 +96,7 @@ describe("a worker with an injected compute", () => {
       while (acks.length < n) await new Promise((r) => setTimeout(r, 20));
     } finally {
       await worker.drain();
+      announcer.end("finished", "done");
       wire.stop();
       dispatcher.stop();
     }

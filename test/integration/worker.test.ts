@@ -24,6 +24,7 @@ import {
 import { Rng } from "../../src/util/rng.js";
 import { uniquePrefix } from "../helpers/nats.js";
 import { natsSuite } from "../helpers/nats-suite.js";
+import { fakeRun } from "../helpers/runs.js";
 import { spawnWorker, waitForHeartbeats } from "../helpers/workers.js";
 
 interface Served {
@@ -36,7 +37,7 @@ describe("a worker process", () => {
 
   /** Plays coordinator on `prefix`: hands out `tasks` once each, records what comes back. */
   function serve(prefix: string, tasks: Uint8Array[]): Served {
-    const s = subjects(prefix);
+    const s = fakeRun(suite.nats.nc, prefix, "r1").subjects;
     const served: Served = { results: [], errors: [] };
     const queue = [...tasks];
     suite.nats.nc.subscribe(s.pull, {
@@ -130,7 +131,7 @@ describe("a worker process", () => {
   it("stops with an error naming both versions when the coordinator speaks another protocol", async () => {
     const prefix = uniquePrefix("version");
     const packr = new Packr({ useRecords: false });
-    suite.nats.nc.subscribe(subjects(prefix).pull, {
+    suite.nats.nc.subscribe(fakeRun(suite.nats.nc, prefix, "r").subjects.pull, {
       callback: (_e, msg) => void msg.respond(packr.pack({ v: PROTOCOL_VERSION + 1, type: "task.none", runId: "r", retryMs: 10, done: false })),
     });
     const w = spawnWorker(suite.nats.server.url, prefix, "version-w");

@@ -10,7 +10,7 @@ import { createMessage, type Message } from "../../src/protocol/index.js";
 import { beat, leased, pull, setup } from "../helpers/dispatcher-fixture.js";
 
 const announce = (workerId: string, instance: string, host: string, pid: number) =>
-  createMessage("worker.announce", { workerId, instance, host, pid, backend: "cpu", device: "x", version: "9.9.9", state: "idle", taskId: null });
+  createMessage("worker.announce", { workerId, instance, host, pid, backend: "cpu", device: "x", version: "9.9.9", state: "idle", taskId: null, runId: null, tasksDone: 0, gradientsPerSecond: 0 });
 
 function errorOf(m: Message): { code: string; message: string } {
   if (m.type !== "error") throw new Error(`expected an error, got ${m.type}`);

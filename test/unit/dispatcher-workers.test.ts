@@ -87,8 +87,8 @@ describe("what the registry keeps of each worker", () => {
 
   it("announce and heartbeat fill in host, backend, device and version", () => {
     const { d } = setup(1);
-    d.announce(createMessage("worker.announce", { workerId: "w", instance: "w", host: "gpu-01", pid: 7, backend: "webgpu", device: "H200", version: "0.1.0", state: "idle", taskId: null }));
-    d.heartbeat(createMessage("worker.heartbeat", { workerId: "w", instance: "w", state: "idle", taskId: null, leaseId: null, backend: "webgpu", device: "H200 (2)" }));
+    d.announce(createMessage("worker.announce", { workerId: "w", instance: "w", host: "gpu-01", pid: 7, backend: "webgpu", device: "H200", version: "0.1.0", state: "idle", taskId: null, runId: null, tasksDone: 0, gradientsPerSecond: 0 }));
+    d.heartbeat(createMessage("worker.heartbeat", { workerId: "w", instance: "w", state: "idle", taskId: null, leaseId: null, runId: null, backend: "webgpu", device: "H200 (2)" }));
     expect(d.workers.map((w) => [w.id, w.host, w.backend, w.device, w.version])).toEqual([["w", "gpu-01", "webgpu", "H200 (2)", "0.1.0"]]);
     pull(d, "w"); // a pull names the backend it computes on
     expect(d.registry.get("w")!.backend).toBe("cpu");
@@ -133,7 +133,7 @@ describe("credit and counts", () => {
     const { d, clock, phase } = setup(2);
     const t = leased(pull(d, "w"));
     clock.advance(LEASE_MS - 1);
-    d.heartbeat(createMessage("worker.heartbeat", { workerId: "w", instance: "w", state: "busy", taskId: t.taskId, leaseId: null, backend: "cpu", device: "x" }));
+    d.heartbeat(createMessage("worker.heartbeat", { workerId: "w", instance: "w", state: "busy", taskId: t.taskId, leaseId: null, runId: null, backend: "cpu", device: "x" }));
     clock.advance(1);
     d.sweep();
     expect(phase.table.current(t.taskId, t.leaseId)).toBeNull();
@@ -216,10 +216,11 @@ describe("run()", () => {
 
 describe("the stall report's wording", () => {
   const task = (id: string) => ({ id, pairIds: [0] });
-  const worker = (id: string, lastSeen: number, quarantined: string | null = null) => ({ id, lastSeen, quarantined, badResults: 0, host: "", pid: null, instance: "", backend: "", device: "", version: "", firstSeen: 0, pairsDone: 0, tasksDone: 0, units: {} });
+  const worker = (id: string, lastSeen: number, quarantined: string | null = null, servingRun: string | null = null) => ({ id, lastSeen, quarantined, servingRun, pulls: 0, lastPull: null, badResults: 0, host: "", pid: null, instance: "", backend: "", device: "", version: "", firstSeen: 0, pairsDone: 0, tasksDone: 0, units: {} });
 
   it("names a silent worker whose lease will expire, and a swarm of only quarantined workers", () => {
     const text = stallReport({
+      runId: "r",
       phase: "p",
       now: 100_000,
       lastProgress: 30_000,
@@ -242,15 +243,15 @@ describe("the stall report's wording", () => {
 
   it("bounds the task lines and the ids, and says when it can name nothing", () => {
     const many = Array.from({ length: 105 }, (_, i) => ({ task: task(`p#${i}`), lease: null, attempts: i < 45 ? [{ workerId: "w", cause: "boom" }] : [] }));
-    const text = stallReport({ phase: "p", now: 1000, lastProgress: 0, total: 105, unfinished: many, workers: [worker("w", 1000)], leaseMs: 60_000, silentMs: 10_000, atInFlightBound: false });
+    const text = stallReport({ runId: "r", phase: "p", now: 1000, lastProgress: 0, total: 105, unfinished: many, workers: [worker("w", 1000)], leaseMs: 60_000, silentMs: 10_000, atInFlightBound: false });
     const lines = text.split("\n");
     expect(lines.filter((l) => / pending; attempts 1/.test(l))).toHaveLength(40);
     expect(lines).toContain("  … and 5 more leased or retried tasks");
     expect(lines.find((l) => l.startsWith("  pending, never tried"))).toMatch(/^  pending, never tried \(60\): p#45, .*, p#104$/);
-    const none = stallReport({ phase: "p", now: 1000, lastProgress: 0, total: 1, unfinished: [], workers: [], leaseMs: 60_000, silentMs: 10_000, atInFlightBound: false });
+    const none = stallReport({ runId: "r", phase: "p", now: 1000, lastProgress: 0, total: 1, unfinished: [], workers: [], leaseMs: 60_000, silentMs: 10_000, atInFlightBound: false });
     expect(none.split("\n")).toEqual(["stall: no task of p has finished for 1.0 s; 0 of 1 tasks unfinished (0 leased, 0 pending); 0 live workers", "the run waits for: nothing it can name"]);
     const more = Array.from({ length: 61 }, (_, i) => ({ task: task(`q#${i}`), lease: null, attempts: [] }));
-    expect(stallReport({ phase: "q", now: 10_000, lastProgress: 0, total: 61, unfinished: more, workers: [], leaseMs: 1, silentMs: 1, atInFlightBound: false })).toMatch(/pending, never tried \(61\): q#0, .*, q#59, … 1 more\n/);
+    expect(stallReport({ runId: "r", phase: "q", now: 10_000, lastProgress: 0, total: 61, unfinished: more, workers: [], leaseMs: 1, silentMs: 1, atInFlightBound: false })).toMatch(/pending, never tried \(61\): q#0, .*, q#59, … 1 more\n/);
   });
 });
 
@@ -373,5 +374,46 @@ describe("timing edges", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe("runs that share a swarm (task and lease ids repeat from run to run)", () => {
+  it("a heartbeat for the same task and lease ids in another run renews nothing here; one for this run does", () => {
+    const { d, clock, phase } = setup(2);
+    const t = leased(pull(d, "w"));
+    clock.advance(LEASE_MS - 1);
+    beat(d, "w", t, "w", "other-run");
+    clock.advance(1);
+    d.sweep();
+    expect(phase.table.current(t.taskId, t.leaseId)).toBeNull();
+    const u = leased(pull(d, "w"));
+    clock.advance(LEASE_MS - 1);
+    beat(d, "w", u);
+    clock.advance(1);
+    d.sweep();
+    expect(phase.table.current(u.taskId, u.leaseId)).not.toBeNull();
+  });
+
+  it("the registry tells the workers that served this run from the others of the prefix", () => {
+    const { d, clock } = setup(2);
+    pull(d, "mine");
+    beat(d, "elsewhere", { taskId: "p#0", leaseId: "p#0.1" }, "elsewhere", "other-run");
+    expect(d.registry.all().map((w) => w.id)).toEqual(["mine", "elsewhere"]);
+    expect(d.registry.served().map((w) => w.id)).toEqual(["mine"]);
+    expect(d.registry.get("elsewhere")!.servingRun).toBe("other-run");
+    expect(d.registry.pulling(1000).map((w) => w.id)).toEqual(["mine"]);
+    clock.advance(1000);
+    expect(d.registry.pulling(1000)).toEqual([]);
+  });
+
+  it("the stall report says which live workers are busy with another run, apart from those not pulling", () => {
+    const task = (id: string) => ({ id, pairIds: [0] });
+    const worker = (id: string, servingRun: string | null) => ({ id, lastSeen: 999, quarantined: null, servingRun, pulls: 0, lastPull: null, badResults: 0, host: "", pid: null, instance: "", backend: "", device: "", version: "", firstSeen: 0, pairsDone: 0, tasksDone: 0, units: {} });
+    const report = (workers: ReturnType<typeof worker>[]) =>
+      stallReport({ runId: "mine", phase: "p", now: 1000, lastProgress: 0, total: 1, unfinished: [{ task: task("p#0"), lease: null, attempts: [] }], workers, leaseMs: 60_000, silentMs: 10_000, atInFlightBound: false }).split("\n").at(-1);
+    expect(report([worker("a", "other"), worker("b", "other"), worker("c", null), worker("d", "mine")])).toBe(
+      "the run waits for: a worker to pull the 1 pending task (2 live workers not pulling; a, b busy with run other)",
+    );
+    expect(report([worker("a", "other")])).toBe("the run waits for: a worker to pull the 1 pending task (a busy with run other)");
   });
 });

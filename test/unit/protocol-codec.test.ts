@@ -32,6 +32,9 @@ import {
   decodeWorkerAnnounce,
   decodeWorkerHeartbeat,
   decodeWorkerList,
+  decodeRunAnnounce,
+  decodeRunEnd,
+  decodeRunList,
   encodeMessage,
   validateMessage,
   float32Bytes,
@@ -176,6 +179,9 @@ const SAMPLES: Message[] = [
     version: "0.1.0",
     state: "idle",
     taskId: null,
+    runId: null,
+    tasksDone: 0,
+    gradientsPerSecond: 0,
   }),
   createMessage("worker.announce", {
     workerId: "w-2",
@@ -187,17 +193,24 @@ const SAMPLES: Message[] = [
     version: "0.1.0",
     state: "busy",
     taskId: "task-1",
+    runId: "run-1",
+    tasksDone: 40,
+    gradientsPerSecond: 123.25,
   }),
+  createMessage("run.announce", { runId: "run-1", label: "mnist.yaml", owner: "alice", host: "gpu-host-3", phase: "theta/pairs", done: 40, total: 100, etaMs: 12_000, workers: 3, retries: 2, quarantines: 1, startedAt: 1_700_000_000_000, intervalMs: 1000 }),
+  createMessage("run.end", { runId: "run-1", reason: "finished", message: "every phase is measured" }),
+  createMessage("run.list", {}),
   createMessage("worker.heartbeat", {
     workerId: "w-1",
     instance: "9f86d081884c7d65",
     state: "busy",
     taskId: "task-1",
     leaseId: "lease-1",
+    runId: "run-1",
     backend: "wasm",
     device: "cpu x2",
   }),
-  createMessage("worker.heartbeat", { workerId: "w-1", instance: "9f86d081884c7d65", state: "draining", taskId: null, leaseId: null, backend: "wasm", device: "" }),
+  createMessage("worker.heartbeat", { workerId: "w-1", instance: "9f86d081884c7d65", state: "draining", taskId: null, leaseId: null, runId: null, backend: "wasm", device: "" }),
   createMessage("worker.list", { runId: "run-1" }),
   createMessage("task.pull", { workerId: "w-1", instance: "9f86d081884c7d65", backend: "webgpu" }),
   task(),
@@ -215,7 +228,7 @@ const SAMPLES: Message[] = [
   }),
   createMessage("ack", { accepted: true, reason: null }),
   createMessage("ack", { accepted: false, reason: "lease expired" }),
-  createMessage("error", { code: "protocol_version", message: "this side speaks v2, the peer sent v2" }),
+  createMessage("error", { code: "protocol_version", message: "this side speaks v3, the peer sent v2" }),
   // Appended (the tests below index SAMPLES[0], [4] and [7]).
   createMessage("task", {
     ...task(),
@@ -237,6 +250,9 @@ const DECODERS: Record<MessageType, (bytes: Uint8Array) => Message> = {
   "worker.announce": decodeWorkerAnnounce,
   "worker.heartbeat": decodeWorkerHeartbeat,
   "worker.list": decodeWorkerList,
+  "run.announce": decodeRunAnnounce,
+  "run.end": decodeRunEnd,
+  "run.list": decodeRunList,
   "task.pull": decodeTaskPull,
   task: decodeTask,
   "task.loss": decodeTaskLoss,
@@ -372,12 +388,13 @@ describe("protocol version", () => {
   it("another number is a ProtocolVersionError naming both, checked before anything else", () => {
     // v1 named weight tensors "layers": its messages are refused, not misread.
     expectVersionError(1, "v1");
-    expectVersionError(3, "v3");
+    expectVersionError(2, "v2");
+    expectVersionError(4, "v4");
     expectVersionError(0, "v0");
     expectVersionError(1.5, "v1.5");
-    const err = protocolError(() => decodeTask(raw({ v: 3, type: "task.v3-only" }))) as ProtocolVersionError;
+    const err = protocolError(() => decodeTask(raw({ v: PROTOCOL_VERSION + 1, type: "task.v3-only" }))) as ProtocolVersionError;
     expect(err).toBeInstanceOf(ProtocolVersionError);
-    expect(err.received).toBe(3);
+    expect(err.received).toBe(PROTOCOL_VERSION + 1);
   });
 
   it("a non-number is a ProtocolVersionError naming both", () => {
@@ -394,7 +411,7 @@ describe("protocol version", () => {
   });
 
   it("the version is checked before the type is", () => {
-    expect(protocolError(() => decodeAck(raw({ v: 3, type: "task" })))).toBeInstanceOf(ProtocolVersionError);
+    expect(protocolError(() => decodeAck(raw({ v: PROTOCOL_VERSION + 1, type: "task" })))).toBeInstanceOf(ProtocolVersionError);
   });
 });
 
@@ -933,12 +950,12 @@ describe("refusals in words, and the limits of names, tensors and indices", () =
   it("the version the peer sent, as the peer reads it", () => {
     const base = { type: "ack", accepted: true, reason: null };
     const sent = (v: unknown) => refusal({ ...base, v });
-    expect(sent(true)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent vtrue");
-    expect(sent(null)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent vnull");
-    expect(sent(undefined)).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent vundefined");
-    expect(sent("x".repeat(40))).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent v"${"x".repeat(40)}"`);
-    expect(sent("x".repeat(41))).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent v(a string of 41 characters)");
-    expect(sent([1])).toBe("ProtocolVersionError v: protocol version mismatch: this side speaks v2, the peer sent v(an array of 1)");
+    expect(sent(true)).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v${PROTOCOL_VERSION}, the peer sent vtrue`);
+    expect(sent(null)).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v${PROTOCOL_VERSION}, the peer sent vnull`);
+    expect(sent(undefined)).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v${PROTOCOL_VERSION}, the peer sent vundefined`);
+    expect(sent("x".repeat(40))).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v${PROTOCOL_VERSION}, the peer sent v"${"x".repeat(40)}"`);
+    expect(sent("x".repeat(41))).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v${PROTOCOL_VERSION}, the peer sent v(a string of 41 characters)`);
+    expect(sent([1])).toBe(`ProtocolVersionError v: protocol version mismatch: this side speaks v${PROTOCOL_VERSION}, the peer sent v(an array of 1)`);
     expect(refusal(base)).toBe("ProtocolError v: missing protocol version");
   });
 
@@ -996,8 +1013,8 @@ describe("refusals in words, and the limits of names, tensors and indices", () =
   it("announce, heartbeat and pull carry the worker's instance: missing or empty is refused", () => {
     const msgs = [
       createMessage("task.pull", { workerId: "w", instance: "9f86d081884c7d65", backend: "cpu" }),
-      createMessage("worker.heartbeat", { workerId: "w", instance: "9f86d081884c7d65", state: "idle", taskId: null, leaseId: null, backend: "cpu", device: "" }),
-      createMessage("worker.announce", { workerId: "w", instance: "9f86d081884c7d65", host: "h", pid: 1, backend: "cpu", device: "", version: "0", state: "idle", taskId: null }),
+      createMessage("worker.heartbeat", { workerId: "w", instance: "9f86d081884c7d65", state: "idle", taskId: null, leaseId: null, runId: null, backend: "cpu", device: "" }),
+      createMessage("worker.announce", { workerId: "w", instance: "9f86d081884c7d65", host: "h", pid: 1, backend: "cpu", device: "", version: "0", state: "idle", taskId: null, runId: null, tasksDone: 0, gradientsPerSecond: 0 }),
     ];
     for (const m of msgs) {
       expect(validateMessage(m)).toBeTruthy();

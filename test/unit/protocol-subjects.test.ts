@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PREFIX, ProtocolError, objectBucket, subjects, validatePrefix } from "../../src/protocol/index.js";
+import { DEFAULT_PREFIX, ProtocolError, objectBucket, runSubjects, subjects, validatePrefix, validateRunId } from "../../src/protocol/index.js";
 
 function prefixError(fn: () => unknown): ProtocolError {
   try {
@@ -14,19 +14,40 @@ function prefixError(fn: () => unknown): ProtocolError {
 describe("subjects", () => {
   it("puts every subject under the prefix", () => {
     expect(subjects("gradswarm.alice")).toEqual({
-      pull: "gradswarm.alice.task.pull",
-      result: "gradswarm.alice.task.result",
-      chunk: "gradswarm.alice.task.chunk",
-      error: "gradswarm.alice.task.error",
       heartbeat: "gradswarm.alice.worker.heartbeat",
       announce: "gradswarm.alice.worker.announce",
       list: "gradswarm.alice.worker.list",
+      runAnnounce: "gradswarm.alice.run.announce",
+      runEnd: "gradswarm.alice.run.end",
+      runList: "gradswarm.alice.run.list",
     });
+  });
+
+  it("puts a run's task subjects under the prefix and its run id", () => {
+    const id = "3f2b8c1e-9d4a-4b7e-a1c2-0e5f6a7b8c9d";
+    expect(runSubjects("gradswarm.alice", id)).toEqual({
+      pull: `gradswarm.alice.run.${id}.task.pull`,
+      result: `gradswarm.alice.run.${id}.task.result`,
+      chunk: `gradswarm.alice.run.${id}.task.chunk`,
+      error: `gradswarm.alice.run.${id}.task.error`,
+    });
+    // Two runs, one prefix: no subject in common, and none with the prefix-wide ones.
+    const all = [...Object.values(runSubjects("p", "a")), ...Object.values(runSubjects("p", "b")), ...Object.values(subjects("p"))];
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it("refuses a run id that is not one subject token, naming runId", () => {
+    for (const id of ["", "a.b", "*", ">", "a b", "run\n", "ä", "x".repeat(129)]) {
+      expect(prefixError(() => runSubjects("p", id)).field).toBe("runId");
+      expect(prefixError(() => validateRunId(id)).field).toBe("runId");
+    }
+    expect(validateRunId("x".repeat(128))).toBe("x".repeat(128));
+    expect(prefixError(() => runSubjects("a..b", "r")).field).toBe("prefix");
   });
 
   it("defaults to gradswarm", () => {
     expect(DEFAULT_PREFIX).toBe("gradswarm");
-    expect(subjects().pull).toBe("gradswarm.task.pull");
+    expect(subjects().runAnnounce).toBe("gradswarm.run.announce");
     expect(subjects(DEFAULT_PREFIX).heartbeat).toBe("gradswarm.worker.heartbeat");
   });
 
@@ -85,7 +106,7 @@ describe("objectBucket", () => {
   });
 
   it("refuses a prefix whose escaped bucket name would be too long for the server", () => {
-    expect(subjects("_".repeat(128)).pull).toBe(`${"_".repeat(128)}.task.pull`);
+    expect(subjects("_".repeat(128)).heartbeat).toBe(`${"_".repeat(128)}.worker.heartbeat`);
     expect(prefixError(() => objectBucket("_".repeat(128))).field).toBe("prefix");
   });
 

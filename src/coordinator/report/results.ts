@@ -77,7 +77,8 @@ export function runRecord(f: RunFacts): RunRecord {
     snapshot: { hash: prep.snapshotHash, bytes: prep.snapshotSize, parameters: parameterCount(prep.snapshot.weights), weight_layers: layerNames(prep.snapshot.weights), gradient_layers: theta.layers, gradient_tensors: theta.tensors },
     nats: { url: f.natsUrl, prefix: cfg.nats.prefix },
     return: cfg.returns,
-    workers: d.workers.map((w) => ({
+    // The workers that served this run; others of the prefix (serving other runs) are left out.
+    workers: d.registry.served().map((w) => ({
       id: w.id,
       host: w.host,
       backend: w.backend,
