@@ -5,6 +5,7 @@
 
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { createMessage, decodeMessage, encodeMessage, peekSender, ProtocolError, ProtocolVersionError, runSubjects, subjects, type Message, type MessageOf, type MessageType } from "../protocol/index.js";
+import { isNoResponders } from "../nats/server-status.js";
 import { Dispatcher, type Ack } from "./dispatcher.js";
 
 /** At most one worker.list per this long, however many unknown workers are heard. */
@@ -79,10 +80,9 @@ export class DispatcherWire {
       this.nc.subscribe(subject, {
         callback: (err, msg) => {
           if (err) return;
-          // A status message from the server, not a peer's: worker.list goes out with the
-          // announce subject as its reply, so when no worker listens the server answers
-          // there with an empty 503 "no responders".
-          if (msg.data.length === 0 && msg.headers?.code === 503) return;
+          // worker.list goes out with the announce subject as its reply: with no worker
+          // listening, the server's "no responders" comes back there.
+          if (isNoResponders(msg)) return;
           try {
             const decoded = this.decode(msg, types);
             add(this.bytes.received, decoded?.type ?? "undecodable", msg.data.length);

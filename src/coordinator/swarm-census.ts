@@ -3,6 +3,7 @@
 // heard for a while (the answers, and the heartbeats and run announces that come anyway).
 // The rows are plain data; report/swarm-tables.ts prints them.
 
+import { isNoResponders } from "../nats/server-status.js";
 import { createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { createMessage, decodeMessage, encodeMessage, subjects, type RunAnnounceMessage, type WorkerAnnounceMessage, type WorkerState } from "../protocol/index.js";
 
@@ -105,7 +106,7 @@ export async function censusWorkers(nc: NatsConnection, prefix: string, onBad: O
   const census = new WorkerCensus();
   const inbox = nc.subscribe(createInbox(), {
     callback: (err, msg) => {
-      if (err) return;
+      if (err || isNoResponders(msg)) return;
       try {
         census.announce(decodeMessage(msg.data, ["worker.announce"]));
       } catch (e) {
@@ -150,7 +151,7 @@ export async function censusRuns(nc: NatsConnection, prefix: string, onBad: OnBa
       onBad("run.announce", e as Error);
     }
   };
-  const inbox = nc.subscribe(createInbox(), { callback: (err, msg) => void (!err && take(msg.data)) });
+  const inbox = nc.subscribe(createInbox(), { callback: (err, msg) => void (!err && !isNoResponders(msg) && take(msg.data)) });
   const announces = nc.subscribe(s.runAnnounce, { callback: (err, msg) => void (!err && take(msg.data)) });
   const ends = nc.subscribe(s.runEnd, {
     callback: (err, msg) => {

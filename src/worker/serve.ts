@@ -2,6 +2,7 @@
 // (round robin, run-table.ts), compute them on the compute thread, return the results,
 // and heartbeat all the while. Lifecycle: starting → running → draining → stopped (or failed).
 
+import { isNoResponders as isNoRespondersStatus } from "../nats/server-status.js";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -238,7 +239,9 @@ export class SwarmWorker {
     this.subs.push(
       this.nc.subscribe(subject, {
         callback: (err, msg) => {
-          if (err) return;
+          // run.list goes out with the announce subject as its reply: with no run in
+          // progress, the server's "no responders" comes back there.
+          if (err || isNoRespondersStatus(msg)) return;
           let decoded: Message;
           try {
             decoded = decodeMessage(msg.data, [type]);
