@@ -8,22 +8,7 @@
 // products were bit-identical to x·W where measured; the gradients follow by autodiff.
 
 import type * as TF from "@tensorflow/tfjs";
-import type { DenseSpec } from "../worker/grouped.js";
-
-function activate(tf: typeof TF, h: TF.Tensor, a: DenseSpec["activations"][number]): TF.Tensor {
-  switch (a) {
-    case "relu":
-      return tf.relu(h);
-    case "tanh":
-      return tf.tanh(h);
-    case "sigmoid":
-      return tf.sigmoid(h);
-    case "elu":
-      return tf.elu(h);
-    case "linear":
-      return h;
-  }
-}
+import { activate, type DenseSpec } from "../worker/grouped.js";
 
 /** Logits of a flat minibatch x [B, features] through the Dense stack. */
 export function denseForward(tf: typeof TF, layers: readonly DenseSpec[], x: TF.Tensor2D): TF.Tensor2D {

@@ -232,7 +232,8 @@ function checkShapes(layers: readonly DenseSpec[], features: number, classes: nu
   if (width !== classes) throw new GroupingError(`the model has ${width} outputs for ${classes} classes`);
 }
 
-function activate(tf: typeof TF, h: TF.Tensor, a: GroupActivation): TF.Tensor {
+/** A Dense layer's activation (the ones grouping supports); src/train/dense-forward.ts uses it too. */
+export function activate(tf: typeof TF, h: TF.Tensor, a: GroupActivation): TF.Tensor {
   switch (a) {
     case "relu":
       return tf.relu(h);
