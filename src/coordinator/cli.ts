@@ -93,7 +93,7 @@ addNatsAuthOptions(runCommand)
       process.stdout.write((extras ? summaryTable(theta, result.invariance, result.measured.slice(1).map((m) => m.subject.alpha!)) : measureTable(result.reduction.measures)) + "\n");
       const perLayer = layerTable(theta.layers, theta.reduction.groups, theta.reduction.measures);
       if (perLayer) process.stdout.write(`\nper layer (the regret of each layer's own parameters):\n${perLayer}\n`);
-      process.stdout.write(`\nresults: ${result.outDir}/results.json (every measure, per layer and per tensor), pairs.jsonl, model.json${theta.landscapes.length > 0 ? ", landscape-*.csv/svg" : ""}\n`);
+      process.stdout.write(`\nresults: ${result.outDir}/results.json (every measure, per layer and per tensor), pairs.jsonl, model.json, report.html, measures.csv${theta.landscapes.length > 0 ? ", landscape-*.csv/svg" : ""}\n`);
       process.exitCode = 0;
     } catch (err) {
       if (err instanceof ConfigError || err instanceof JournalError || err instanceof NatsAuthError) {

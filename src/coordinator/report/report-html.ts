@@ -89,6 +89,9 @@ table { border-collapse: collapse; font-size: 12px; margin: 8px 0; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f6f6f6; position: sticky; top: 0; }
 td.name, th:first-child { text-align: left; font-family: monospace; }
+/* Intervals stay on one line; a "not resolved" reason (the mean column) wraps instead. */
+table.measures td:nth-child(4), table.invariance td { white-space: nowrap; }
+table.measures td:nth-child(2) { max-width: 32em; }
 .scroll { max-height: 520px; overflow: auto; border: 1px solid #eee; display: inline-block; }
 tr.moved td:last-child { color: #b00; font-weight: bold; }
 tr.invariant td:last-child { color: #070; }

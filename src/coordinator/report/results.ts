@@ -23,7 +23,7 @@ function headlineMeasures(m: SubjectMeasurement): Record<string, Estimate> {
   for (const [kind, r] of Object.entries(m.metrics)) out[`fisher_regret_${kind}`] = r!.measures.regret;
   if (m.curvature) {
     out.curvature_contrast = m.curvature.curvature_contrast;
-    if (m.curvature.full_hessian_trace?.probes) out.tic_trace = ticTrace(m.reduction.measures.fisher_trace_per_example, m.curvature.full_hessian_trace);
+    out.tic_trace = ticTrace(m.reduction.measures.fisher_trace_per_example, m.curvature.full_hessian_trace);
   }
   return out;
 }
