@@ -2,6 +2,7 @@
 // function-preserving twins): the Fisher passes, the pairs, curvature, landscapes, each
 // as a phase run by the dispatcher, resumable from the journal.
 
+import { chunkCount, combineChunks, evaluationPhase } from "./phases/evaluation-phase.js";
 import { meanEstimate } from "./estimators/sample-mean.js";
 import { encodeVector } from "../model/vector-blob.js";
 import { trainableTensorSizes, type Snapshot } from "../model/snapshot.js";
@@ -39,6 +40,8 @@ export interface RunContext {
   plan: PairPlan;
   datasetSize: number;
   dataset: DatasetRef;
+  /** The held-out set in the object store and its size; null without cfg.test. */
+  testSet: { ref: DatasetRef; n: number } | null;
   dispatcher: Dispatcher;
   blobs: BlobStore;
   journal: Journal;
@@ -75,6 +78,13 @@ export interface CurvatureSummary {
   full_examples: number;
 }
 
+export interface Generalization {
+  train: { loss: number; accuracy: number; examples: number };
+  test: { loss: number; accuracy: number; examples: number };
+  /** test − train loss, train − test accuracy. */
+  gap: { loss: number; accuracy: number };
+}
+
 export interface Landscape {
   normalization: Normalization;
   points: GridPoint[];
@@ -99,6 +109,8 @@ export interface SubjectMeasurement {
   vectorArrays: { meanGradient: Float32Array; variance: Float32Array; gsnr: Float32Array } | null;
   curvature: CurvatureSummary | null;
   landscapes: Landscape[];
+  /** θ's train and test loss and accuracy and the gap (cfg.test); null without a test set, and for twins. */
+  generalization: Generalization | null;
   pairsRecovered: number;
 }
 
@@ -319,6 +331,29 @@ export async function measureSubject(ctx: RunContext, subject: Subject): Promise
     vectorArrays: vectorStats ? { meanGradient: vectorStats.meanGradient(), variance: Float32Array.from(vectorStats.perParameter().T), gsnr: vectorStats.gsnr() } : null,
     curvature: cfg.curvature ? await curvature(ctx, subject) : null,
     landscapes: cfg.landscape ? await landscapes(ctx, subject) : [],
+    // θ's twins compute the same function: the same losses, so only θ is evaluated.
+    generalization: ctx.testSet && subject.alpha === null ? await generalization(ctx, subject, ctx.testSet) : null,
     pairsRecovered,
   };
+}
+
+/** θ's mean loss and accuracy on one dataset, by the workers, chunk by chunk (evaluation-phase.ts). */
+async function evaluate(ctx: RunContext, subject: Subject, which: "train" | "test", dataset: DatasetRef, n: number): Promise<PointValue & { examples: number }> {
+  const name = `${subject.key}/evaluate-${which}`;
+  const perTask = ctx.cfg.test!.perTask;
+  const chunks = chunkCount(n, perTask);
+  const values = new Map<number, PointValue>();
+  recoverLandscape(recoveredLines(ctx, name), new Set(Array.from({ length: chunks }, (_, k) => k)), values);
+  const todo = Array.from({ length: chunks }, (_, k) => k).filter((k) => !values.has(k));
+  const phase = evaluationPhase({ name, n, perTask, todo, snapshot: subject.ref, dataset, table: ctx.table, journal: ctx.journal, values });
+  ctx.onPhase(name, chunks, () => values.size);
+  await ctx.dispatcher.run(phase);
+  return { ...combineChunks(n, perTask, values), examples: n };
+}
+
+/** Train and test loss and accuracy over the whole sets, and the gap between them. */
+async function generalization(ctx: RunContext, subject: Subject, test: { ref: DatasetRef; n: number }): Promise<Generalization> {
+  const train = await evaluate(ctx, subject, "train", ctx.dataset, ctx.datasetSize);
+  const held = await evaluate(ctx, subject, "test", test.ref, test.n);
+  return { train, test: held, gap: { loss: held.loss - train.loss, accuracy: train.accuracy - held.accuracy } };
 }

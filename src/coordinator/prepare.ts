@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { datasetToBundleBytes } from "../data/bundle.js";
+import { splitDataset } from "../data/split.js";
 import { featureSize, type Dataset } from "../data/dataset.js";
 import { loadDataset } from "../data/load.js";
 import { readLayersModel } from "../model/layers-model-files.js";
@@ -33,6 +34,8 @@ export interface PreparedRun {
   identity: RunIdentity;
   /** For an ONNX model: θ's weights by PyTorch name and layout (reports and model.safetensors use them). */
   onnxParameters: OnnxParameter[] | null;
+  /** The held-out set (cfg.test) as a bundle like the dataset's; null without one. */
+  test: { dataset: Dataset; bytes: Uint8Array | null; size: number; hash: string } | null;
 }
 
 /** Checks what can be checked before anything starts: sizes of model vs data. */
@@ -49,15 +52,34 @@ function checkModelFitsData(cfg: RunConfig, dataset: Dataset): void {
   if (problems.length > 0) throw new RunFailure(`${cfg.file}: ${problems.join("; ")}`);
 }
 
-export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
-  const loaded = await loadDataset(cfg.data, dirname(cfg.file));
-  let dataset: Dataset;
+/** The training data and the held-out set (cfg.test): a dataset of its own, or a seeded share of `data`. */
+async function loadData(cfg: RunConfig): Promise<{ train: Dataset; test: Dataset | null }> {
+  let train = await loadDataset(cfg.data, dirname(cfg.file));
+  let test: Dataset | null = null;
+  const t = cfg.test;
   try {
-    dataset = fitDatasetToModel(cfg.model, loaded);
+    if (t?.data) test = await loadDataset(t.data, dirname(cfg.file));
+    else if (t?.fraction) ({ train, test } = splitDataset(train, t.fraction, t.seed));
   } catch (err) {
-    throw new RunFailure(`${cfg.file}: ${(err as Error).message}`);
+    throw new RunFailure(`${cfg.file}: test: ${(err as Error).message}`);
   }
-  checkModelFitsData(cfg, dataset);
+  const fit = (ds: Dataset, what: string): Dataset => {
+    try {
+      const fitted = fitDatasetToModel(cfg.model, ds);
+      checkModelFitsData(cfg, fitted);
+      return fitted;
+    } catch (err) {
+      if (err instanceof RunFailure) throw new RunFailure(`${err.message}${what}`);
+      throw new RunFailure(`${cfg.file}: ${(err as Error).message}${what}`);
+    }
+  };
+  const fittedTest = test ? fit(test, " (the test set)") : null;
+  if (fittedTest && train.numClasses !== test!.numClasses) throw new RunFailure(`${cfg.file}: test: the test set has ${test!.numClasses} classes, the training data ${train.numClasses}`);
+  return { train: fit(train, ""), test: fittedTest };
+}
+
+export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
+  const { train: dataset, test } = await loadData(cfg);
   const plan: PairPlan = { seed: cfg.pairs.seed, count: cfg.pairs.count, datasetSize: dataset.n, batchSize: cfg.pairs.batchSize, pairing: cfg.pairs.pairing };
   try {
     checkPlan(plan);
@@ -71,7 +93,10 @@ export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
   const datasetBytes = datasetToBundleBytes(dataset);
   const snapshotHash = sha256Hex(snapshotBytes);
   const datasetHash = sha256Hex(datasetBytes);
+  const testBytes = test ? datasetToBundleBytes(test) : null;
+  const testSet = test && testBytes ? { dataset: test, bytes: testBytes as Uint8Array | null, size: testBytes.length, hash: sha256Hex(testBytes) } : null;
   return {
+    test: testSet,
     dataset,
     datasetBytes,
     datasetSize: datasetBytes.length,
@@ -82,12 +107,14 @@ export async function prepareRun(cfg: RunConfig): Promise<PreparedRun> {
     snapshotHash,
     plan,
     onnxParameters: onnx?.parameters ?? null,
-    identity: { datasetHash, snapshotHash, seed: plan.seed, count: plan.count, batchSize: plan.batchSize, pairing: plan.pairing, returns: cfg.returns, plan: planHash(cfg) },
+    identity: { datasetHash, snapshotHash, seed: plan.seed, count: plan.count, batchSize: plan.batchSize, pairing: plan.pairing, returns: cfg.returns, plan: planHash(cfg, testSet?.hash ?? null) },
   };
 }
 
 /** What the run measures besides θ, the data and the pairs (resuming must not change it). */
-function planHash(cfg: RunConfig): string {
+function planHash(cfg: RunConfig, testHash: string | null): string {
   const { vectorStats, fisher, curvature, landscape, invariance } = cfg;
-  return createHash("sha256").update(JSON.stringify({ vectorStats, fisher, curvature, landscape, invariance })).digest("hex");
+  // Without a test set the hash is what it was before there was one: older journals resume.
+  const test = cfg.test ? { fraction: cfg.test.fraction, seed: cfg.test.seed, perTask: cfg.test.perTask, hash: testHash } : undefined;
+  return createHash("sha256").update(JSON.stringify({ vectorStats, fisher, curvature, landscape, invariance, test })).digest("hex");
 }

@@ -180,10 +180,16 @@ async function natsServer(s: Started, url: string | undefined, binary: string | 
 }
 
 /** The dataset, θ and its twins into the object store, each under its sha256. */
-async function putBlobs(blobs: BlobStore, prep: PreparedRun, snapshots: ReturnType<typeof subjectSnapshots>): Promise<{ subjects: Subject[]; dataset: DatasetRef }> {
+async function putBlobs(blobs: BlobStore, prep: PreparedRun, snapshots: ReturnType<typeof subjectSnapshots>): Promise<{ subjects: Subject[]; dataset: DatasetRef; test: DatasetRef | null }> {
   const theta = prep.snapshot;
   const dataPut = await blobs.put(prep.datasetBytes!, `gradswarm dataset ${prep.dataset.name}`, prep.datasetHash);
   prep.datasetBytes = null;
+  let test: DatasetRef | null = null;
+  if (prep.test) {
+    const put = await blobs.put(prep.test.bytes!, `gradswarm test set ${prep.test.dataset.name}`, prep.test.hash);
+    prep.test.bytes = null;
+    test = { hash: put.hash, bytes: prep.test.size, name: prep.test.dataset.name };
+  }
   const subjects: Subject[] = [];
   for (const s of snapshots) {
     const bytes = s.snapshot === theta ? prep.snapshotBytes! : encodeSnapshot(s.snapshot);
@@ -191,7 +197,7 @@ async function putBlobs(blobs: BlobStore, prep: PreparedRun, snapshots: ReturnTy
     subjects.push({ key: s.key, alpha: s.alpha, snapshot: s.snapshot, ref: { hash: put.hash, bytes: bytes.length } });
   }
   prep.snapshotBytes = null;
-  return { subjects, dataset: { hash: dataPut.hash, bytes: prep.datasetSize, name: prep.dataset.name } };
+  return { subjects, dataset: { hash: dataPut.hash, bytes: prep.datasetSize, name: prep.dataset.name }, test };
 }
 
 /** The largest task and result of the run must fit the server's max_payload: refused before dispatch, never sent truncated. */
@@ -292,7 +298,7 @@ async function measureAll(ctx: Omit<RunContext, "onPhase">, subjects: Subject[],
     onPhase: (name, units, done) => {
       progress.update(doneOf(), liveWorkers());
       s.progress = { phase: name, total: units, done };
-      const unit = name.includes("landscape") ? "points" : name.includes("curvature") ? "items" : "pairs";
+      const unit = name.includes("landscape") ? "points" : name.includes("curvature") ? "items" : name.includes("evaluate") ? "chunks" : "pairs";
       progress.begin(name === "theta/pairs" ? "pairs" : `${name} ${unit}`, unit, units, done());
       doneOf = done;
     },
@@ -368,7 +374,7 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
     if (options.signal?.aborted) throw new RunAborted("the run was interrupted");
     const blobs = await BlobStore.open(nc, objectBucket(cfg.nats.prefix), true, cfg.nats.replicas);
     const putStarted = Date.now();
-    const { subjects, dataset } = await putBlobs(blobs, prep, snapshots);
+    const { subjects, dataset, test } = await putBlobs(blobs, prep, snapshots);
     const putMs = Date.now() - putStarted;
     if (!s.server) log(`using the workers on ${redactUrl(url)} (subject prefix ${cfg.nats.prefix})`);
 
@@ -380,7 +386,8 @@ export async function runJob(options: RunOptions): Promise<RunResult> {
 
     const dispatchStarted = Date.now();
     const table = { leaseMs: cfg.workers.leaseMs, maxAttempts: cfg.workers.maxAttempts, maxInFlight: cfg.workers.maxInFlight };
-    const measured = await measureAll({ cfg, plan: prep.plan, datasetSize: prep.dataset.n, dataset, dispatcher, blobs, journal, recovered, table, log }, subjects, progress, s);
+    const testSet = test && prep.test ? { ref: test, n: prep.test.dataset.n } : null;
+    const measured = await measureAll({ cfg, plan: prep.plan, datasetSize: prep.dataset.n, dataset, testSet, dispatcher, blobs, journal, recovered, table, log }, subjects, progress, s);
     const dispatchMs = Date.now() - dispatchStarted;
     // Nothing more to hand out: the workers are free for other runs while the outputs are written.
     s.announcer?.end("finished", "every phase is measured");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { kendallTauB } from "../../src/coordinator/report/kendall-tau.js";
+import { kendallTauB } from "../../src/coordinator/experiment/rank-correlation.js";
 
 describe("Kendall's τ_b", () => {
   it("is 1 for the same order, −1 for the reverse, and counts discordant pairs", () => {
@@ -18,6 +18,6 @@ describe("Kendall's τ_b", () => {
   it("is undefined without two distinct values, and refuses unequal lengths", () => {
     expect(kendallTauB([1, 1, 1], [1, 2, 3])).toBeNull();
     expect(kendallTauB([1], [1])).toBeNull();
-    expect(() => kendallTauB([1, 2], [1])).toThrow(/2 x values and 1 y values/);
+    expect(() => kendallTauB([1, 2], [1])).toThrow(/2 indicator values but 1 gaps/);
   });
 });

@@ -42,12 +42,32 @@ export interface RunConfig {
   fisher: { pairs: number; batchSize: number; seed: number; kinds: ("empirical" | "true")[] } | null;
   curvature: { minibatches: number; batchSize: number; seed: number; fullExamples: number | null; iterations: number; tolerance: number; probes: number; step: number } | null;
   landscape: { dims: 1 | 2; from: number; to: number; points: number; examples: number; seed: number; normalizations: ("filter" | "none")[]; perTask: number } | null;
+  /** A held-out set: a dataset of its own, or a seeded share `fraction` of `data`; null: none. */
+  test: { data: DataSpec | null; fraction: number | null; seed: number; perTask: number } | null;
   invariance: { layer: number; alphas: number[]; tolerance: number } | null;
   /** `auth`: where the login and TLS files are (read at connect time, src/nats/auth.ts), paths absolute. */
   nats: { url: string | undefined; prefix: string; replicas: number; auth: NatsAuthSources };
   outDir: string | undefined;
   /** Where to serve Prometheus metrics during the run; null: not served (unless --metrics-port). */
   metrics: { port: number; host: string } | null;
+}
+
+/** A data section with its paths made absolute; a missing file is a problem named by `at`. */
+function compileData(d: ParsedConfig["data"], base: string, at: (...keys: (string | number)[]) => string, problems: string[]): DataSpec {
+  if (d.kind === "idx") {
+    const data = { kind: "idx" as const, images: resolve(base, d.images), labels: resolve(base, d.labels), limit: d.limit, classes: d.classes };
+    requireFile(problems, at("images"), data.images);
+    requireFile(problems, at("labels"), data.labels);
+    return data;
+  }
+  if (d.kind === "npy") {
+    const data = { kind: "npy" as const, inputs: resolve(base, d.inputs), labels: resolve(base, d.labels), layout: d.layout, scale: d.scale, limit: d.limit, classes: d.classes };
+    requireFile(problems, at("inputs"), data.inputs);
+    requireFile(problems, at("labels"), data.labels);
+    return data;
+  }
+  if (d.kind === "synthetic") return { kind: "synthetic", n: d.n, features: d.features, classes: d.classes, seed: d.seed, teacherHidden: d.teacher_hidden, labelNoise: d.label_noise };
+  return { kind: "mnist", limit: d.limit };
 }
 
 /** Largest config file read; a config is a few hundred bytes. */
@@ -169,21 +189,16 @@ export function compileConfig(parsed: ParsedConfig, file: string, locate: FieldL
     model = { kind: "layers", path: resolve(base, parsed.model.path) };
     requireFile(problems, at("model", "path"), model.path);
   }
-  let data: DataSpec;
   const d = parsed.data;
-  if (d.kind === "idx") {
-    data = { kind: "idx", images: resolve(base, d.images), labels: resolve(base, d.labels), limit: d.limit, classes: d.classes };
-    requireFile(problems, at("data", "images"), data.images);
-    requireFile(problems, at("data", "labels"), data.labels);
-  } else if (d.kind === "npy") {
-    data = { kind: "npy", inputs: resolve(base, d.inputs), labels: resolve(base, d.labels), layout: d.layout, scale: d.scale, limit: d.limit, classes: d.classes };
-    requireFile(problems, at("data", "inputs"), data.inputs);
-    requireFile(problems, at("data", "labels"), data.labels);
-  } else if (d.kind === "synthetic") {
-    data = { kind: "synthetic", n: d.n, features: d.features, classes: d.classes, seed: d.seed, teacherHidden: d.teacher_hidden, labelNoise: d.label_noise };
-  } else {
-    data = { kind: "mnist", limit: d.limit };
-  }
+  const data = compileData(d, base, (...keys) => at("data", ...keys), problems);
+  const test = parsed.test
+    ? {
+        data: parsed.test.data ? compileData(parsed.test.data, base, (...keys) => at("test", "data", ...keys), problems) : null,
+        fraction: parsed.test.fraction ?? null,
+        seed: parsed.test.seed,
+        perTask: parsed.test.examples_per_task,
+      }
+    : null;
   if (d.kind === "synthetic") {
     const needed = parsed.pairs.pairing === "disjoint" ? 2 * parsed.pairs.batch_size : parsed.pairs.batch_size;
     if (needed > d.n) problems.push(`${at("pairs", "batch_size")}: ${parsed.pairs.batch_size} is too large for a dataset of ${d.n} examples (data.n)${parsed.pairs.pairing === "disjoint" ? " with disjoint pairs" : ""}`);
@@ -209,6 +224,7 @@ export function compileConfig(parsed: ParsedConfig, file: string, locate: FieldL
     parsed,
     model,
     data,
+    test,
     pairs: { count: parsed.pairs.count, batchSize: parsed.pairs.batch_size, seed: parsed.pairs.seed, pairing: parsed.pairs.pairing, perTask: parsed.pairs.per_task },
     workers: { local: w.local, backend: w.backend, leaseMs: w.lease_s * 1000, maxAttempts: w.max_attempts, quarantineAfter: w.quarantine_after, maxInFlight: w.max_in_flight, waitMs: w.wait_s * 1000 },
     stallTimeoutMs: parsed.run.stall_timeout_s * 1000,

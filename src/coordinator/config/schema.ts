@@ -86,9 +86,26 @@ const syntheticData = z.strictObject({
   label_noise: z.number().min(0).max(1).optional(),
 });
 
+const dataSpec = z.discriminatedUnion("kind", [mnistData, idxData, npyData, syntheticData]);
+
+/**
+ * A held-out set, so that θ gets train and test loss and accuracy and the gap: a dataset
+ * of its own (any data kind), or a seeded share of `data` (the pairs then come from the rest).
+ */
+const testSpec = z
+  .strictObject({
+    data: dataSpec.optional(),
+    fraction: z.number().gt(0).lt(1).optional(),
+    seed: seed.default(0),
+    /** Examples per evaluation task (train and test losses are computed by the workers). */
+    examples_per_task: positiveInt.max(1_000_000).default(2048),
+  })
+  .refine((t) => (t.data === undefined) !== (t.fraction === undefined), { message: "give either data (a dataset of its own) or fraction (a seeded share of data), not both and not neither" });
+
 export const configSchema = z.strictObject({
   model: z.discriminatedUnion("kind", [mlpModel, cnnModel, layersModel, onnxModel]),
-  data: z.discriminatedUnion("kind", [mnistData, idxData, npyData, syntheticData]),
+  data: dataSpec,
+  test: testSpec.optional(),
   pairs: z.strictObject({
     count: positiveInt.max(100_000_000),
     batch_size: positiveInt.max(1_048_576),

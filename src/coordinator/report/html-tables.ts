@@ -46,3 +46,16 @@ export function invarianceTable(rows: readonly InvarianceRow[], alphas: readonly
     (i) => rows[i]!.verdict.replace(/ /g, "-"),
   );
 }
+
+/** θ's loss and accuracy on the training data and the held-out set, and the gap. */
+export function generalizationTable(g: { train: { loss: number; accuracy: number; examples: number }; test: { loss: number; accuracy: number; examples: number }; gap: { loss: number; accuracy: number } }): string {
+  return table(
+    "generalization",
+    ["", "loss", "accuracy", "examples"],
+    [
+      ["train", formatNumber(g.train.loss), formatNumber(g.train.accuracy), String(g.train.examples)],
+      ["test", formatNumber(g.test.loss), formatNumber(g.test.accuracy), String(g.test.examples)],
+      ["gap (test − train loss; train − test accuracy)", formatNumber(g.gap.loss), formatNumber(g.gap.accuracy), ""],
+    ],
+  );
+}

@@ -11,7 +11,7 @@ import type { ParsedConfig } from "../config/schema.js";
 import type { Estimate } from "../estimators/types.js";
 import type { GradientConfusion } from "../estimators/gradient-confusion.js";
 import type { StiffnessByClass } from "../estimators/stiffness-classes.js";
-import type { CurvatureSummary, FisherInfo } from "../measure-subject.js";
+import type { CurvatureSummary, FisherInfo, Generalization } from "../measure-subject.js";
 import type { LayerPairRecord } from "../layer-groups.js";
 import type { Measures } from "../reduce.js";
 import type { VectorStatsResult } from "../vector-stats.js";
@@ -34,6 +34,8 @@ export interface SubjectResults {
   gradient_confusion: GradientConfusion | null;
   /** Class × class stiffness, when the pairs are of single examples (pairs.batch_size 1). */
   stiffness_classes: StiffnessByClass | null;
+  /** θ's train and test loss and accuracy and the gap, when the config has a test set. */
+  generalization: Generalization | null;
 }
 
 export interface WorkerEntry {

@@ -12,7 +12,7 @@ import { indicatorTrainingSpec, type IndicatorTraining } from "./figures/indicat
 import { landscape1dSpec } from "./figures/landscape-1d.js";
 import { landscape2dSpec } from "./figures/landscape-2d.js";
 import { layerRegretSpec } from "./figures/layer-regret.js";
-import { escapeHtml, invarianceTable, measuresTable } from "./html-tables.js";
+import { escapeHtml, generalizationTable, invarianceTable, measuresTable } from "./html-tables.js";
 import type { Landscape1d, Landscape2d } from "./landscape-figures.js";
 import type { ResultsFile } from "./outputs.js";
 import { renderSvg, type FigureSpec } from "./render-svg.js";
@@ -128,6 +128,7 @@ export async function reportHtml(input: ReportInput, training?: TrainingReport):
     `<p>Every estimate over the pairs of minibatches, with its standard error and 95% confidence interval (README, "The measures"). All of them, per layer and tensor, are in measures.csv.</p>`,
     measuresTable(results.measures),
   ];
+  if (results.generalization) sections.push(`<h2>Train and test</h2>`, `<p>θ's mean loss and accuracy over every example of the training data and of the held-out set (config <code>test</code>), computed by the workers.</p>`, generalizationTable(results.generalization));
   if (blocks.length > 0) sections.push(`<h2>Figures</h2>`, `<div class="figures">\n${blocks.join("\n")}\n</div>`);
   if (results.invariance) {
     const inv = results.invariance;

@@ -39,6 +39,7 @@ function subjectResults(m: SubjectMeasurement, labels: Pick<Dataset, "y" | "numC
     vector_stats: m.vectorStats,
     curvature: m.curvature,
     gradient_confusion: m.records.length > 0 ? gradientConfusion(m.records.map((r) => ({ a: r.norm[0], b: r.norm[1], c: r.dot }))) : null,
+    generalization: m.generalization,
     stiffness_classes: labels && m.records.length > 0 ? stiffnessByClass(m.records.map((r) => ({ a: r.norm[0], b: r.norm[1], c: r.dot, y: [labels.y[r.batches[0][0]!]!, labels.y[r.batches[1][0]!]!] })), labels.numClasses) : null,
   };
 }

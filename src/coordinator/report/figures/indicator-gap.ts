@@ -3,7 +3,7 @@
 // well the indicator ranks the runs by how badly they generalize.
 
 import type { TopLevelSpec } from "vega-lite";
-import { kendallTauB } from "../kendall-tau.js";
+import { kendallTauB } from "../../experiment/rank-correlation.js";
 import type { FigureSpec } from "../render-svg.js";
 import { FIGURE_CONFIG, FIGURE_HEIGHT, FIGURE_WIDTH, formatNumber } from "./style.js";
 
