@@ -1,0 +1,207 @@
+// Projected ascent of f(θ + M z) over the unit ball ‖z‖ ≤ 1 of ℓ∞ (a box) or ℓ₂: the
+// worst case that ε-sharpness and adaptive sharpness take (docs/measures.md §14).
+//
+// Step rule. At z with z-gradient d = Mᵀ∇f(θ + M z), the step direction v is the linear
+// maximizer over the unit ball, v = sign(d) (ℓ∞) or d/‖d‖₂ (ℓ₂), and the trial point is
+// the projection Π(z + η v) (clipping to [−1, 1] for ℓ∞, radial scaling for ℓ₂). From the
+// centre, η = 1 gives exactly the first-order worst case (a box corner, the SAM point).
+// A trial is accepted when it rises at least 10⁻⁴ of the rise its linear model predicts
+// (Armijo along the projection arc), and then η doubles (up to 1); else η halves.
+//
+// Stopping rule, the first of:
+//   - "gap": the Frank–Wolfe gap max_{‖z'‖≤1} dᵀ(z' − z) = ‖d‖_* − dᵀz (‖·‖_* the dual
+//     norm: ℓ₁ for the box, ℓ₂ for the ball) is ≤ gapTolerance·(1 + |f(θ)|). It is a
+//     first-order stationarity measure; when f(θ + M z) is concave in z it also bounds the
+//     rise still missing (f is below its tangent plane);
+//   - "step": η fell below 2⁻¹² (no step of 1/4096 of the radius rises);
+//   - "budget": maxEvaluations loss-and-gradient evaluations (forward + backward passes)
+//     are spent, the one at θ included.
+// Every evaluated point lies in the ball, so the largest value seen, θ itself included,
+// is a valid lower bound on the maximum; that is what is returned. The maximum of a
+// non-concave function over a ball is a hard problem in general: the ascent finds a local
+// maximum, as the L-BFGS-B of Keskar et al. and the PGD of the adaptive-sharpness papers do.
+// `restarts` adds ascents from seeded random points of the surface (random box corners)
+// and keeps the best: a better lower bound for more evaluations, never an upper bound.
+
+import { Rng } from "../../util/rng.js";
+import { checkCount, checkFiniteValue, checkPositive, checkVector, type Objective } from "./objective.js";
+import type { PerturbationMap } from "./perturbation-map.js";
+
+export type Ball = "linf" | "l2";
+
+export interface AscentOptions {
+  ball: Ball;
+  /** Loss-and-gradient evaluations in all, the one at θ included (≥ 2). */
+  maxEvaluations: number;
+  /** The gap test's tolerance, relative to 1 + |f(θ)|; default 1e-6. */
+  gapTolerance?: number;
+  /**
+   * Where the gradient at θ is exactly zero in z (θ a critical point of the loss), the
+   * ascent starts from a seeded random point of the ball's surface (Rng(seed, stream)):
+   * from the centre it could not move.
+   */
+  seed?: number;
+  stream?: number;
+  /**
+   * Further ascents from seeded random points of the surface (random corners of the box),
+   * each with its own maxEvaluations; the best value over all is returned. Default 0.
+   */
+  restarts?: number;
+}
+
+export type AscentStop = "gap" | "step" | "budget";
+
+export interface AscentResult {
+  /** f(θ). */
+  base: number;
+  /** The largest f(θ + M z) seen (≥ base: z = 0 is in the ball). */
+  value: number;
+  /** value − base. */
+  rise: number;
+  /** The z of `value`, and its δ = M z. */
+  z: Float64Array;
+  delta: Float64Array;
+  /** Loss-and-gradient evaluations made. */
+  evaluations: number;
+  /** The first ascent's (from θ) Frank–Wolfe gap at its last accepted point, and why it stopped. */
+  gap: number;
+  stop: AscentStop;
+}
+
+const ARMIJO = 1e-4;
+const MIN_STEP = 2 ** -12;
+
+function dualNorm(d: Float64Array, ball: Ball): number {
+  let s = 0;
+  if (ball === "linf") for (const x of d) s += Math.abs(x);
+  else {
+    for (const x of d) s += x * x;
+    s = Math.sqrt(s);
+  }
+  return s;
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** The linear maximizer of dᵀv over the unit ball (0 where d = 0). */
+function direction(d: Float64Array, ball: Ball): Float64Array {
+  const v = new Float64Array(d.length);
+  if (ball === "linf") for (let i = 0; i < d.length; i++) v[i] = Math.sign(d[i]!);
+  else {
+    const n = dualNorm(d, "l2");
+    if (n > 0) for (let i = 0; i < d.length; i++) v[i] = d[i]! / n;
+  }
+  return v;
+}
+
+function projectInPlace(z: Float64Array, ball: Ball): Float64Array {
+  if (ball === "linf") for (let i = 0; i < z.length; i++) z[i] = Math.min(1, Math.max(-1, z[i]!));
+  else {
+    const n = dualNorm(z, "l2");
+    if (n > 1) for (let i = 0; i < z.length; i++) z[i] = z[i]! / n;
+  }
+  return z;
+}
+
+function add(theta: Float64Array, delta: Float64Array): Float64Array {
+  const out = new Float64Array(theta.length);
+  for (let i = 0; i < out.length; i++) out[i] = theta[i]! + delta[i]!;
+  return out;
+}
+
+export async function projectedAscent(objective: Objective, theta: Float64Array, map: PerturbationMap, o: AscentOptions): Promise<AscentResult> {
+  if (o.ball !== "linf" && o.ball !== "l2") throw new RangeError(`projectedAscent: ball must be "linf" or "l2", got ${JSON.stringify(o.ball)}`);
+  checkCount(o.maxEvaluations, 2, "projectedAscent: maxEvaluations");
+  const tol = o.gapTolerance ?? 1e-6;
+  checkPositive(tol, "projectedAscent: gapTolerance");
+  checkCount(o.restarts ?? 0, 0, "projectedAscent: restarts");
+  checkVector(theta, objective.dimension, "projectedAscent: θ");
+  if (map.parameters !== objective.dimension) throw new RangeError(`projectedAscent: the perturbation map is over ${map.parameters} parameters, the objective over ${objective.dimension}`);
+  const k = map.dimension;
+
+  const evaluate = async (z: Float64Array) => {
+    const delta = map.toDelta(z);
+    const { value, gradient } = await objective.valueAndGradient(add(theta, delta));
+    checkVector(gradient, objective.dimension, "projectedAscent: the gradient");
+    return { value, d: map.pullBack(gradient), delta };
+  };
+
+  const start = await evaluate(new Float64Array(k));
+  checkFiniteValue(start.value, "projectedAscent: f(θ)");
+  let evaluations = 1;
+  const base = start.value;
+  const scale = tol * (1 + Math.abs(base));
+  let best = { value: base, z: new Float64Array(k), delta: start.delta };
+  const rng = new Rng(o.seed ?? 0, o.stream ?? 0);
+  const surfacePoint = () => {
+    const r = Float64Array.from({ length: k }, () => rng.nextNormal());
+    return projectInPlace(direction(r, o.ball), o.ball);
+  };
+
+  /** One ascent from z (whose value and z-gradient are known), spending up to `budget` evaluations. */
+  const climb = async (z: Float64Array, fz: number, d: Float64Array, budget: number) => {
+    let eta = 1;
+    let used = 0;
+    let gap: number;
+    let stop: AscentStop = "budget";
+    while (true) {
+      gap = dualNorm(d, o.ball) - dot(d, z);
+      if (gap <= scale) {
+        stop = "gap";
+        break;
+      }
+      if (eta < MIN_STEP) {
+        stop = "step";
+        break;
+      }
+      if (used >= budget) break;
+      const v = direction(d, o.ball);
+      const trial = new Float64Array(k);
+      for (let i = 0; i < k; i++) trial[i] = z[i]! + eta * v[i]!;
+      projectInPlace(trial, o.ball);
+      let predicted = 0;
+      for (let i = 0; i < k; i++) predicted += d[i]! * (trial[i]! - z[i]!);
+      if (!(predicted > 0)) {
+        eta /= 2;
+        continue;
+      }
+      const at = await evaluate(trial);
+      used++;
+      if (Number.isFinite(at.value) && at.value > best.value) best = { value: at.value, z: trial.slice(), delta: at.delta };
+      if (Number.isFinite(at.value) && at.value - fz >= ARMIJO * predicted) {
+        z = trial;
+        fz = at.value;
+        d = at.d;
+        eta = Math.min(1, 2 * eta);
+      } else {
+        eta /= 2;
+      }
+    }
+    return { used, gap, stop };
+  };
+
+  /** An ascent from a random point of the surface: its evaluation counts against the budget. */
+  const climbFromSurface = async (budget: number) => {
+    const z = surfacePoint();
+    const at = await evaluate(z);
+    if (Number.isFinite(at.value) && at.value > best.value) best = { value: at.value, z: z.slice(), delta: at.delta };
+    if (!Number.isFinite(at.value)) return { used: 1, gap: Infinity, stop: "step" as AscentStop };
+    const r = await climb(z, at.value, at.d, budget - 1);
+    return { ...r, used: r.used + 1 };
+  };
+
+  // The first ascent starts at θ, unless the z-gradient there is exactly zero (a critical
+  // point, from which no step is an ascent direction): then from a random surface point.
+  let first = dualNorm(start.d, o.ball) === 0 && k > 0 ? await climbFromSurface(o.maxEvaluations - 1) : await climb(new Float64Array(k), base, start.d, o.maxEvaluations - 1);
+  evaluations += first.used;
+  const { gap, stop } = first;
+  for (let r = 0; r < (o.restarts ?? 0); r++) {
+    first = await climbFromSurface(o.maxEvaluations);
+    evaluations += first.used;
+  }
+  return { base, value: best.value, rise: best.value - base, z: best.z, delta: best.delta, evaluations, gap, stop };
+}
