@@ -83,3 +83,73 @@ export function* corners(w: Float64Array): Generator<Float64Array> {
   const p = w.length;
   for (let mask = 0; mask < 2 ** p; mask++) yield Float64Array.from(w, (wi, i) => ((mask >> i) & 1 ? wi : -wi));
 }
+
+/** Eigenvalues (ascending) and unit eigenvectors (columns of the returned rows' transpose: vectors[k] is the k-th) of a symmetric matrix, by cyclic Jacobi rotations. */
+export function symmetricEigen(input: Float64Array[]): { values: number[]; vectors: Float64Array[] } {
+  const n = input.length;
+  const a = input.map((r) => Float64Array.from(r));
+  const v = Array.from({ length: n }, (_, i) => Float64Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) off += a[i]![j]! ** 2;
+    if (off < 1e-30) break;
+    for (let p = 0; p < n; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p]![q]!;
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (a[q]![q]! - a[p]![p]!) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const akp = a[k]![p]!;
+          const akq = a[k]![q]!;
+          a[k]![p] = c * akp - s * akq;
+          a[k]![q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = a[p]![k]!;
+          const aqk = a[q]![k]!;
+          a[p]![k] = c * apk - s * aqk;
+          a[q]![k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k]![p]!;
+          const vkq = v[k]![q]!;
+          v[k]![p] = c * vkp - s * vkq;
+          v[k]![q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => a[x]![x]! - a[y]![y]!);
+  return { values: order.map((i) => a[i]![i]!), vectors: order.map((i) => Float64Array.from(v, (row) => row[i]!)) };
+}
+
+/**
+ * max over ‖η‖₂ ≤ 1 of bᵀη + ½ηᵀAη (the trust-region subproblem, A symmetric), from A's
+ * eigen-decomposition: η(μ) = (μI − A)⁻¹ b with μ ≥ max(λ_max, 0) and ‖η(μ)‖ = 1 unless
+ * the unconstrained maximum (A negative definite) lies inside. Not for the "hard case"
+ * (b orthogonal to the top eigenvector), which random problems avoid almost surely.
+ */
+export function trustRegionMax(a: Float64Array[], b: Float64Array): number {
+  const { values, vectors } = symmetricEigen(a);
+  const beta = vectors.map((q) => q.reduce((s, x, i) => s + x * b[i]!, 0));
+  const normAt = (mu: number) => Math.sqrt(beta.reduce((s, bi, i) => s + (bi / (mu - values[i]!)) ** 2, 0));
+  const top = values[values.length - 1]!;
+  let mu: number;
+  if (top < 0 && normAt(0) <= 1) mu = 0;
+  else {
+    let lo = Math.max(top, 0);
+    let hi = lo + 1;
+    while (normAt(hi) > 1) hi = lo + 2 * (hi - lo);
+    for (let it = 0; it < 200; it++) {
+      const mid = (lo + hi) / 2;
+      if (normAt(mid) > 1) lo = mid;
+      else hi = mid;
+    }
+    mu = hi;
+  }
+  const eta = beta.map((bi, i) => bi / (mu - values[i]!));
+  return eta.reduce((s, e, i) => s + beta[i]! * e + 0.5 * values[i]! * e * e, 0);
+}
