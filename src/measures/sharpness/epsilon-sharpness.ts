@@ -18,7 +18,7 @@ export interface EpsilonSharpnessOptions {
   /** Loss-and-gradient evaluations in all (θ's included); default 20. */
   maxEvaluations?: number;
   gapTolerance?: number;
-  /** Further ascents from random corners of the box (projected-ascent.ts); default 0. */
+  /** Further ascents from random corners and inner points of the box (projected-ascent.ts); default 0. */
   restarts?: number;
   /** A random k-dimensional subspace from Rng(seed, stream); absent: the full space. */
   subspace?: { k: number; seed: number; stream?: number };

@@ -20,8 +20,9 @@
 // is a valid lower bound on the maximum; that is what is returned. The maximum of a
 // non-concave function over a ball is a hard problem in general: the ascent finds a local
 // maximum, as the L-BFGS-B of Keskar et al. and the PGD of the adaptive-sharpness papers do.
-// `restarts` adds ascents from seeded random points of the surface (random box corners)
-// and keeps the best: a better lower bound for more evaluations, never an upper bound.
+// `restarts` adds ascents from seeded random points, alternately of the surface (a random
+// corner of the box; a uniform direction on the sphere) and uniform in the ball (radius
+// U^(1/k) for ℓ₂), and keeps the best: a better lower bound for more evaluations, never an upper bound.
 
 import { Rng } from "../../util/rng.js";
 import { checkCount, checkFiniteValue, checkPositive, checkVector, type Objective } from "./objective.js";
@@ -43,7 +44,7 @@ export interface AscentOptions {
   seed?: number;
   stream?: number;
   /**
-   * Further ascents from seeded random points of the surface (random corners of the box),
+   * Further ascents from seeded random points, alternately of the surface and inside the ball,
    * each with its own maxEvaluations; the best value over all is returned. Default 0.
    */
   restarts?: number;
@@ -137,6 +138,13 @@ export async function projectedAscent(objective: Objective, theta: Float64Array,
   const scale = tol * (1 + Math.abs(base));
   let best = { value: base, z: new Float64Array(k), delta: start.delta };
   const rng = new Rng(o.seed ?? 0, o.stream ?? 0);
+  const interiorPoint = () => {
+    if (o.ball === "linf") return Float64Array.from({ length: k }, () => 2 * rng.nextFloat() - 1);
+    const z = surfacePoint();
+    const radius = Math.pow(rng.nextFloat(), 1 / k);
+    for (let i = 0; i < k; i++) z[i] = z[i]! * radius;
+    return z;
+  };
   const surfacePoint = () => {
     const r = Float64Array.from({ length: k }, () => rng.nextNormal());
     return projectInPlace(direction(r, o.ball), o.ball);
@@ -184,9 +192,8 @@ export async function projectedAscent(objective: Objective, theta: Float64Array,
     return { used, gap, stop };
   };
 
-  /** An ascent from a random point of the surface: its evaluation counts against the budget. */
-  const climbFromSurface = async (budget: number) => {
-    const z = surfacePoint();
+  /** An ascent from a random point (of the surface, or inside): its evaluation counts against the budget. */
+  const climbFrom = async (z: Float64Array, budget: number) => {
     const at = await evaluate(z);
     if (Number.isFinite(at.value) && at.value > best.value) best = { value: at.value, z: z.slice(), delta: at.delta };
     if (!Number.isFinite(at.value)) return { used: 1, gap: Infinity, stop: "step" as AscentStop };
@@ -196,11 +203,11 @@ export async function projectedAscent(objective: Objective, theta: Float64Array,
 
   // The first ascent starts at θ, unless the z-gradient there is exactly zero (a critical
   // point, from which no step is an ascent direction): then from a random surface point.
-  let first = dualNorm(start.d, o.ball) === 0 && k > 0 ? await climbFromSurface(o.maxEvaluations - 1) : await climb(new Float64Array(k), base, start.d, o.maxEvaluations - 1);
+  let first = dualNorm(start.d, o.ball) === 0 && k > 0 ? await climbFrom(surfacePoint(), o.maxEvaluations - 1) : await climb(new Float64Array(k), base, start.d, o.maxEvaluations - 1);
   evaluations += first.used;
   const { gap, stop } = first;
   for (let r = 0; r < (o.restarts ?? 0); r++) {
-    first = await climbFromSurface(o.maxEvaluations);
+    first = await climbFrom(r % 2 === 0 ? surfacePoint() : interiorPoint(), o.maxEvaluations);
     evaluations += first.used;
   }
   return { base, value: best.value, rise: best.value - base, z: best.z, delta: best.delta, evaluations, gap, stop };
