@@ -17,13 +17,16 @@
 // bisection at the geometric midpoint until (hi − lo) ≤ tolerance·hi. σ̂ = (lo + hi)/2.
 //
 // Interval. Two errors: the bracket's (σ* of the sampled curve R̂ lies in [lo, hi]), and
-// the Monte Carlo error of R̂ itself. By the delta method the root moves by
-// (R̂(σ) − R(σ))/R̂′(σ); R̂′ is the slope across the final bracket (with common random
-// numbers, the derivative of the sampled curve), and R̂'s standard error is that of the
-// M pair values r_m at hi. So σ* ∈ [lo − t·se/slope, hi + t·se/slope], t = t95(M − 1),
-// and 1/σ*² ∈ [1/(hi + …)², 1/(lo − …)²] (upper end ∞ when the lower σ end is ≤ 0).
-// The interval assumes R increases with σ through the crossing (one crossing); it covers
-// the Monte Carlo noise of the perturbations, not the choice of the examples in L.
+// the Monte Carlo error of R̂ itself. The interval inverts the t test at each σ: at the
+// true σ*, R(σ*) = d, and |R̂(σ*) − d| ≤ t·se(σ*) with probability ≈ 95% (t = t95(M − 1),
+// se the standard error of the M pair values at that σ), so
+//   σ* ∈ [σ_L, σ_U],  R̂(σ_L) + t·se(σ_L) = d,  R̂(σ_U) − t·se(σ_U) = d,
+// each end found like the root (bracket outwards from the root's bracket, then bisection,
+// to intervalTolerance, taking the outer end). 1/σ*² ∈ [1/σ_U², 1/σ_L²]; an end the
+// search cannot find within [minSigma, maxSigma] is 0 or ∞. No linearization: a step-like
+// R̂ (the error, which moves in steps of 1/n) gets as honest an interval as a smooth one.
+// The interval assumes R increases with σ (one crossing of each level); it covers the
+// Monte Carlo noise of the perturbations, not the choice of the examples in L.
 
 import { t95 } from "../../coordinator/estimators/student-t.js";
 import { Rng } from "../../util/rng.js";
@@ -40,6 +43,8 @@ export interface PacBayesOptions {
   magnitude?: { epsilon: number };
   /** Relative width of the final bracket; default 1e-3. */
   tolerance?: number;
+  /** Relative width of the brackets of the interval's ends; default 1e-2 (never below tolerance). */
+  intervalTolerance?: number;
   /** First σ tried; default 1e-2. */
   start?: number;
   /** The bracket search gives up beyond these (reported unresolved); defaults 1e-8 and 1e4. */
@@ -63,7 +68,7 @@ export type PacBayesResult =
       sigma: number;
       /** The final bracket: R̂(lo) ≤ d < R̂(hi). */
       bracket: [number, number];
-      /** σ*'s 95% interval: the bracket widened by the Monte Carlo error. */
+      /** σ*'s 95% interval [σ_L, σ_U] (test inversion, see the top of this file). */
       sigmaCi95: [number, number];
       /** 1/σ̂² and its 95% interval. */
       inverseSigmaSq: number;
@@ -122,59 +127,74 @@ export async function pacBayesFlatness(evaluate: Evaluator, theta: Float64Array,
   const base = await evaluate(theta);
   checkFiniteValue(base, "pacBayesFlatness: the value at θ");
   let evaluations = 1;
-  const at = async (sigma: number) => {
+  const at = async (sigma: number): Promise<RiseAt> => {
     evaluations += 2 * o.samples;
     return riseAt(evaluate, theta, base, scale, sigma, o.samples, o.seed, stream);
   };
   // A non-finite rise (a diverged perturbation) counts as above the target.
-  const over = (r: RiseAt) => !(r.rise <= o.target);
-
-  let lo: RiseAt | null = null;
-  let hi: RiseAt | null = null;
-  const first = await at(start);
-  if (over(first)) {
-    hi = first;
-    for (let s = start / 2; s >= minSigma; s /= 2) {
-      const r = await at(s);
-      if (!over(r)) {
-        lo = r;
-        break;
-      }
-      hi = r;
-    }
-    if (!lo) return { resolved: false, base, reason: `the rise exceeds ${o.target} down to σ = ${hi.sigma} (minSigma ${minSigma})`, evaluations };
-  } else {
-    lo = first;
-    for (let s = start * 2; s <= maxSigma; s *= 2) {
-      const r = await at(s);
-      if (over(r)) {
-        hi = r;
-        break;
-      }
-      lo = r;
-    }
-    if (!hi) return { resolved: false, base, reason: `the rise stays within ${o.target} up to σ = ${lo.sigma} (maxSigma ${maxSigma})`, evaluations };
-  }
-  while (hi.sigma - lo.sigma > tolerance * hi.sigma) {
-    const r = await at(Math.sqrt(lo.sigma * hi.sigma));
-    if (over(r)) hi = r;
-    else lo = r;
-  }
-  const sigma = (lo.sigma + hi.sigma) / 2;
-  const slope = (hi.rise - lo.rise) / (hi.sigma - lo.sigma);
   const t = t95(o.samples - 1);
-  const se = Number.isFinite(hi.stderr) ? hi.stderr : lo.stderr;
-  // A slope that is not positive (the sampled curve not increasing across the bracket)
-  // leaves the Monte Carlo error of the root unbounded.
-  const widen = slope > 0 && Number.isFinite(slope) ? (t * se) / slope : Infinity;
-  const sLo = lo.sigma - widen;
-  const sHi = hi.sigma + widen;
+  const over = (r: RiseAt) => !(r.rise <= o.target);
+  const surelyOver = (r: RiseAt) => !(r.rise - t * r.stderr <= o.target);
+  const maybeOver = (r: RiseAt) => !(r.rise + t * r.stderr <= o.target);
+
+  /**
+   * From a σ already evaluated, doubling or halving until `test` changes, then bisecting
+   * at geometric midpoints to relative width `tol`: the last σ where `test` is false and
+   * the first where it is true, or null where the search leaves [minSigma, maxSigma].
+   */
+  const crossing = async (from: RiseAt, test: (r: RiseAt) => boolean, tol: number): Promise<{ below: RiseAt; above: RiseAt } | null> => {
+    let below: RiseAt | null = null;
+    let above: RiseAt | null = null;
+    if (test(from)) {
+      above = from;
+      for (let sg = from.sigma / 2; sg >= minSigma; sg /= 2) {
+        const r = await at(sg);
+        if (!test(r)) {
+          below = r;
+          break;
+        }
+        above = r;
+      }
+    } else {
+      below = from;
+      for (let sg = from.sigma * 2; sg <= maxSigma; sg *= 2) {
+        const r = await at(sg);
+        if (test(r)) {
+          above = r;
+          break;
+        }
+        below = r;
+      }
+    }
+    if (!below || !above) return null;
+    while (above.sigma - below.sigma > tol * above.sigma) {
+      const r = await at(Math.sqrt(below.sigma * above.sigma));
+      if (test(r)) above = r;
+      else below = r;
+    }
+    return { below, above };
+  };
+
+  const first = await at(start);
+  const root = await crossing(first, over, tolerance);
+  if (!root) {
+    const reason = over(first) ? `the rise exceeds ${o.target} down to σ = ${minSigma} (minSigma)` : `the rise stays within ${o.target} up to σ = ${maxSigma} (maxSigma)`;
+    return { resolved: false, base, reason, evaluations };
+  }
+  const { below: lo, above: hi } = root;
+  const sigma = (lo.sigma + hi.sigma) / 2;
+  // The interval's ends: where R̂ ± t·se crosses d, found from the root's bracket outwards.
+  const ciTol = Math.max(tolerance, o.intervalTolerance ?? 1e-2);
+  const upper = await crossing(hi, surelyOver, ciTol);
+  const lower = await crossing(lo, maybeOver, ciTol);
+  const sHi = upper ? upper.above.sigma : Infinity;
+  const sLo = lower ? lower.below.sigma : 0;
   return {
     resolved: true,
     base,
     sigma,
     bracket: [lo.sigma, hi.sigma],
-    sigmaCi95: [Math.max(0, sLo), sHi],
+    sigmaCi95: [sLo, sHi],
     inverseSigmaSq: 1 / (sigma * sigma),
     inverseSigmaSqCi95: [Number.isFinite(sHi) ? 1 / (sHi * sHi) : 0, sLo > 0 ? 1 / (sLo * sLo) : Infinity],
     atLo: lo,
