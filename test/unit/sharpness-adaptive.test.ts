@@ -55,6 +55,11 @@ function scaled(h: Float64Array[], b: Float64Array, theta: Float64Array, rho: nu
 }
 
 describe("adaptive worst case, ℓ₂, on quadratics", () => {
+  it("the scale is c_i = ρ(|θ_i| + ξ)", () => {
+    const c = adaptiveScale(Float64Array.from([-2, 0, 0.5]), { rho: 0.1, floor: 0.01 });
+    [0.201, 0.001, 0.051].forEach((v, i) => expect(c[i]).toBeCloseTo(v, 15));
+  });
+
   it("equals the trust-region maximum on indefinite quadratics, small and large ρ", async () => {
     const rng = new Rng(21, 0);
     const found = [0, 0];
@@ -113,6 +118,38 @@ describe("adaptive worst case, ℓ₂, on quadratics", () => {
     // halving ρ divides the error by about 8
     expect(errors[0]! / errors[1]!).toBeGreaterThan(6);
     expect(errors[1]! / errors[2]!).toBeGreaterThan(6);
+  });
+
+  it("a concave quadratic with its maximum inside the ball: the ascent converges to it (interior, not on the sphere)", async () => {
+    const rng = new Rng(27, 0);
+    for (let trial = 0; trial < 5; trial++) {
+      const { h, b, theta } = randomProblem(rng, true);
+      const neg = h.map((row) => Float64Array.from(row, (v) => -v - 0));
+      neg.forEach((row, i) => (row[i] = row[i]! - 0.5)); // −(H + ½I): negative definite
+      // b chosen so that the gradient at θ is small (0.01·b): the maximum is near θ
+      const small = Float64Array.from(b, (v, i) => 0.01 * v - neg[i]!.reduce((s, x, j) => s + x * theta[j]!, 0));
+      const obj = quadratic(neg, small);
+      const rho = 0.5;
+      const { cg, chc } = scaled(neg, small, theta, rho, 0.01);
+      const exact = trustRegionMax(chc, cg);
+      const r = await ascentOnMinibatch(obj, theta, { rho, floor: 0.01, norm: "l2", maxEvaluations: 3000, gapTolerance: 1e-13 });
+      const c = adaptiveScale(theta, { rho, floor: 0.01 });
+      const zNorm = Math.hypot(...Array.from(r.delta, (d, i) => d / c[i]!));
+      expect(zNorm).toBeLessThan(0.999);
+      expect(Math.abs(r.rise - exact)).toBeLessThan(1e-8 * (1 + Math.abs(exact)));
+    }
+  });
+
+  it("a linear loss: the rise is ρ‖c∘g‖ exactly, on the sphere, in two evaluations", async () => {
+    const b = Float64Array.from([1, -2, 0.5, 0, 3]);
+    const obj = quadratic(Array.from({ length: P }, () => new Float64Array(P)), b);
+    const theta = Float64Array.from([0.5, -1, 2, 0.1, -0.3]);
+    const c = adaptiveScale(theta, { rho: 0.2, floor: 0.01 });
+    const r = await ascentOnMinibatch(obj, theta, { rho: 0.2, floor: 0.01, norm: "l2" });
+    expect(r.rise).toBeCloseTo(Math.hypot(...Array.from(b, (v, i) => v * c[i]!)), 12);
+    expect(Math.hypot(...Array.from(r.delta, (d, i) => d / c[i]!))).toBeCloseTo(1, 12);
+    expect(r.evaluations).toBe(2);
+    expect(r.stop).toBe("gap");
   });
 
   it("the first step from θ is the ASAM point ρ c∘(c∘g)/‖c∘g‖", async () => {

@@ -1,19 +1,25 @@
 // Projected ascent of f(θ + M z) over the unit ball ‖z‖ ≤ 1 of ℓ∞ (a box) or ℓ₂: the
 // worst case that ε-sharpness and adaptive sharpness take (docs/measures.md §14).
 //
-// Step rule. At z with z-gradient d = Mᵀ∇f(θ + M z), the step direction v is the linear
-// maximizer over the unit ball, v = sign(d) (ℓ∞) or d/‖d‖₂ (ℓ₂), and the trial point is
-// the projection Π(z + η v) (clipping to [−1, 1] for ℓ∞, radial scaling for ℓ₂). From the
-// centre, η = 1 gives exactly the first-order worst case (a box corner, the SAM point).
-// A trial is accepted when it rises at least 10⁻⁴ of the rise its linear model predicts
-// (Armijo along the projection arc), and then η doubles (up to 1); else η halves.
+// Step rule. At z with z-gradient d = Mᵀ∇f(θ + M z), Π is the projection on the ball
+// (clipping to [−1, 1] for ℓ∞, radial scaling for ℓ₂). The first step is Π(z + η v) with
+// v the linear maximizer over the ball, v = sign(d) (ℓ∞) or d/‖d‖₂ (ℓ₂): from the centre,
+// η = 1 is exactly the first-order worst case (a box corner, the SAM point). Later steps
+// are spectral projected-gradient steps Π(z + α d) (Birgin, Martínez & Raydan's SPG),
+// α = sᵀs/(−sᵀy) from the last accepted step s and its change of gradient y (the
+// Barzilai–Borwein step of the curvature seen along s), or 10¹² where that curvature is
+// ≥ 0 (the projection then stops the step at the boundary). A trial is accepted when it
+// rises at least 10⁻⁴ of the rise its linear model dᵀ(trial − z) predicts (Armijo along
+// the projection arc); a rejected one halves η or α. Sign steps alone would reach an
+// interior maximum only to about the last step length; these converge to it.
 //
 // Stopping rule, the first of:
 //   - "gap": the Frank–Wolfe gap max_{‖z'‖≤1} dᵀ(z' − z) = ‖d‖_* − dᵀz (‖·‖_* the dual
 //     norm: ℓ₁ for the box, ℓ₂ for the ball) is ≤ gapTolerance·(1 + |f(θ)|). It is a
 //     first-order stationarity measure; when f(θ + M z) is concave in z it also bounds the
 //     rise still missing (f is below its tangent plane);
-//   - "step": η fell below 2⁻¹² (no step of 1/4096 of the radius rises);
+//   - "step": the trial step is shorter than 10⁻¹⁰ (in the ball's norm), or no step
+//     along the projection arc can rise to first order;
 //   - "budget": maxEvaluations loss-and-gradient evaluations (forward + backward passes)
 //     are spent, the one at θ included.
 // Every evaluated point lies in the ball, so the largest value seen, θ itself included,
@@ -70,7 +76,10 @@ export interface AscentResult {
 }
 
 const ARMIJO = 1e-4;
-const MIN_STEP = 2 ** -12;
+/** A trial step shorter than this (in the ball's norm; the ball has radius 1) ends the ascent. */
+const MIN_STEP = 1e-10;
+const MIN_ALPHA = 1e-12;
+const MAX_ALPHA = 1e12;
 
 function dualNorm(d: Float64Array, ball: Ball): number {
   let s = 0;
@@ -152,7 +161,10 @@ export async function projectedAscent(objective: Objective, theta: Float64Array,
 
   /** One ascent from z (whose value and z-gradient are known), spending up to `budget` evaluations. */
   const climb = async (z: Float64Array, fz: number, d: Float64Array, budget: number) => {
+    // First phase: steps η·v along the linear maximizer v; after the first accepted one,
+    // spectral projected-gradient steps α·d (alpha ≠ null).
     let eta = 1;
+    let alpha: number | null = null;
     let used = 0;
     let gap: number;
     let stop: AscentStop = "budget";
@@ -162,31 +174,40 @@ export async function projectedAscent(objective: Objective, theta: Float64Array,
         stop = "gap";
         break;
       }
-      if (eta < MIN_STEP) {
+      if (used >= budget) break;
+      const trial = new Float64Array(k);
+      if (alpha === null) {
+        const v = direction(d, o.ball);
+        for (let i = 0; i < k; i++) trial[i] = z[i]! + eta * v[i]!;
+      } else {
+        for (let i = 0; i < k; i++) trial[i] = z[i]! + alpha * d[i]!;
+      }
+      projectInPlace(trial, o.ball);
+      const step = new Float64Array(k);
+      for (let i = 0; i < k; i++) step[i] = trial[i]! - z[i]!;
+      const predicted = dot(d, step);
+      const length = o.ball === "linf" ? Math.max(...step.map(Math.abs)) : Math.sqrt(dot(step, step));
+      if (!(predicted > 0) || length < MIN_STEP) {
         stop = "step";
         break;
-      }
-      if (used >= budget) break;
-      const v = direction(d, o.ball);
-      const trial = new Float64Array(k);
-      for (let i = 0; i < k; i++) trial[i] = z[i]! + eta * v[i]!;
-      projectInPlace(trial, o.ball);
-      let predicted = 0;
-      for (let i = 0; i < k; i++) predicted += d[i]! * (trial[i]! - z[i]!);
-      if (!(predicted > 0)) {
-        eta /= 2;
-        continue;
       }
       const at = await evaluate(trial);
       used++;
       if (Number.isFinite(at.value) && at.value > best.value) best = { value: at.value, z: trial.slice(), delta: at.delta };
       if (Number.isFinite(at.value) && at.value - fz >= ARMIJO * predicted) {
+        // Barzilai–Borwein: the step that a quadratic with the curvature seen along this
+        // step would take; a direction of non-negative curvature gets the longest step.
+        let sy = 0;
+        for (let i = 0; i < k; i++) sy += step[i]! * (at.d[i]! - d[i]!);
+        const ss = dot(step, step);
+        alpha = sy < 0 ? Math.min(MAX_ALPHA, Math.max(MIN_ALPHA, ss / -sy)) : MAX_ALPHA;
         z = trial;
         fz = at.value;
         d = at.d;
-        eta = Math.min(1, 2 * eta);
-      } else {
+      } else if (alpha === null) {
         eta /= 2;
+      } else {
+        alpha /= 2;
       }
     }
     return { used, gap, stop };
