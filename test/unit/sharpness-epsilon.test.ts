@@ -104,6 +104,30 @@ describe("ε-sharpness of a non-convex function, against a fine grid (P = 2)", (
   });
 });
 
+describe("ε-sharpness at model scale", () => {
+  it("P = 300,000 (a diagonal quadratic): no per-coordinate spreads or recursion, the exact corner", async () => {
+    const p = 300_000;
+    const h = Float64Array.from({ length: p }, (_, i) => 1 + (i % 7));
+    const obj = {
+      dimension: p,
+      value: async (t: Float64Array) => t.reduce((s, v, i) => s + 0.5 * h[i]! * v * v, 0),
+      valueAndGradient: async (t: Float64Array) => ({ value: t.reduce((s, v, i) => s + 0.5 * h[i]! * v * v, 0), gradient: Float64Array.from(t, (v, i) => h[i]! * v) }),
+    };
+    // No θ_i = 0: a coordinate whose gradient is exactly 0 at θ (and along the ascent)
+    // is never moved by a gradient method (docs/measures.md §14.1).
+    const theta = Float64Array.from({ length: p }, (_, i) => ((i % 5) - 2.5) / 4);
+    const eps = 1e-3;
+    const r = await epsilonSharpness(obj, theta, { epsilon: eps });
+    let exact = 0;
+    for (let i = 0; i < p; i++) {
+      const w = eps * (Math.abs(theta[i]!) + 1);
+      exact += 0.5 * h[i]! * w * w + Math.abs(h[i]! * theta[i]!) * w;
+    }
+    expect(Math.abs(r.rise - exact)).toBeLessThan(1e-9 * exact);
+    expect(r.evaluations).toBe(2);
+  });
+});
+
 describe("ε-sharpness in a random subspace", () => {
   it("the box is on y with half-widths ε(|Aᵀθ|_j + 1); the maximum matches the best of the 2ᵏ corners", async () => {
     const rng = new Rng(5, 1);

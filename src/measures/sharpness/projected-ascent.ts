@@ -91,6 +91,17 @@ function dualNorm(d: Float64Array, ball: Ball): number {
   return s;
 }
 
+/** ‖step‖∞ or ‖step‖₂ (a loop: a spread of P values would overflow the call stack). */
+function stepLength(step: Float64Array, ball: Ball): number {
+  let s = 0;
+  if (ball === "linf") for (const x of step) s = Math.max(s, Math.abs(x));
+  else {
+    for (const x of step) s += x * x;
+    s = Math.sqrt(s);
+  }
+  return s;
+}
+
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
@@ -186,7 +197,7 @@ export async function projectedAscent(objective: Objective, theta: Float64Array,
       const step = new Float64Array(k);
       for (let i = 0; i < k; i++) step[i] = trial[i]! - z[i]!;
       const predicted = dot(d, step);
-      const length = o.ball === "linf" ? Math.max(...step.map(Math.abs)) : Math.sqrt(dot(step, step));
+      const length = stepLength(step, o.ball);
       if (!(predicted > 0) || length < MIN_STEP) {
         stop = "step";
         break;
