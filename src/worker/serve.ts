@@ -148,6 +148,8 @@ export class SwarmWorker {
   /** Bad prefix-wide messages already logged. */
   private readonly badSaid = new Set<string>();
   private readonly stopPulling = new AbortController();
+  /** Ends the pull loop's sleep early (a run was announced that this worker did not know). */
+  private wakeUp: (() => void) | null = null;
   /** The result reply in flight, if any. */
   private replying: Promise<void> = Promise.resolve();
   private loopDone: Promise<void> = Promise.resolve();
@@ -215,8 +217,11 @@ export class SwarmWorker {
     this.listen(this.subjects.list, "worker.list", (msg) => void msg.respond(this.announcement()));
     this.listen(this.subjects.runAnnounce, "run.announce", (_msg, a) => {
       if (a.type !== "run.announce") return;
-      if (!this.runs.has(a.runId)) this.log(`run ${a.runId} (${a.label || "unnamed"}) is in progress; pulling from it`);
+      const known = this.runs.has(a.runId);
+      if (!known) this.log(`run ${a.runId} (${a.label || "unnamed"}) is in progress; pulling from it`);
       this.runs.announced(a.runId, a.label, a.intervalMs);
+      // A new run is worth a pull now, not at the end of the sleep in hand.
+      if (!known) this.wakeUp?.();
     });
     this.listen(this.subjects.runEnd, "run.end", (_msg, e) => {
       if (e.type !== "run.end") return;
@@ -311,7 +316,8 @@ export class SwarmWorker {
           this.log(`waiting for a coordinator (no run announced on ${this.subjects.runAnnounce})`);
           waitingSaid = true;
         }
-        await sleep(choice.ms, signal);
+        await Promise.race([sleep(choice.ms, signal), new Promise<void>((wake) => (this.wakeUp = wake))]);
+        this.wakeUp = null;
         continue;
       }
       waitingSaid = false;
