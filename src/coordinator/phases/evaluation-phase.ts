@@ -4,11 +4,11 @@
 // is journaled as it is accepted; the dataset's mean is the chunks' means weighted by their
 // sizes, summed in chunk order (the same whatever the worker count).
 
-import { createMessage, type BlobRef, type DatasetRef, type TaskLossResultMessage } from "../../protocol/index.js";
+import type { BlobRef, DatasetRef, TaskLossResultMessage } from "../../protocol/index.js";
 import type { Journal } from "../journal.js";
 import type { Phase } from "../phase.js";
 import { TaskTable, type TaskTableOptions } from "../task-table.js";
-import type { PointValue } from "./landscape-phase.js";
+import { lossTask, type PointValue } from "./landscape-phase.js";
 
 export interface EvaluationPhaseOptions {
   name: string;
@@ -55,18 +55,8 @@ export function evaluationPhase(o: EvaluationPhaseOptions): Phase<TaskLossResult
     table: new TaskTable(tasks, o.table),
     resultType: "task.loss_result",
     vectors: false,
-    message: (lease, runId) =>
-      createMessage("task.loss", {
-        runId,
-        taskId: lease.task.id,
-        leaseId: lease.leaseId,
-        leaseMs: o.table.leaseMs,
-        snapshot: o.snapshot,
-        dataset: o.dataset,
-        directions: [],
-        points: [{ id: lease.task.pairIds[0]!, alpha: 0, beta: 0 }],
-        indices: chunkIndices(o.n, o.perTask, lease.task.pairIds[0]!),
-      }),
+    // θ itself (no direction) over the chunk's examples.
+    message: (lease, runId) => lossTask(lease, runId, { ...o, leaseMs: o.table.leaseMs, directions: [] }, [{ id: lease.task.pairIds[0]!, alpha: 0, beta: 0 }], chunkIndices(o.n, o.perTask, lease.task.pairIds[0]!)),
     durable: () => o.journal.durable(),
     accept: (result) => {
       const k = wanted.get(result.taskId);

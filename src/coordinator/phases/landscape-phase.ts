@@ -28,6 +28,17 @@ export interface LandscapePhaseOptions {
   values: Map<number, PointValue>;
 }
 
+/** A task.loss under a lease: θ (plus the directions at each point) over `indices` of `dataset`. */
+export function lossTask(
+  lease: { leaseId: string; task: { id: string } },
+  runId: string,
+  o: { leaseMs: number; snapshot: BlobRef; dataset: DatasetRef; directions: BlobRef[] },
+  points: GridPoint[],
+  indices: number[],
+) {
+  return createMessage("task.loss", { runId, taskId: lease.task.id, leaseId: lease.leaseId, leaseMs: o.leaseMs, snapshot: o.snapshot, dataset: o.dataset, directions: o.directions, points, indices });
+}
+
 export function landscapePhase(o: LandscapePhaseOptions): Phase<TaskLossResultMessage> {
   const tasks = groupTasks(o.name, o.todo, o.perTask);
   const wanted = new Map(tasks.map((t) => [t.id, t.pairIds]));
@@ -37,18 +48,7 @@ export function landscapePhase(o: LandscapePhaseOptions): Phase<TaskLossResultMe
     table: new TaskTable(tasks, o.table),
     resultType: "task.loss_result",
     vectors: false,
-    message: (lease, runId) =>
-      createMessage("task.loss", {
-        runId,
-        taskId: lease.task.id,
-        leaseId: lease.leaseId,
-        leaseMs: o.table.leaseMs,
-        snapshot: o.snapshot,
-        dataset: o.dataset,
-        directions: o.directions,
-        points: lease.task.pairIds.map((id) => byId.get(id)!),
-        indices: o.indices,
-      }),
+    message: (lease, runId) => lossTask(lease, runId, { ...o, leaseMs: o.table.leaseMs }, lease.task.pairIds.map((id) => byId.get(id)!), o.indices),
     durable: () => o.journal.durable(),
     accept: (result) => {
       const ids = wanted.get(result.taskId);
