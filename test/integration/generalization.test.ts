@@ -101,8 +101,10 @@ describe("train and test loss, accuracy and the gap", () => {
     // Interrupted once the test set's phase starts (the training set's chunks journaled), then
     // resumed: the training set is not computed again, and the numbers are the same.
     const cut = join(dir, "own-cut");
-    // Small chunks, so that the test set takes many tasks and the abort lands inside it.
-    writeFileSync(join(dir, "own-cut.yaml"), config(prefix, spec.replace("examples_per_task: 100", "examples_per_task: 5")));
+    // One example a task, so that the test set's phase is 150 tasks and lasts well past the
+    // progress line's first update (250 ms), which is what triggers the abort: with a few
+    // larger chunks the phase could end before any line named it (seen under load).
+    writeFileSync(join(dir, "own-cut.yaml"), config(prefix, spec.replace("examples_per_task: 100", "examples_per_task: 1")));
     const abort = new AbortController();
     const watching = { isTTY: true, write: (t: string) => (t.includes("theta/evaluate-test") && abort.abort(), true) } as unknown as NodeJS.WriteStream;
     await expect(runJob({ configPath: join(dir, "own-cut.yaml"), natsUrl: nats.server.url, outDir: cut, signal: abort.signal, stream: watching })).rejects.toThrow();
