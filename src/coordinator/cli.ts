@@ -93,6 +93,11 @@ addNatsAuthOptions(runCommand)
       process.stdout.write((extras ? summaryTable(theta, result.invariance, result.measured.slice(1).map((m) => m.subject.alpha!)) : measureTable(result.reduction.measures)) + "\n");
       const perLayer = layerTable(theta.layers, theta.reduction.groups, theta.reduction.measures);
       if (perLayer) process.stdout.write(`\nper layer (the regret of each layer's own parameters):\n${perLayer}\n`);
+      const g = theta.generalization;
+      if (g) {
+        const f = (x: number) => x.toPrecision(4);
+        process.stdout.write(`\ntrain: loss ${f(g.train.loss)}, accuracy ${f(g.train.accuracy)} (${g.train.examples} examples) · test: loss ${f(g.test.loss)}, accuracy ${f(g.test.accuracy)} (${g.test.examples}) · gap: loss ${f(g.gap.loss)}, accuracy ${f(g.gap.accuracy)}\n`);
+      }
       process.stdout.write(`\nresults: ${result.outDir}/results.json (every measure, per layer and per tensor), pairs.jsonl, model.json, report.html, measures.csv${theta.landscapes.length > 0 ? ", landscape-*.csv/svg" : ""}\n`);
       process.exitCode = 0;
     } catch (err) {
