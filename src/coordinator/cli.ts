@@ -136,7 +136,7 @@ program
   });
 
 // `coordinator workers` and `coordinator status`: who is on a prefix.
-addSwarmCommands(program);
+addSwarmCommands(program, process.env);
 
 program.parseAsync().then(
   // Open handles (a NATS socket closing, a child's pipe) must not keep a finished run alive.

@@ -6,7 +6,7 @@
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Command, InvalidArgumentError } from "commander";
-import { NatsAuthError, natsAuthFrom } from "../nats/auth.js";
+import { NatsAuthError, natsAuthFrom, type Environment } from "../nats/auth.js";
 import { addNatsAuthOptions, natsAuthSourcesFromFlags, type NatsAuthFlags } from "../nats/auth-flags.js";
 import { connectNats } from "../nats/connect.js";
 import { DEFAULT_PREFIX, validatePrefix } from "../protocol/index.js";
@@ -28,10 +28,10 @@ function prefix(value: string): string {
 }
 
 /** Connects, runs the census, prints its rows; sets the exit code. */
-async function census<R>(opts: CensusFlags, take: (nc: NatsConnection, onBad: (what: string, err: Error) => void) => Promise<R[]>, print: (rows: R[]) => string): Promise<void> {
+async function census<R>(opts: CensusFlags, env: Environment, take: (nc: NatsConnection, onBad: (what: string, err: Error) => void) => Promise<R[]>, print: (rows: R[]) => string): Promise<void> {
   let auth;
   try {
-    auth = natsAuthFrom(opts.nats, natsAuthSourcesFromFlags(opts), process.env);
+    auth = natsAuthFrom(opts.nats, natsAuthSourcesFromFlags(opts), env);
   } catch (err) {
     if (!(err instanceof NatsAuthError)) throw err;
     process.stderr.write(`coordinator: ${err.message}\n`);
@@ -70,12 +70,12 @@ function censusOptions(command: Command): Command {
   );
 }
 
-/** Adds `workers` and `status` to the coordinator's program. */
-export function addSwarmCommands(program: Command): void {
+/** Adds `workers` and `status` to the coordinator's program; `env` (the CLI's environment) holds GRADSWARM_NATS_PASSWORD and the like. */
+export function addSwarmCommands(program: Command, env: Environment): void {
   censusOptions(program.command("workers").description("list the live workers of a prefix: host, backend, state, current run, tasks done, gradients/s")).action((opts: CensusFlags) =>
-    census(opts, (nc, onBad) => censusWorkers(nc, opts.prefix, onBad), workersTable),
+    census(opts, env, (nc, onBad) => censusWorkers(nc, opts.prefix, onBad), workersTable),
   );
   censusOptions(program.command("status").description("list the runs in progress on a prefix: phase, progress, ETA, workers, retries, quarantines")).action((opts: CensusFlags) =>
-    census(opts, (nc, onBad) => censusRuns(nc, opts.prefix, onBad), runsTable),
+    census(opts, env, (nc, onBad) => censusRuns(nc, opts.prefix, onBad), runsTable),
   );
 }
