@@ -2,7 +2,7 @@
 // is a plain average over independent draws (minibatches of the curvature pass, pairs of
 // one class combination).
 import type { Estimate } from "./types.js";
-import { studentTQuantile } from "./student-t.js";
+import { t95 } from "./student-t.js";
 
 export function meanEstimate(values: readonly number[]): Estimate {
   const n = values.length;
@@ -10,6 +10,6 @@ export function meanEstimate(values: readonly number[]): Estimate {
   const mean = values.reduce((a, b) => a + b, 0) / n;
   const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1);
   const stderr = Math.sqrt(variance / n);
-  const t = studentTQuantile(0.975, n - 1);
+  const t = t95(n - 1);
   return { mean, stderr, ci95: [mean - t * stderr, mean + t * stderr], n, resolved: true };
 }

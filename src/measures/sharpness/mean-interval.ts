@@ -2,7 +2,7 @@
 // result each) with its Student t interval, as MeanEstimator does for pairs
 // (src/coordinator/estimators/base.ts). Summed in float64, in the order given.
 
-import { t95 } from "../../coordinator/estimators/student-t.js";
+import { meanEstimate } from "../../coordinator/estimators/sample-mean.js";
 
 export interface MeanInterval {
   mean: number;
@@ -11,18 +11,13 @@ export interface MeanInterval {
   n: number;
 }
 
+/** meanEstimate's numbers, refusing (rather than reporting unresolved) fewer than 2 or non-finite values. */
 export function meanInterval(values: readonly number[]): MeanInterval {
   const n = values.length;
   if (n < 2) throw new RangeError(`meanInterval: needs at least 2 values for an interval, got ${n}`);
   values.forEach((v, i) => {
     if (!Number.isFinite(v)) throw new RangeError(`meanInterval: value ${i} is ${v}, not a finite number`);
   });
-  let sum = 0;
-  for (const v of values) sum += v;
-  const mean = sum / n;
-  let ss = 0;
-  for (const v of values) ss += (v - mean) ** 2;
-  const stderr = Math.sqrt(ss / (n - 1) / n);
-  const half = t95(n - 1) * stderr;
-  return { mean, stderr, ci95: [mean - half, mean + half], n };
+  const e = meanEstimate(values);
+  return { mean: e.mean!, stderr: e.stderr!, ci95: e.ci95!, n };
 }
