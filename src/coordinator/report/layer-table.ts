@@ -3,6 +3,7 @@
 // E‖g_b‖² (which layers carry the gradient) and its 1 − cos (how much its minibatches
 // disagree). Every number is in results.json `layers` too.
 
+import { textTable } from "./text-table.js";
 import type { Estimate } from "../estimators/index.js";
 import type { Measures } from "../reduce.js";
 
@@ -32,6 +33,5 @@ export function layerTable(layers: readonly string[], groups: Record<string, Mea
     const share = total !== null && total > 0 && sq !== null ? `${((100 * sq) / total).toFixed(1)}%` : "";
     rows.push([name, mean(m.regret), interval(m.regret), share, mean(m.cos_disagreement)]);
   }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd()).join("\n");
+  return textTable(rows, (c) => c === 0);
 }

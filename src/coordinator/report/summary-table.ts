@@ -2,6 +2,7 @@
 // at θ, and — with invariance twins — each twin's mean and whether the measure moved.
 // results.json holds every row (per layer, per tensor, per metric); this is the digest.
 
+import { textTable } from "./text-table.js";
 import type { Estimate } from "../estimators/index.js";
 import type { SubjectMeasurement } from "../measure-subject.js";
 import { quantities, type InvarianceRow } from "./invariance.js";
@@ -46,6 +47,5 @@ export function summaryTable(theta: SubjectMeasurement, invariance: InvarianceRo
       rows.push([quantity, mean, ci, note]);
     }
   }
-  const widths = header.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 || c === r.length - 1 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd()).join("\n");
+  return textTable(rows, (c, r) => c === 0 || c === r.length - 1);
 }

@@ -2,12 +2,11 @@
 // worker or run, columns padded (the same on a terminal and in a pipe; --json gives the
 // rows as data instead).
 
+import { textTable } from "./text-table.js";
 import type { RunRow, WorkerRow } from "../swarm-census.js";
 
 function table(header: string[], rows: string[][]): string {
-  const all = [header, ...rows];
-  const widths = header.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
-  return all.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()).join("\n");
+  return textTable([header, ...rows]);
 }
 
 function seconds(s: number | null): string {

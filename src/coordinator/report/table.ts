@@ -1,5 +1,6 @@
 // The short table of measures printed on stdout at the end of a run.
 
+import { textTable } from "./text-table.js";
 import { MEASURE_NAMES, type Estimate } from "../estimators/index.js";
 import type { Measures } from "../reduce.js";
 
@@ -16,8 +17,5 @@ function row(name: string, e: Estimate): string[] {
 
 export function measureTable(measures: Measures): string {
   const rows = [["measure", "mean", "stderr", "95% CI", "n", ""], ...MEASURE_NAMES.map((m) => row(m, measures[m]))];
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows
-    .map((r) => r.map((cell, c) => (c === 0 || c === 5 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd())
-    .join("\n");
+  return textTable(rows, (c) => c === 0 || c === 5);
 }
