@@ -6,7 +6,7 @@
 // (order-statistics.ts). See docs/measures.md.
 import type { PairSample } from "./types.js";
 import { checkPair, cosine } from "./pair.js";
-import { quantiles, type QuantileEstimate } from "./order-statistics.js";
+import { quantileRanks, quantiles, type QuantileEstimate } from "./order-statistics.js";
 
 /** The quantiles reported; 0 and 1 are the sample's extremes (no interval). */
 export const CONFUSION_QUANTILES = [0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1] as const;
@@ -29,12 +29,14 @@ export function gradientConfusion(samples: readonly PairSample[]): GradientConfu
   const dots = samples.map((p) => p.c);
   const cosines = samples.map((p) => cosine(p.a, p.b, p.c));
   const minDot = dots.reduce((m, d) => Math.min(m, d), Infinity);
+  // The dots and the cosines are samples of one size: their ranks are the same.
+  const ranks = CONFUSION_QUANTILES.map((q) => quantileRanks(samples.length, q));
   return {
     eta: Math.max(0, -minDot),
     min_dot: minDot,
     negative_share: dots.filter((d) => d < 0).length / dots.length,
     n: samples.length,
-    dot_quantiles: quantiles(dots, CONFUSION_QUANTILES),
-    cos_quantiles: quantiles(cosines, CONFUSION_QUANTILES),
+    dot_quantiles: quantiles(dots, CONFUSION_QUANTILES, ranks),
+    cos_quantiles: quantiles(cosines, CONFUSION_QUANTILES, ranks),
   };
 }

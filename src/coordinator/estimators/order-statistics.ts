@@ -21,12 +21,7 @@ export function binomialCdf(k: number, n: number, p: number): number {
   if (k >= n) return 1;
   if (p <= 0) return 1;
   if (p >= 1) return 0;
-  const lp = Math.log(p);
-  const lq = Math.log1p(-p);
-  const lnFactN = logGamma(n + 1);
-  let sum = 0;
-  for (let i = 0; i <= k; i++) sum += Math.exp(lnFactN - logGamma(i + 1) - logGamma(n - i + 1) + i * lp + (n - i) * lq);
-  return Math.min(1, sum);
+  return binomialCdfs(n, p)[Math.floor(k)]!;
 }
 
 /** [P(K ≤ 0), …, P(K ≤ n)] for K ~ Binomial(n, p), 0 < p < 1, in one pass. */
@@ -62,16 +57,19 @@ export function quantileRanks(n: number, q: number, alpha = 0.05): [number, numb
   return [l, u];
 }
 
-/** The q-quantiles of the values (any order; not changed) with their intervals. */
-export function quantiles(values: readonly number[], qs: readonly number[]): QuantileEstimate[] {
+/**
+ * The q-quantiles of the values (any order; not changed) with their intervals. `ranks`
+ * (quantileRanks of n and each q) may be given when several samples of one size share them.
+ */
+export function quantiles(values: readonly number[], qs: readonly number[], ranks?: readonly ([number, number] | null)[]): QuantileEstimate[] {
   const n = values.length;
   if (n === 0) throw new RangeError("quantiles: no values");
   for (const v of values) if (!Number.isFinite(v)) throw new RangeError(`quantiles: values must be finite, got ${v}`);
   const x = [...values].sort((a, b) => a - b);
-  return qs.map((q) => {
+  return qs.map((q, i) => {
     if (!(q >= 0 && q <= 1)) throw new RangeError(`quantiles: q must be in [0, 1], got ${q}`);
     const rank = Math.max(1, Math.ceil(n * q));
-    const ranks = quantileRanks(n, q);
-    return { q, value: x[rank - 1]!, ci95: ranks ? [x[ranks[0] - 1]!, x[ranks[1] - 1]!] : null, n };
+    const r = ranks ? ranks[i]! : quantileRanks(n, q);
+    return { q, value: x[rank - 1]!, ci95: r ? [x[r[0] - 1]!, x[r[1] - 1]!] : null, n };
   });
 }
