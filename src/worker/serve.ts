@@ -40,7 +40,7 @@ import { RunTable } from "./run-table.js";
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 120_000;
-const PULL_TIMEOUT_MS = 5000;
+export const DEFAULT_PULL_TIMEOUT_MS = 5000;
 const REPLY_TIMEOUT_MS = 10_000;
 /** How long a blob fetch is retried while the object store is unavailable (failover). */
 const BLOB_RETRY_MS = 30_000;
@@ -68,6 +68,8 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** How long a draining worker may finish its task before handing it back. */
   drainTimeoutMs?: number;
+  /** How long a task.pull waits for its coordinator's answer (a run that ends stops the wait at once). */
+  pullTimeoutMs?: number;
   log?: (line: string) => void;
   /** Told of each task's compute time (src/metrics/worker.ts makes a histogram of it). */
   onComputed?: (job: JobRequest["type"], computeMs: number) => void;
@@ -150,6 +152,8 @@ export class SwarmWorker {
   private readonly stopPulling = new AbortController();
   /** Ends the pull loop's sleep early (a run was announced that this worker did not know). */
   private wakeUp: (() => void) | null = null;
+  /** The pull in flight: its run, and what stops waiting for it when that run ends. */
+  private pulling: { runId: string; stop: () => void } | null = null;
   /** The result reply in flight, if any. */
   private replying: Promise<void> = Promise.resolve();
   private loopDone: Promise<void> = Promise.resolve();
@@ -226,6 +230,9 @@ export class SwarmWorker {
     this.listen(this.subjects.runEnd, "run.end", (_msg, e) => {
       if (e.type !== "run.end") return;
       if (this.runs.drop(e.runId, true)) this.log(`run ${e.runId} ${e.reason}; no more pulls to it`);
+      // A pull that the ended run's coordinator took but will never answer (it was stopping)
+      // would hold the worker for the whole pull timeout, away from every other run.
+      if (this.pulling?.runId === e.runId) this.pulling.stop();
     });
     this.nc.publish(this.subjects.announce, this.announcement());
     // The runs that started before this worker: their coordinators answer with their announce.
@@ -325,7 +332,14 @@ export class SwarmWorker {
       const run = runSubjects(this.options.prefix, runId);
       let reply;
       try {
-        const msg = await this.nc.request(run.pull, encodeMessage(createMessage("task.pull", { workerId: this.options.id, instance: this.instance, backend: this.backend!.backend })), { timeout: PULL_TIMEOUT_MS });
+        const request = this.nc.request(run.pull, encodeMessage(createMessage("task.pull", { workerId: this.options.id, instance: this.instance, backend: this.backend!.backend })), { timeout: this.options.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS });
+        const ended = new Promise<null>((stop) => (this.pulling = { runId, stop: () => stop(null) }));
+        const msg = await Promise.race([request, ended]).finally(() => (this.pulling = null));
+        if (msg === null) {
+          // Its run ended while the pull was out: whatever it answers now is not wanted.
+          request.catch(() => undefined);
+          continue;
+        }
         reply = decodeMessage(msg.data, ["task", "task.loss", "task.curvature", "task.none", "error"]);
         add(this.totals.receivedBytes, reply.type, msg.data.length);
       } catch (err) {
