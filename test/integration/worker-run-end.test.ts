@@ -13,6 +13,7 @@ import { SwarmWorker, type WorkerCompute } from "../../src/worker/serve.js";
 import { uniquePrefix } from "../helpers/nats.js";
 import { natsSuite } from "../helpers/nats-suite.js";
 import { fakeRun } from "../helpers/runs.js";
+import { waitUntil } from "../chaos/fault-helpers.js";
 
 const idle: WorkerCompute = {
   info: { backend: "injected", device: "the test", gpu: false, skipped: [] },
@@ -21,14 +22,6 @@ const idle: WorkerCompute = {
   run: () => Promise.reject(new Error("no task is handed out here")),
   close: () => Promise.resolve(),
 };
-
-async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe("a pull in flight when its run ends", () => {
   const suite = natsSuite();
@@ -46,7 +39,7 @@ describe("a pull in flight when its run ends", () => {
     let pullsB = 0;
     try {
       await worker.start();
-      await until("the worker's pull reaches run A", () => taken.length > 0);
+      await waitUntil(() => taken.length > 0, "the worker's pull to reach run A", () => logs.length);
       pullsA.unsubscribe();
       a.end();
       b = fakeRun(nc, prefix, "run-b");
@@ -57,7 +50,7 @@ describe("a pull in flight when its run ends", () => {
           msg.respond(encodeMessage(createMessage("task.none", { runId: "run-b", retryMs: 200, done: false })));
         },
       });
-      await until(`run B gets a pull (worker log: ${logs.join(" | ")})`, () => pullsB > 0);
+      await waitUntil(() => pullsB > 0, "a pull to run B", () => logs.length, { quietMs: 30_000 });
       subB.unsubscribe();
       expect(taken).toHaveLength(1);
       expect(logs.some((l) => l.includes("run run-a finished; no more pulls to it"))).toBe(true);
